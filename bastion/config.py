@@ -1,0 +1,229 @@
+"""Configuration: one optional TOML file plus ``BASTION_*`` environment overrides.
+
+Everything the bastion reads from its environment passes through :func:`load_settings`,
+so a bad value stops start-up in one place, with one line naming the key.
+
+Environment overrides use ``BASTION_<SECTION>__<KEY>`` (double underscore between the
+section and the key), e.g. ``BASTION_DATABASE__URL`` or ``BASTION_SSH__LISTEN_PORT``.
+``BASTION_CONFIG`` names the TOML file; otherwise ``./bastion.toml`` is read if present.
+Relative paths are resolved against the TOML file's folder, or the working directory
+when there is no file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "BASTION_"
+DEFAULT_CONFIG_NAME = "bastion.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased as the one line an operator needs."""
+
+
+class _Section(BaseModel):
+    # A misspelt key must not be silently ignored: in a security product it usually
+    # means a protection the operator believes is on is actually off.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsSettings(_Section):
+    var_dir: Path = Path("var")
+    keys_dir: Path | None = None
+    recordings_dir: Path | None = None
+
+
+class DatabaseSettings(_Section):
+    url: str | None = None  # default: SQLite file under var_dir
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme = value.split(":", 1)[0]
+        if not scheme.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return value
+
+
+class SshSettings(_Section):
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(2222, ge=1, le=65535)
+    login_timeout_seconds: int = Field(60, ge=5, le=3600)
+    target_connect_timeout_seconds: int = Field(10, ge=1, le=300)
+    expiry_warning_minutes: int = Field(5, ge=0, le=120)
+    idle_timeout_minutes: int = Field(30, ge=1, le=24 * 60)
+    approval_wait_minutes: int = Field(15, ge=1, le=240)
+    target_certificate_minutes: int = Field(5, ge=1, le=60)
+    banner_language: str = Field("fr", pattern="^(fr|en)$")
+
+
+class WebSettings(_Section):
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(8080, ge=1, le=65535)
+    public_url: str = "http://localhost:8080"
+    idle_minutes: int = Field(15, ge=1, le=24 * 60)
+    secure_cookies: bool = False
+    default_language: str = Field("fr", pattern="^(fr|en)$")
+    time_zone: str = "Europe/Paris"
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class RecordingSettings(_Section):
+    session_budget_mb: int = Field(512, ge=1)
+    chunk_kib: int = Field(64, ge=4, le=4096)
+    retention_days: int = Field(365, ge=1)
+
+
+class AuditSettings(_Section):
+    retention_days: int = Field(365, ge=180, le=3 * 365)
+    checkpoint_every: int = Field(100, ge=1)
+
+
+class ApprovalSettings(_Section):
+    pending_expiry_minutes: int = Field(60, ge=1)
+    challenge_seconds: int = Field(120, ge=10, le=900)
+
+
+class SmtpSettings(_Section):
+    host: str | None = None
+    port: int = Field(25, ge=1, le=65535)
+    sender: str = "bastion@localhost"
+    starttls: bool = False
+    username: str | None = None
+    password_file: Path | None = None
+
+
+class WebhookSettings(_Section):
+    url: str | None = None
+    timeout_seconds: int = Field(5, ge=1, le=60)
+
+
+class Settings(_Section):
+    base_dir: Path = Path(".")
+    paths: PathsSettings = PathsSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    ssh: SshSettings = SshSettings()
+    web: WebSettings = WebSettings()
+    recording: RecordingSettings = RecordingSettings()
+    audit: AuditSettings = AuditSettings()
+    approvals: ApprovalSettings = ApprovalSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    webhook: WebhookSettings = WebhookSettings()
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def var_dir(self) -> Path:
+        return self.resolve(self.paths.var_dir)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.resolve(self.paths.keys_dir or self.paths.var_dir / "keys")
+
+    @property
+    def recordings_dir(self) -> Path:
+        return self.resolve(self.paths.recordings_dir or self.paths.var_dir / "recordings")
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{self.var_dir / 'bastion.db'}"
+
+
+def _coerce_env(raw: str) -> Any:
+    """Environment values are strings; let pydantic convert them, but accept TOML literals
+    for booleans and numbers so ``BASTION_WEB__SECURE_COOKIES=true`` works."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    overrides: dict[str, dict[str, Any]] = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "BASTION_CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        if "__" not in rest:
+            raise ConfigError(
+                f"environment {name}: expected BASTION_<SECTION>__<KEY>, "
+                "e.g. BASTION_DATABASE__URL"
+            )
+        section, key = rest.split("__", 1)
+        overrides.setdefault(section, {})[key] = _coerce_env(raw)
+    return overrides
+
+
+def _describe(error: dict[str, Any], source: str) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling and section)"
+    got = error.get("input")
+    suffix = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+    return f"{source}: {key}: {message}{suffix}"
+
+
+def load_settings(
+    config_path: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the TOML file (if any), apply environment overrides, validate everything."""
+    env = os.environ if env is None else env
+    explicit = config_path or env.get("BASTION_CONFIG")
+    path = Path(explicit) if explicit else Path(DEFAULT_CONFIG_NAME)
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path.exists():
+        source = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+        base_dir = path.resolve().parent
+    elif explicit:
+        raise ConfigError(f"{path}: configuration file not found")
+    else:
+        base_dir = Path.cwd()
+
+    for section, values in _env_overrides(env).items():
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"{source}: {section}: must be a table")
+        data.setdefault(section, {}).update(values)
+        source = source if source != "defaults" else "environment"
+
+    data["base_dir"] = base_dir
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0], source)) from None

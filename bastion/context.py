@@ -1,0 +1,40 @@
+"""The core services one bastion process works with, built once from the settings and
+passed explicitly to the proxy, the approvals, the CLI and the web console."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from .audit import AuditLog
+from .config import Settings
+from .db import Database
+from .keys import KeyStore
+
+
+def default_node_name() -> str:
+    return os.environ.get("BASTION_NODE_NAME_OVERRIDE") or socket.gethostname()
+
+
+@dataclass
+class Bastion:
+    settings: Settings
+    db: Database
+    keys: KeyStore
+    audit: AuditLog
+    node: str = field(default_factory=default_node_name)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, node: str | None = None) -> Bastion:
+        node = node or default_node_name()
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url, echo=settings.database.echo),
+            keys=KeyStore(settings.keys_dir),
+            audit=AuditLog(node),
+            node=node,
+        )
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,49 @@
+"""The bastion's data model (SQLAlchemy 2.x typed mappings).
+
+Every table is created and changed only by Alembic migrations (``bastion/migrations``).
+"""
+
+from .access import GRANT_STATES, REQUEST_STATES, AccessRequest, BreakGlassReview, Grant, Review
+from .audit import AuditEvent
+from .base import Base, UTCDateTime, utcnow
+from .contracts import ContractVersion
+from .inventory import ACCOUNT_AUTH_METHODS, DATA_CATEGORIES, Target, TargetAccount
+from .people import (
+    STAFF_ROLES,
+    StaffRole,
+    StaffUser,
+    Technician,
+    TechnicianKey,
+    Vendor,
+    WebAuthnCredential,
+)
+from .sessions import SESSION_STATES, RecordedCommand, Recording, SshSession
+
+__all__ = [
+    "ACCOUNT_AUTH_METHODS",
+    "DATA_CATEGORIES",
+    "GRANT_STATES",
+    "REQUEST_STATES",
+    "SESSION_STATES",
+    "STAFF_ROLES",
+    "AccessRequest",
+    "AuditEvent",
+    "Base",
+    "BreakGlassReview",
+    "ContractVersion",
+    "Grant",
+    "RecordedCommand",
+    "Recording",
+    "Review",
+    "SshSession",
+    "StaffRole",
+    "StaffUser",
+    "Target",
+    "TargetAccount",
+    "Technician",
+    "TechnicianKey",
+    "UTCDateTime",
+    "Vendor",
+    "WebAuthnCredential",
+    "utcnow",
+]

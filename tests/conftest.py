@@ -1,0 +1,99 @@
+"""Shared fixtures: real parts, fresh state per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bastion.config import Settings, load_settings
+from bastion.context import Bastion
+from bastion.db import Database
+from tests.harness.clients import OpenSshClient
+from tests.harness.postgres import PostgresServer
+from tests.harness.sshd import SshdTarget
+from tests.harness.tmux import TmuxSession
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+def _database_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'bastion.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database: the test runs once on SQLite, once on PostgreSQL."""
+    db = Database(_database_url(request.param, request, tmp_path))
+    db.upgrade()
+    yield db
+    db.dispose()
+
+
+def make_settings(tmp_path: Path, **env: str) -> Settings:
+    base = {"BASTION_PATHS__VAR_DIR": str(tmp_path / "var")}
+    base.update(env)
+    return load_settings(None, env=base)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.chdir(tmp_path)
+    return make_settings(tmp_path)
+
+
+def _initialised_core(settings: Settings) -> Bastion:
+    core = Bastion.from_settings(settings, node="test-node")
+    core.keys.ensure()
+    core.db.upgrade()
+    return core
+
+
+@pytest.fixture
+def core(settings: Settings) -> Iterator[Bastion]:
+    """An initialised bastion core on SQLite: keys, schema, nothing else."""
+    core = _initialised_core(settings)
+    yield core
+    core.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_core(request: pytest.FixtureRequest, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Iterator[Bastion]:
+    """An initialised bastion core, once on SQLite and once on PostgreSQL."""
+    monkeypatch.chdir(tmp_path)
+    url = _database_url(request.param, request, tmp_path)
+    core = _initialised_core(make_settings(tmp_path, BASTION_DATABASE__URL=url))
+    yield core
+    core.close()
+
+
+@pytest.fixture
+def sshd_target(core: Bastion, tmp_path: Path) -> Iterator[SshdTarget]:
+    """A real OpenSSH sshd trusting this bastion's target CA, with a real shell account."""
+    target = SshdTarget(tmp_path / "sshd", trusted_ca_pub=core.keys.directory / "target_ca.pub")
+    target.start()
+    yield target
+    target.stop()
+
+
+@pytest.fixture
+def openssh_client(tmp_path: Path) -> OpenSshClient:
+    return OpenSshClient(tmp_path / "client")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[TmuxSession]:
+    session = TmuxSession(tmp_path)
+    yield session
+    session.kill()

@@ -1,0 +1,59 @@
+from pathlib import Path
+
+import pytest
+
+from bastion.config import ConfigError, load_settings
+
+
+def test_embedded_defaults_need_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'var' / 'bastion.db'}"
+    assert settings.recordings_dir == tmp_path / "var" / "recordings"
+    assert (settings.ssh.listen_host, settings.ssh.listen_port) == ("127.0.0.1", 2222)
+    assert (settings.web.listen_host, settings.web.listen_port) == ("127.0.0.1", 8080)
+
+
+def test_toml_file_and_environment_override(tmp_path: Path) -> None:
+    config = tmp_path / "bastion.toml"
+    config.write_text('[ssh]\nlisten_port = 2022\n[database]\nurl = "postgresql://db/bastion"\n')
+    settings = load_settings(config, env={"BASTION_SSH__LISTEN_PORT": "2200",
+                                          "BASTION_WEB__SECURE_COOKIES": "true"})
+    assert settings.ssh.listen_port == 2200
+    assert settings.web.secure_cookies is True
+    assert settings.database_url == "postgresql://db/bastion"
+    # Relative paths follow the configuration file, not the working directory.
+    assert settings.var_dir == tmp_path / "var"
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[ssh]\nlisten_port = 70000\n", "ssh.listen_port: Input should be less than or equal to 65535"),
+        ("[ssh]\nlisten_port = 'abc'\n", "ssh.listen_port: Input should be a valid integer"),
+        ("[ssh]\nlisten_prot = 22\n", "ssh.listen_prot: unknown key"),
+        ("[database]\nurl = 'mysql://x'\n", "database.url: Value error, must be a sqlite:/// or postgresql:// URL"),
+        ("[web]\ntime_zone = 'Europe/Pariss'\n", "web.time_zone: Value error, unknown time zone"),
+        ("[audit]\nretention_days = 30\n", "audit.retention_days: Input should be greater than or equal to 180"),
+        ("[ssh\nlisten_port = 1\n", "not valid TOML"),
+    ],
+)
+def test_bad_value_is_one_line_naming_the_key(tmp_path: Path, toml: str, expected: str) -> None:
+    config = tmp_path / "bastion.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, env={})
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(str(config))
+    assert expected in message
+
+
+def test_environment_names_must_have_a_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="BASTION_PORT: expected BASTION_<SECTION>__<KEY>"):
+        load_settings(env={"BASTION_PORT": "1"})
+
+
+def test_named_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_settings(tmp_path / "nope.toml", env={})
