@@ -39,6 +39,8 @@ class PathsSettings(_Section):
     var_dir: Path = Path("var")
     keys_dir: Path | None = None
     recordings_dir: Path | None = None
+    # Public material only (CA public keys, host key): what targets and technicians may read.
+    public_dir: Path | None = None
 
 
 class DatabaseSettings(_Section):
@@ -150,6 +152,10 @@ class Settings(_Section):
     @property
     def recordings_dir(self) -> Path:
         return self.resolve(self.paths.recordings_dir or self.paths.var_dir / "recordings")
+
+    @property
+    def public_dir(self) -> Path:
+        return self.resolve(self.paths.public_dir or self.paths.var_dir / "public")
 
     @property
     def database_url(self) -> str:

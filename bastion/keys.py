@@ -24,7 +24,7 @@ HOST_KEY = "ssh_host_ed25519_key"
 TECHNICIAN_CA = "technician_ca"
 TARGET_CA = "target_ca"
 MASTER_KEY = "master.key"
-WEB_SECRET = "web_secret.key"
+WEB_SECRET = "web_secret.key"  # noqa: S105 - a file name, not a secret
 
 
 class KeyStoreError(Exception):
@@ -60,6 +60,17 @@ class KeyStore:
                 _write_private(path, base64.b64encode(secrets.token_bytes(size)) + b"\n")
                 created.append(name)
         return created
+
+    def publish(self, public_dir: Path) -> None:
+        """Copy the public halves where targets and technicians can read them, apart from
+        the private keys (a target's container mounts this folder, never keys_dir)."""
+        public_dir.mkdir(parents=True, exist_ok=True)
+        for name in (HOST_KEY, TECHNICIAN_CA, TARGET_CA):
+            source = self.directory / f"{name}.pub"
+            destination = public_dir / f"{name}.pub"
+            if not destination.exists() or destination.read_bytes() != source.read_bytes():
+                destination.write_bytes(source.read_bytes())
+                os.chmod(destination, 0o644)
 
     def _read(self, name: str) -> bytes:
         path = self.directory / name

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError, DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bastion.audit import Actor, AuditLog, verify_chain
 from bastion.db import Database

@@ -1,0 +1,36 @@
+# The two set-up commands of the README. Everything they need is installed from here:
+# a Python virtual environment in .venv, and (when run as root on Debian/Ubuntu) the system
+# packages the real-part tests and the demo use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint system-deps clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed (found %s)" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+system-deps:
+	@sh scripts/system-deps.sh
+
+## make demo: install, initialise ./var with demo data, start a demo target and the bastion
+demo: $(STAMP)
+	@sh scripts/system-deps.sh --demo
+	$(BIN)/bastion demo
+
+## make test: install test dependencies and run the whole suite
+test: system-deps $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check bastion web tests
+
+clean:
+	rm -rf $(VENV) var test-artifacts

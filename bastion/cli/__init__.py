@@ -1,0 +1,30 @@
+"""The ``bastion`` command line. One module per command group, registered below."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .common import fail, main_group
+from .contracts import contracts
+from .init import init
+from .serve import serve
+from .staff import staff
+from .targets import targets
+
+main_group.add_command(init)
+main_group.add_command(serve)
+main_group.add_command(targets)
+main_group.add_command(staff)
+main_group.add_command(contracts)
+
+
+def main() -> None:
+    try:
+        main_group(prog_name="bastion")
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+__all__ = ["fail", "main", "main_group", "click"]

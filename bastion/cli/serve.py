@@ -1,0 +1,33 @@
+"""``bastion serve``: run the SSH proxy and the web console."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import click
+
+from .common import CliState, pass_state
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # asyncssh logs every packet-level event at INFO; keep the operator's log readable.
+    logging.getLogger("asyncssh").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@click.command()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@pass_state
+def serve(state: CliState, verbose: bool) -> None:
+    """Run the SSH proxy and the web console until SIGTERM or SIGINT."""
+    from bastion.server import serve as run
+    from web import create_app
+
+    configure_logging(verbose)
+    with state.bastion() as core:
+        asyncio.run(run(core, create_app))

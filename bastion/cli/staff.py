@@ -1,0 +1,53 @@
+"""``bastion staff``: hospital staff accounts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from bastion.models import STAFF_ROLES, StaffUser
+from bastion.passwords import WeakPasswordError
+from bastion.staff import StaffError, add_staff
+
+from .common import CliState, cli_actor, fail, pass_state, read_password
+
+
+@click.group()
+def staff() -> None:
+    """Hospital staff: admins, approvers, DPO/auditors."""
+
+
+@staff.command("add")
+@click.argument("username")
+@click.option("--name", "full_name", required=True, help="Full name, as shown to colleagues.")
+@click.option("--email", help="E-mail address for notifications.")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(STAFF_ROLES), help="Role (repeat for several).")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="File holding the password (otherwise it is prompted).")
+@pass_state
+def add(state: CliState, username: str, full_name: str, email: str | None,
+        roles: tuple[str, ...], password_file: Path | None) -> None:
+    """Add a staff user with one or more roles."""
+    password = read_password(password_file, f"Password for {username!r}")
+    with state.bastion() as core:
+        try:
+            with core.db.session() as session:
+                add_staff(session, core.audit, username=username, full_name=full_name,
+                          roles=list(roles), password=password, email=email, actor=cli_actor())
+        except (StaffError, WeakPasswordError) as exc:
+            fail(str(exc))
+    click.echo(f"staff user {username} added with role(s) {', '.join(sorted(set(roles)))}")
+
+
+@staff.command("list")
+@pass_state
+def list_(state: CliState) -> None:
+    """List staff users and their roles."""
+    with state.bastion() as core, core.db.session() as session:
+        for user in session.scalars(select(StaffUser).order_by(StaffUser.username)):
+            status = "" if user.active else "  (disabled)"
+            click.echo(f"{user.username:<20} {','.join(sorted(user.role_names)):<22} "
+                       f"{user.full_name}{status}")

@@ -1,0 +1,75 @@
+"""``bastion targets``: the DPI servers reachable through the bastion."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from bastion.inventory import InventoryError, add_target, list_targets, parse_labels, scan_host_key
+from bastion.models import DATA_CATEGORIES
+
+from .common import CliState, cli_actor, fail, pass_state
+
+
+@click.group()
+def targets() -> None:
+    """Targets: DPI servers, their pinned host keys, labels and data categories."""
+
+
+@targets.command("add")
+@click.argument("name")
+@click.option("--host", required=True, help="Host name or address of the target's sshd.")
+@click.option("--port", default=22, show_default=True, type=int)
+@click.option("--host-key", "host_key_file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="File with the target's public host key (e.g. ssh_host_ed25519_key.pub).")
+@click.option("--scan", is_flag=True,
+              help="Read the host key from the target now (trust on first use: compare the "
+                   "printed fingerprint with the server's before relying on it).")
+@click.option("--account", "accounts", multiple=True, required=True,
+              help="Account the bastion may open on the target (repeat for several).")
+@click.option("--label", "labels", multiple=True, help="key=value label (repeat).")
+@click.option("--data", "data_categories", multiple=True, type=click.Choice(DATA_CATEGORIES),
+              help="Category of patient or staff data the target holds (repeat).")
+@click.option("--description", help="Free text shown in the console.")
+@pass_state
+def add(state: CliState, name: str, host: str, port: int, host_key_file: Path | None, scan: bool,
+        accounts: tuple[str, ...], labels: tuple[str, ...], data_categories: tuple[str, ...],
+        description: str | None) -> None:
+    """Add a target with its pinned host key (from a file, or --scan)."""
+    if bool(host_key_file) == scan:
+        fail("give exactly one of --host-key FILE or --scan")
+    try:
+        if host_key_file:
+            host_key = host_key_file.read_text(encoding="utf-8").strip()
+        else:
+            host_key = asyncio.run(scan_host_key(host, port))
+        with state.bastion() as core, core.db.session() as session:
+            target = add_target(
+                session, core.audit, name=name, host=host, port=port, host_key=host_key,
+                accounts=list(accounts), labels=parse_labels(list(labels)),
+                data_categories=list(data_categories), description=description,
+                actor=cli_actor(),
+            )
+            pinned = target.host_key
+    except InventoryError as exc:
+        fail(str(exc))
+    import asyncssh
+
+    fingerprint = asyncssh.import_public_key(pinned).get_fingerprint("sha256")
+    click.echo(f"target {name} added ({host}:{port}), host key pinned: {fingerprint}")
+
+
+@targets.command("list")
+@pass_state
+def list_(state: CliState) -> None:
+    """List targets with their accounts, labels and data categories."""
+    with state.bastion() as core, core.db.session() as session:
+        for target in list_targets(session):
+            labels = ",".join(f"{k}={v}" for k, v in sorted(target.labels.items())) or "-"
+            click.echo(
+                f"{target.name:<16} {target.host}:{target.port:<6} "
+                f"accounts={','.join(a.name for a in target.accounts)} labels={labels} "
+                f"data={','.join(target.data_categories) or '-'}"
+            )
