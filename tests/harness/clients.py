@@ -36,7 +36,9 @@ class OpenSshClient:
             handle.write(f"[{host}]:{port} {host_key_line.strip()}\n")
 
     def options(self, extra: list[str] | None = None) -> list[str]:
+        # OpenSSH keeps the first value given for an option: the caller's come first.
         return [
+            *(extra or []),
             "-F", "/dev/null",
             "-o", f"UserKnownHostsFile={self.known_hosts}",
             "-o", "StrictHostKeyChecking=yes",
@@ -45,7 +47,6 @@ class OpenSshClient:
             "-o", "LogLevel=ERROR",
             "-o", "ConnectTimeout=10",
             "-i", str(self.key_path),
-            *(extra or []),
         ]
 
     def ssh_argv(self, user: str, host: str, port: int, *command: str,

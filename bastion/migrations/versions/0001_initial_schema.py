@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-24 04:42:19.288443
 """
 
-from alembic import op
 import sqlalchemy as sa
-import bastion.models.base
+from alembic import op
 
+import bastion.models.base
 
 revision = '0001'
 down_revision = None

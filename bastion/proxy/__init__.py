@@ -1,0 +1,1 @@
+"""The SSH proxy: asyncssh server towards technicians, asyncssh client towards targets."""

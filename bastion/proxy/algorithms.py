@@ -1,0 +1,39 @@
+"""The only algorithms the listener offers: modern AEAD ciphers, curve25519 key exchange,
+Ed25519 host key. No SHA-1, no CBC, no DSA, no NIST curves for key exchange."""
+
+KEX = (
+    "curve25519-sha256",
+    "curve25519-sha256@libssh.org",
+)
+CIPHERS = (
+    "chacha20-poly1305@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+)
+# Only used by non-AEAD ciphers, which are not offered; encrypt-then-MAC SHA-2 if ever.
+MACS = (
+    "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha2-256-etm@openssh.com",
+)
+COMPRESSION = ("none",)
+# Signature algorithms accepted from technicians' keys and certificates.
+CLIENT_SIGNATURES = (
+    "ssh-ed25519",
+    "sk-ssh-ed25519@openssh.com",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+)
+
+
+def server_options() -> dict[str, object]:
+    return {
+        "kex_algs": list(KEX),
+        "encryption_algs": list(CIPHERS),
+        "mac_algs": list(MACS),
+        "compression_algs": list(COMPRESSION),
+        "signature_algs": list(CLIENT_SIGNATURES),
+    }

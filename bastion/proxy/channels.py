@@ -1,0 +1,96 @@
+"""Opening channels: each one is decided, audited, recorded, then relayed."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from . import messages
+from .connection import ProxyConnection, Refusal
+from .directory import GrantSnapshot
+from .policy import sftp_policy
+from .relay import ChannelRecorder, relay
+from .sftp.relay import SftpRelay
+
+if TYPE_CHECKING:
+    from .service import ProxyService
+
+
+def channel_kind(process: asyncssh.SSHServerProcess[bytes]) -> str:
+    if process.subsystem:
+        return process.subsystem
+    return "exec" if process.command is not None else "shell"
+
+
+class ChannelHandlers:
+    def __init__(self, service: ProxyService) -> None:
+        self.service = service
+
+    async def handle_process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        owner: ProxyConnection = process.get_extra_info("connection").get_owner()
+        kind = channel_kind(process)
+        owner.processes.add(process)
+        recorder = None
+        try:
+            if process.subsystem and process.subsystem != "sftp":
+                await owner.audit_channel("channel.refused", {"channel": kind}, outcome="denied")
+                raise Refusal(f"the {kind} subsystem is not available through the bastion")
+            grant = await owner.ensure_access(kind)
+            upstream = await owner.ensure_upstream()
+            recorder = await self.service.recordings.open(owner, kind, process.command)
+            await owner.audit_channel("channel.opened", {"channel": kind,
+                                                         "command": process.command})
+            if kind == "sftp":
+                await self._relay_sftp(owner, process, upstream, recorder, grant)
+                await recorder.close("sftp ended")
+                process.exit(0)
+                return
+            status, signal = await relay(process, upstream, recorder, owner.touch)
+            await recorder.marker("exit", {"status": status, "signal": signal[0] if signal else None})
+            await owner.audit_channel("channel.closed", {"channel": kind, "exit_status": status,
+                                                         "command": process.command})
+            await recorder.close(f"{kind} ended with status {status}")
+            if signal:
+                process.exit_with_signal(signal[0], signal[1], signal[2], signal[3])
+            else:
+                process.exit(status if status is not None else 255)
+        except Refusal as refusal:
+            _tell(process, f"bastion: {refusal}")
+            process.exit(1)
+        except self.service.recordings.failure_types as failure:
+            await owner.audit_channel("recording.failed", {"channel": kind, "error": str(failure)},
+                                      outcome="error")
+            _tell(process, messages.RECORDING_FAILED)
+            owner.terminate(f"recording failed: {failure}")
+        except (asyncssh.Error, OSError) as exc:
+            if recorder is not None:
+                with contextlib.suppress(Exception):
+                    await recorder.close(f"connection error: {exc}")
+            _tell(process, f"bastion: the connection to {owner.target_name} failed: {exc}")
+            process.exit(255)
+        finally:
+            owner.processes.discard(process)
+
+    async def _relay_sftp(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
+                          upstream: asyncssh.SSHClientConnection, recorder: ChannelRecorder,
+                          grant: GrantSnapshot) -> None:
+        back = await upstream.create_process(subsystem="sftp", encoding=None)
+
+        async def event(action: str, details: dict[str, object], outcome: str) -> None:
+            owner.touch()
+            await recorder.marker(action, {**details, "outcome": outcome})
+            if action != "sftp.operation" or outcome != "ok":
+                await owner.audit_channel(action, details, outcome=outcome)
+
+        try:
+            await SftpRelay(process.stdin, process.stdout, process.stderr, back,
+                            sftp_policy(grant), event).run()
+        finally:
+            back.close()
+
+
+def _tell(process: asyncssh.SSHServerProcess[bytes], line: str) -> None:
+    with contextlib.suppress(Exception):
+        process.stderr.write(f"{line}\r\n".encode())

@@ -1,0 +1,221 @@
+"""One technician's SSH connection: authentication, routing, access, and its channels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+import asyncssh
+
+from bastion.audit import Actor
+from bastion.models import utcnow
+
+from . import directory, messages
+from .directory import GrantSnapshot, Resolution
+from .process import RelayedProcess
+from .routing import Route, RouteError, parse_route
+from .upstream import UpstreamError, connect_target, issue_target_login
+
+if TYPE_CHECKING:
+    from .service import ProxyService
+
+
+class Refusal(Exception):
+    """A decision not to serve: ``str()`` is the technician's one line."""
+
+
+class ProxyConnection(asyncssh.SSHServer):
+    def __init__(self, service: ProxyService) -> None:
+        self.service = service
+        self.core = service.core
+        self.conn: asyncssh.SSHServerConnection | None = None
+        self.peer = "?"
+        self.route: Route | None = None
+        self.route_error: str | None = None
+        self._resolution: asyncio.Future[Resolution] | None = None
+        self.resolution: Resolution | None = None
+        self.grant: GrantSnapshot | None = None
+        self.session_id: int | None = None
+        self.upstream: asyncssh.SSHClientConnection | None = None
+        self._access_lock = asyncio.Lock()
+        self._banner_sent = False
+        self.processes: set[asyncssh.SSHServerProcess[bytes]] = set()
+        self.last_activity = time.monotonic()
+        self.warned = False
+        self.closing_reason: str | None = None
+
+    # --- who is connecting --------------------------------------------------------------
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.conn = conn
+        peer = conn.get_extra_info("peername")
+        self.peer = peer[0] if peer else "?"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.service.forget(self)
+        asyncio.get_running_loop().create_task(self._finish(exc))
+
+    async def _finish(self, exc: Exception | None) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
+        if self.session_id is not None:
+            reason = self.closing_reason or ("connection lost: " + str(exc) if exc else
+                                             "the technician disconnected")
+            status = "terminated" if self.closing_reason else "ended"
+            await self.service.call(directory.close_session, self.core, self.session_id,
+                                    status=status, reason=reason)
+
+    def begin_auth(self, username: str) -> bool:
+        try:
+            self.route = parse_route(username)
+        except RouteError as exc:
+            self.route_error = str(exc)
+            return True
+        self._resolution = asyncio.ensure_future(
+            self.service.call(directory.resolve, self.core, self.route)
+        )
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        fingerprint = key.get_fingerprint("sha256")
+        if self._resolution is None:
+            problem = f"malformed user name {username!r}: {self.route_error}"
+            resolution = None
+        else:
+            resolution = self.resolution = await self._resolution
+            problem = resolution.problem
+            if problem is None and fingerprint not in resolution.identity.fingerprints:  # type: ignore[union-attr]
+                problem = f"key {fingerprint} is not registered for technician {self.route.technician!r}"  # type: ignore[union-attr]
+        if problem is None:
+            return True
+        await self._refuse_login(username, fingerprint, problem)
+        return False
+
+    async def _refuse_login(self, username: str, fingerprint: str, problem: str) -> None:
+        # The client is told the same line whatever is wrong (no enumeration of
+        # technicians, targets or accounts); the audit log gets the precise reason.
+        if not self._banner_sent and self.conn is not None:
+            self._banner_sent = True
+            self.conn.send_auth_banner(messages.ACCESS_REFUSED + "\r\n")
+        await self.service.call(
+            directory.audit, self.core, action="login.refused", outcome="denied",
+            actor=Actor(f"ssh:{username}", "technician"),
+            technician=self.route.technician if self.route else None,
+            target=self.route.target if self.route else None,
+            account=self.route.account if self.route else None,
+            reasons=[problem],
+            details={"client_address": self.peer, "key_fingerprint": fingerprint,
+                     "user_name": username},
+        )
+
+    def auth_completed(self) -> None:
+        self.service.remember(self)
+
+    def session_requested(self) -> RelayedProcess:
+        return RelayedProcess(self.service.channels.handle_process, None, 0, False)
+
+    # --- access: grant, policy, target connection -----------------------------------
+
+    @property
+    def technician(self) -> str:
+        return self.resolution.identity.ident  # type: ignore[union-attr]
+
+    @property
+    def target_name(self) -> str:
+        return self.resolution.destination.name  # type: ignore[union-attr]
+
+    async def ensure_access(self, channel: str) -> GrantSnapshot:
+        async with self._access_lock:
+            if self.grant is None:
+                resolution = self.resolution
+                assert resolution is not None and resolution.identity and resolution.destination
+                grant = await self.service.call(
+                    directory.find_active_grant, self.core, resolution.identity.technician_id,
+                    resolution.destination.target_id, resolution.account, utcnow())
+                if grant is None:
+                    await self._audit_refusal(channel, f"no active grant for {self.target_name}")
+                    raise Refusal(messages.NO_ACTIVE_GRANT.format(target=self.target_name))
+                self.grant = grant
+                self.session_id = await self.service.call(
+                    directory.open_session, self.core, identity=resolution.identity,
+                    destination=resolution.destination, grant=grant, client_address=self.peer)
+            allowed = self.grant.scope.get("channels")
+            if allowed is not None and channel not in allowed:
+                await self._audit_refusal(channel, f"channel {channel} is not in grant "
+                                                   f"{self.grant.grant_id}'s scope")
+                raise Refusal(f"{channel} is not allowed by your grant for {self.target_name}")
+            return self.grant
+
+    async def ensure_upstream(self) -> asyncssh.SSHClientConnection:
+        async with self._access_lock:
+            if self.upstream is None:
+                assert self.grant is not None and self.resolution is not None
+                login = issue_target_login(
+                    self.service.target_ca, account=self.grant.account,
+                    session_id=self.session_id or 0,
+                    valid_minutes=self.core.settings.ssh.target_certificate_minutes)
+                try:
+                    self.upstream = await connect_target(
+                        self.resolution.destination, self.grant.account, login,  # type: ignore[arg-type]
+                        timeout=self.core.settings.ssh.target_connect_timeout_seconds)
+                except UpstreamError as exc:
+                    await self._audit_refusal("connect", exc.audit_reason,
+                                              action="target.connection_failed", outcome="failed")
+                    self.closing_reason = exc.audit_reason
+                    raise Refusal(str(exc)) from None
+            return self.upstream
+
+    async def _audit_refusal(self, channel: str, reason: str, *, action: str = "channel.refused",
+                             outcome: str = "denied") -> None:
+        identity = self.resolution.identity if self.resolution else None
+        await self.service.call(
+            directory.audit, self.core, action=action, outcome=outcome,
+            actor=Actor(f"technician:{self.technician}", "technician"),
+            vendor=identity.vendor if identity else None, technician=self.technician,
+            target=self.target_name, account=self.grant.account if self.grant else None,
+            session_id=self.session_id, grant_id=self.grant.grant_id if self.grant else None,
+            reasons=[reason], details={"channel": channel, "client_address": self.peer},
+        )
+
+    async def audit_channel(self, action: str, details: dict[str, Any],
+                            outcome: str = "ok") -> None:
+        await self.service.call(
+            directory.audit, self.core, action=action, outcome=outcome,
+            actor=Actor(f"technician:{self.technician}", "technician"),
+            technician=self.technician, target=self.target_name,
+            account=self.grant.account if self.grant else None, session_id=self.session_id,
+            grant_id=self.grant.grant_id if self.grant else None, details=details,
+        )
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+    # --- live control ---------------------------------------------------------------------
+
+    def notify(self, line: str) -> None:
+        """Write a line to every open terminal of this connection (warnings)."""
+        for process in list(self.processes):
+            with contextlib.suppress(Exception):
+                process.stderr.write(f"\r\n{line}\r\n".encode())
+
+    def terminate(self, reason: str) -> None:
+        if self.closing_reason is None:
+            self.closing_reason = reason
+        self.notify(messages.SESSION_ENDED.format(reason=reason))
+        for process in list(self.processes):
+            with contextlib.suppress(Exception):
+                process.exit(255)
+        if self.upstream is not None:
+            self.upstream.close()
+        if self.conn is not None:
+            # Closing at once could drop the message still queued for the technician; the
+            # channels are already closed, so nothing more reaches the target meanwhile.
+            asyncio.get_running_loop().call_later(0.3, self.conn.close)

@@ -1,0 +1,191 @@
+"""What the proxy asks the database. Every function here blocks, so the proxy only calls
+them through ``asyncio.to_thread``: the SSH event loop never waits on the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from bastion.audit import Actor
+from bastion.context import Bastion
+from bastion.models import Grant, SshSession, Target, Technician, TechnicianKey, utcnow
+
+from .routing import Route
+
+
+@dataclass(frozen=True)
+class Identity:
+    technician_id: int
+    ident: str
+    vendor: str
+    full_name: str
+    fingerprints: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Destination:
+    target_id: int
+    name: str
+    host: str
+    port: int
+    host_key: str
+    accounts: tuple[str, ...]
+    labels: dict[str, str]
+    data_categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    identity: Identity | None
+    destination: Destination | None
+    account: str | None
+    problem: str | None  # precise reason for the audit log; never shown to the client
+
+
+@dataclass(frozen=True)
+class GrantSnapshot:
+    grant_id: int
+    not_before: datetime
+    not_after: datetime
+    account: str
+    scope: dict[str, Any]
+    break_glass: bool
+
+
+def resolve(core: Bastion, route: Route) -> Resolution:
+    """Who and where, from the routing user name. Unknown parts are a ``problem``."""
+    with core.db.session() as session:
+        technician = session.scalar(select(Technician).where(Technician.ident == route.technician))
+        identity = None
+        if technician is not None:
+            keys = session.scalars(
+                select(TechnicianKey.fingerprint).where(TechnicianKey.technician_id == technician.id)
+            )
+            identity = Identity(technician.id, technician.ident, technician.vendor.slug,
+                                technician.full_name, frozenset(keys))
+        target = session.scalar(select(Target).where(Target.name == route.target))
+        destination = None
+        if target is not None:
+            destination = Destination(target.id, target.name, target.host, target.port,
+                                      target.host_key, tuple(a.name for a in target.accounts),
+                                      dict(target.labels), tuple(target.data_categories))
+    problem = None
+    account = route.account
+    if identity is None:
+        problem = f"unknown technician {route.technician!r}"
+    elif not technician.active:  # type: ignore[union-attr]
+        problem = f"technician {route.technician!r} is no longer active"
+    elif destination is None or not target.enabled:  # type: ignore[union-attr]
+        problem = f"unknown or disabled target {route.target!r}"
+    elif account is not None and account not in destination.accounts:
+        problem = f"target {route.target!r} has no account {account!r}"
+    return Resolution(identity, destination, account, problem)
+
+
+def find_active_grant(core: Bastion, technician_id: int, target_id: int,
+                      account: str | None, now: datetime) -> GrantSnapshot | None:
+    with core.db.session() as session:
+        query = (
+            select(Grant)
+            .where(Grant.technician_id == technician_id, Grant.target_id == target_id,
+                   Grant.status.in_(("approved", "active")), Grant.not_before <= now,
+                   Grant.not_after > now)
+            .order_by(Grant.not_after.desc())
+        )
+        if account is not None:
+            query = query.where(Grant.account_name == account)
+        grant = session.scalars(query).first()
+        if grant is None:
+            return None
+        return GrantSnapshot(grant.id, grant.not_before, grant.not_after, grant.account_name,
+                             dict(grant.scope), grant.break_glass)
+
+
+def audit(core: Bastion, **fields: Any) -> None:
+    with core.db.session() as session:
+        core.audit.append(session, **fields)
+
+
+def open_session(core: Bastion, *, identity: Identity, destination: Destination,
+                 grant: GrantSnapshot, client_address: str) -> int:
+    with core.db.session() as session:
+        row = SshSession(grant_id=grant.grant_id, technician_id=identity.technician_id,
+                         target_id=destination.target_id, account_name=grant.account,
+                         client_address=client_address, node=core.node, status="live")
+        session.add(row)
+        session.flush()
+        grant_row = session.get(Grant, grant.grant_id)
+        if grant_row is not None and grant_row.status == "approved":
+            grant_row.status = "active"
+        core.audit.append(
+            session, action="session.opened", outcome="allowed",
+            actor=Actor(f"technician:{identity.ident}", "technician"),
+            vendor=identity.vendor, technician=identity.ident, target=destination.name,
+            account=grant.account, session_id=row.id, grant_id=grant.grant_id,
+            reasons=[f"grant {grant.grant_id} valid until {grant.not_after.isoformat()}"],
+            details={"client_address": client_address},
+        )
+        return row.id
+
+
+def close_session(core: Bastion, session_id: int, *, status: str, reason: str) -> None:
+    with core.db.session() as session:
+        row = session.get(SshSession, session_id)
+        if row is None or row.ended_at is not None:
+            return
+        row.status = status
+        row.end_reason = reason
+        row.ended_at = utcnow()
+        technician = row.technician
+        core.audit.append(
+            session, action="session.closed", outcome="ok",
+            vendor=technician.vendor.slug, technician=technician.ident, target=row.target.name,
+            account=row.account_name, session_id=row.id, grant_id=row.grant_id,
+            reasons=[reason], details={"status": status},
+        )
+
+
+def termination_orders(core: Bastion, session_ids: list[int], now: datetime) -> dict[int, str]:
+    """Sessions among ``session_ids`` that must end now, with the reason: terminated from
+    the console or another node, or their grant revoked or past its end."""
+    if not session_ids:
+        return {}
+    orders: dict[int, str] = {}
+    with core.db.session() as session:
+        rows = session.execute(
+            select(SshSession.id, SshSession.terminate_requested_at, SshSession.terminate_reason,
+                   SshSession.terminate_requested_by, Grant.status, Grant.not_after,
+                   Grant.revoke_reason)
+            .join(Grant, Grant.id == SshSession.grant_id, isouter=True)
+            .where(SshSession.id.in_(session_ids))
+        )
+        for sid, asked_at, why, by, grant_status, not_after, revoke_reason in rows:
+            if asked_at is not None:
+                orders[sid] = f"terminated by {by or 'an approver'}: {why or 'no reason given'}"
+            elif grant_status == "revoked":
+                orders[sid] = f"access revoked: {revoke_reason or 'no reason given'}"
+            elif not_after is not None and not_after <= now:
+                orders[sid] = "the access window has ended"
+    return orders
+
+
+def mark_interrupted_sessions(core: Bastion) -> int:
+    """At start-up: sessions this node left live (crash, SIGKILL) are marked interrupted."""
+    with core.db.session() as session:
+        rows = session.scalars(
+            select(SshSession).where(SshSession.node == core.node, SshSession.status == "live")
+        ).all()
+        for row in rows:
+            row.status = "interrupted"
+            row.end_reason = "the bastion stopped while the session was live"
+            row.ended_at = utcnow()
+            core.audit.append(
+                session, action="session.interrupted", outcome="failed",
+                technician=row.technician.ident, target=row.target.name,
+                account=row.account_name, session_id=row.id, grant_id=row.grant_id,
+                reasons=["the bastion stopped while the session was live"],
+            )
+        return len(rows)

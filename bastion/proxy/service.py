@@ -1,0 +1,126 @@
+"""The SSH listener and the watchdog that ends sessions on time, on revocation, on idle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import asyncssh
+
+from bastion.context import Bastion
+from bastion.models import utcnow
+
+from . import directory, messages
+from .algorithms import server_options
+from .channels import ChannelHandlers
+from .connection import ProxyConnection
+from .recordings import SessionRecordings
+
+log = logging.getLogger("bastion.proxy")
+T = TypeVar("T")
+
+WATCHDOG_PERIOD_SECONDS = 1.0  # revocations must close sessions within 2 s
+
+
+class ProxyService:
+    def __init__(self, core: Bastion) -> None:
+        self.core = core
+        # Blocking work (database, disk) runs here, never on the event loop.
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bastion-io")
+        self.connections: set[ProxyConnection] = set()
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.channels = ChannelHandlers(self)
+        self.recordings = SessionRecordings(self)
+        # Loaded once: reading key files per session would put disk I/O on the event loop.
+        self.target_ca = core.keys.target_ca
+        self.technician_ca = core.keys.technician_ca
+        self._host_key = core.keys.host_key
+
+    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: function(*args, **kwargs))
+
+    def remember(self, connection: ProxyConnection) -> None:
+        self.connections.add(connection)
+
+    def forget(self, connection: ProxyConnection) -> None:
+        self.connections.discard(connection)
+
+    async def start(self, host: str | None = None, port: int | None = None) -> int:
+        settings = self.core.settings.ssh
+        interrupted = await self.call(directory.mark_interrupted_sessions, self.core)
+        if interrupted:
+            log.warning("%d session(s) were live when the bastion last stopped: marked interrupted",
+                        interrupted)
+        self._acceptor = await asyncssh.create_server(
+            lambda: ProxyConnection(self),
+            host if host is not None else settings.listen_host,
+            port if port is not None else settings.listen_port,
+            server_host_keys=[self._host_key],
+            encoding=None,
+            line_editor=False,
+            x11_forwarding=False,
+            agent_forwarding=False,
+            allow_scp=False,
+            login_timeout=settings.login_timeout_seconds,
+            keepalive_interval=60,
+            server_version="bastion",
+            **server_options(),
+        )
+        self._watchdog = asyncio.create_task(self._watch())
+        sockets = self._acceptor.sockets
+        return sockets[0].getsockname()[1] if sockets else 0
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCHDOG_PERIOD_SECONDS)
+            try:
+                await self._watch_once()
+            except Exception:  # noqa: BLE001 - a bad round must not stop the watchdog
+                log.exception("watchdog round failed")
+
+    async def _watch_once(self) -> None:
+        now = utcnow()
+        live = {c.session_id: c for c in list(self.connections) if c.session_id is not None}
+        orders = await self.call(directory.termination_orders, self.core, list(live), now)
+        for session_id, reason in orders.items():
+            live[session_id].terminate(reason)
+        warning = timedelta(minutes=self.core.settings.ssh.expiry_warning_minutes)
+        idle_limit = self.core.settings.ssh.idle_timeout_minutes * 60
+        for connection in live.values():
+            if connection.session_id in orders or connection.grant is None:
+                continue
+            remaining = connection.grant.not_after - now
+            if not connection.warned and remaining <= warning:
+                connection.warned = True
+                minutes = max(1, int(remaining.total_seconds() // 60))
+                connection.notify(messages.EXPIRY_WARNING.format(
+                    target=connection.target_name, minutes=minutes,
+                    until=connection.grant.not_after.strftime("%H:%M UTC")))
+            if time.monotonic() - connection.last_activity > idle_limit:
+                connection.terminate(f"idle for more than {idle_limit // 60} minutes")
+
+    async def stop(self, reason: str = "the bastion is shutting down") -> None:
+        if self._watchdog:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        if self._acceptor:
+            self._acceptor.close()
+        for connection in list(self.connections):
+            connection.terminate(reason)
+        # Give closing sessions a moment to finalise their recordings and session rows.
+        deadline = time.monotonic() + 5
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        if self._acceptor:
+            await self._acceptor.wait_closed()
+        self._pool.shutdown(wait=True)

@@ -1,0 +1,1 @@
+"""SFTP proxied at the protocol level: every operation is read, checked and logged."""

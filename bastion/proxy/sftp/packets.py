@@ -1,0 +1,191 @@
+"""SFTP version 3 packets (draft-ietf-secsh-filexfer-02 plus OpenSSH's extensions):
+just enough parsing to see each operation's paths, handles, offsets and sizes.
+
+Pure functions over bytes; malformed input raises :class:`MalformedPacket`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+INIT, VERSION = 1, 2
+OPEN, CLOSE, READ, WRITE, LSTAT, FSTAT, SETSTAT, FSETSTAT = 3, 4, 5, 6, 7, 8, 9, 10
+OPENDIR, READDIR, REMOVE, MKDIR, RMDIR, REALPATH, STAT, RENAME = 11, 12, 13, 14, 15, 16, 17, 18
+READLINK, SYMLINK = 19, 20
+STATUS, HANDLE, DATA, NAME, ATTRS = 101, 102, 103, 104, 105
+EXTENDED, EXTENDED_REPLY = 200, 201
+
+FX_OK, FX_EOF, FX_NO_SUCH_FILE, FX_PERMISSION_DENIED, FX_FAILURE = 0, 1, 2, 3, 4
+FX_BAD_MESSAGE, FX_OP_UNSUPPORTED = 5, 8
+
+FXF_READ, FXF_WRITE, FXF_APPEND, FXF_CREAT, FXF_TRUNC, FXF_EXCL = 1, 2, 4, 8, 16, 32
+
+MAX_PACKET = 256 * 1024 + 1024  # OpenSSH's limit is 256 KiB of payload
+
+
+class MalformedPacket(ValueError):
+    pass
+
+
+@dataclass
+class Reader:
+    data: bytes
+    pos: int = 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise MalformedPacket("packet ends too early")
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def uint32(self) -> int:
+        return struct.unpack(">I", self.take(4))[0]
+
+    def uint64(self) -> int:
+        return struct.unpack(">Q", self.take(8))[0]
+
+    def string(self) -> bytes:
+        return self.take(self.uint32())
+
+    def rest(self) -> bytes:
+        return self.data[self.pos:]
+
+
+def pack_uint32(value: int) -> bytes:
+    return struct.pack(">I", value)
+
+
+def pack_string(value: bytes) -> bytes:
+    return pack_uint32(len(value)) + value
+
+
+def frame(body: bytes) -> bytes:
+    return pack_uint32(len(body)) + body
+
+
+@dataclass
+class Request:
+    """A client request: type, id, the paths it names, and what reads/writes need."""
+
+    kind: int
+    request_id: int
+    body: bytes  # everything after the id, forwarded unchanged
+    paths: list[bytes] = field(default_factory=list)
+    handle: bytes | None = None
+    offset: int = 0
+    length: int = 0
+    data: bytes = b""
+    pflags: int = 0
+    extension: str | None = None
+
+
+# Requests whose first field is a path, and those whose first two fields are paths.
+ONE_PATH = {LSTAT, SETSTAT, OPENDIR, REMOVE, MKDIR, RMDIR, REALPATH, STAT, READLINK}
+TWO_PATHS = {RENAME, SYMLINK}
+HANDLE_FIRST = {CLOSE, READ, WRITE, FSTAT, FSETSTAT, READDIR}
+# OpenSSH extensions we understand, and how many leading paths they carry.
+EXTENSION_PATHS = {
+    "posix-rename@openssh.com": 2,
+    "hardlink@openssh.com": 2,
+    "statvfs@openssh.com": 1,
+    "lsetstat@openssh.com": 1,
+    "expand-path@openssh.com": 1,
+    "fstatvfs@openssh.com": 0,
+    "fsync@openssh.com": 0,
+    "limits@openssh.com": 0,
+}
+EXTENSION_HANDLE = {"fstatvfs@openssh.com", "fsync@openssh.com"}
+
+
+def parse_request(body: bytes) -> Request:
+    reader = Reader(body)
+    kind = reader.take(1)[0]
+    request_id = reader.uint32()
+    request = Request(kind, request_id, reader.rest())
+    if kind == OPEN:
+        request.paths = [reader.string()]
+        request.pflags = reader.uint32()
+    elif kind in ONE_PATH:
+        request.paths = [reader.string()]
+    elif kind in TWO_PATHS:
+        request.paths = [reader.string(), reader.string()]
+    elif kind in HANDLE_FIRST:
+        request.handle = reader.string()
+        if kind == READ:
+            request.offset, request.length = reader.uint64(), reader.uint32()
+        elif kind == WRITE:
+            request.offset = reader.uint64()
+            request.data = reader.string()
+            request.length = len(request.data)
+    elif kind == EXTENDED:
+        name = reader.string().decode("utf-8", "replace")
+        request.extension = name
+        if name in EXTENSION_HANDLE:
+            request.handle = reader.string()
+        else:
+            request.paths = [reader.string() for _ in range(EXTENSION_PATHS.get(name, 0))]
+    else:
+        raise MalformedPacket(f"unknown request type {kind}")
+    return request
+
+
+def build_request(kind: int, request_id: int, body: bytes) -> bytes:
+    return frame(bytes([kind]) + pack_uint32(request_id) + body)
+
+
+def build_status(request_id: int, code: int, message: str) -> bytes:
+    return frame(bytes([STATUS]) + pack_uint32(request_id) + pack_uint32(code)
+                 + pack_string(message.encode()) + pack_string(b""))
+
+
+@dataclass
+class Response:
+    kind: int
+    request_id: int
+    body: bytes
+    status: int | None = None
+    handle: bytes | None = None
+    data: bytes = b""
+    names: list[bytes] = field(default_factory=list)
+
+
+def parse_response(body: bytes) -> Response:
+    reader = Reader(body)
+    kind = reader.take(1)[0]
+    if kind == VERSION:
+        return Response(kind, 0, reader.rest())
+    request_id = reader.uint32()
+    response = Response(kind, request_id, reader.rest())
+    if kind == STATUS:
+        response.status = reader.uint32()
+    elif kind == HANDLE:
+        response.handle = reader.string()
+    elif kind == DATA:
+        response.data = reader.string()
+    elif kind == NAME:
+        count = reader.uint32()
+        if count:
+            response.names = [reader.string()]  # the first name is what REALPATH answers
+    return response
+
+
+class FrameBuffer:
+    """Splits a byte stream into SFTP packets (uint32 length, then the body)."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buffer += data
+        packets = []
+        while len(self._buffer) >= 4:
+            length = struct.unpack(">I", self._buffer[:4])[0]
+            if length == 0 or length > MAX_PACKET:
+                raise MalformedPacket(f"packet length {length} is out of bounds")
+            if len(self._buffer) < 4 + length:
+                break
+            packets.append(bytes(self._buffer[4:4 + length]))
+            del self._buffer[:4 + length]
+        return packets

@@ -1,0 +1,95 @@
+"""The bastion's own connection to a target: a fresh Ed25519 key per session, a
+certificate from the target CA valid for minutes, and the pinned host key."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import asyncssh
+
+from . import messages
+from .algorithms import CIPHERS, KEX
+from .directory import Destination
+
+
+class UpstreamError(Exception):
+    """Why the target could not be reached; ``str()`` is the technician's message and
+    ``audit_reason`` is the precise reason for the log."""
+
+    def __init__(self, message: str, audit_reason: str) -> None:
+        super().__init__(message)
+        self.audit_reason = audit_reason
+
+
+@dataclass(frozen=True)
+class TargetLogin:
+    key: asyncssh.SSHKey
+    certificate: asyncssh.SSHCertificate
+
+
+def issue_target_login(target_ca: asyncssh.SSHKey, *, account: str, session_id: int,
+                       valid_minutes: int) -> TargetLogin:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    now = int(time.time())
+    certificate = target_ca.generate_user_certificate(
+        key,
+        key_id=f"session-{session_id}",
+        principals=[account],
+        # A minute of slack for clock skew with the target; a few minutes ahead is enough to
+        # log in: the certificate is useless once the session has been opened.
+        valid_after=now - 60,
+        valid_before=now + valid_minutes * 60,
+        permit_x11_forwarding=False,
+        permit_agent_forwarding=False,
+        permit_port_forwarding=True,
+        permit_pty=True,
+        permit_user_rc=False,
+    )
+    return TargetLogin(key, certificate)
+
+
+async def connect_target(destination: Destination, account: str, login: TargetLogin,
+                         timeout: float) -> asyncssh.SSHClientConnection:
+    pinned = asyncssh.import_public_key(destination.host_key)
+    try:
+        return await asyncio.wait_for(
+            asyncssh.connect(
+                destination.host,
+                destination.port,
+                username=account,
+                client_keys=[(login.key, login.certificate)],
+                known_hosts=([pinned], [], []),
+                server_host_key_algs=[pinned.get_algorithm()]
+                if not pinned.get_algorithm().startswith("ssh-rsa") else (),
+                agent_path=None,
+                config=None,
+                preferred_auth="publickey",
+                kex_algs=list(KEX) + ["ecdh-sha2-nistp256", "diffie-hellman-group14-sha256"],
+                encryption_algs=list(CIPHERS) + ["aes256-ctr", "aes128-ctr"],
+                keepalive_interval=30,
+            ),
+            timeout,
+        )
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise UpstreamError(
+            messages.TARGET_IDENTITY_CHANGED.format(target=destination.name),
+            f"host key mismatch for {destination.name}: {exc}",
+        ) from None
+    except asyncssh.PermissionDenied as exc:
+        raise UpstreamError(
+            messages.TARGET_REFUSED_LOGIN.format(target=destination.name, account=account),
+            f"target refused the certificate login as {account}: {exc}",
+        ) from None
+    except TimeoutError:
+        raise UpstreamError(
+            messages.TARGET_TIMEOUT.format(target=destination.name, seconds=int(timeout)),
+            f"no answer from {destination.host}:{destination.port} within {timeout:g} s",
+        ) from None
+    except (OSError, asyncssh.Error) as exc:
+        error = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise UpstreamError(
+            messages.TARGET_UNREACHABLE.format(target=destination.name, error=error),
+            f"cannot connect to {destination.host}:{destination.port}: {error}",
+        ) from None

@@ -1,0 +1,60 @@
+"""``bastion serve``: the SSH proxy and the web console in one process.
+
+The proxy runs on the asyncio loop in the main thread; the console runs in a thread with
+its own WSGI server. SIGTERM and SIGINT close live sessions (they are told why and their
+recordings are finalised) before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+from werkzeug.serving import make_server
+
+from .context import Bastion
+from .proxy.service import ProxyService
+
+log = logging.getLogger("bastion.server")
+
+
+class ConsoleThread(threading.Thread):
+    def __init__(self, core: Bastion, app_factory: Callable[[Bastion], object]) -> None:
+        super().__init__(name="bastion-console", daemon=True)
+        web = core.settings.web
+        self.server = make_server(web.listen_host, web.listen_port, app_factory(core),
+                                  threaded=True)
+        self.port = self.server.server_port
+
+    def run(self) -> None:
+        self.server.serve_forever()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
+                ready: Callable[[int, int], None] | None = None) -> None:
+    core.db.require_current_schema()
+    proxy = ProxyService(core)
+    ssh_port = await proxy.start()
+    console = ConsoleThread(core, app_factory)
+    console.start()
+    log.info("SSH proxy listening on %s:%d", core.settings.ssh.listen_host, ssh_port)
+    log.info("console listening on %s:%d", core.settings.web.listen_host, console.port)
+    if ready:
+        ready(ssh_port, console.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: closing live sessions")
+        await proxy.stop()
+        console.stop()
+        log.info("stopped")

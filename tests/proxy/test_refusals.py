@@ -1,0 +1,104 @@
+"""Who may not get in, and what they are told."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from sqlalchemy import select
+
+from bastion.audit import Actor
+from bastion.inventory import add_target
+from bastion.models import AuditEvent, Grant, SshSession
+from tests.harness.clients import OpenSshClient
+from tests.proxy.conftest import Scenario
+
+
+def _last_event(scenario: Scenario, action: str) -> AuditEvent:
+    with scenario.core.db.session() as s:
+        return s.scalars(select(AuditEvent).where(AuditEvent.action == action)
+                         .order_by(AuditEvent.id.desc())).first()
+
+
+def test_unknown_technician_target_account_and_key_look_the_same(scenario: Scenario,
+                                                                   tmp_path) -> None:  # type: ignore[no-untyped-def]
+    stranger = OpenSshClient(tmp_path / "stranger")
+    stranger.trust("127.0.0.1", scenario.proxy.port, scenario.proxy.host_key_line)
+    attempts = {
+        "unknown technician": (scenario.client, "nobody+dpi-app-01"),
+        "unknown or disabled target": (scenario.client, "jdupont+dpi-nope"),
+        "has no account": (scenario.client, "jdupont+dpi-app-01+root"),
+        "is not registered": (stranger, "jdupont+dpi-app-01"),
+        "malformed user name": (scenario.client, "jdupont"),
+    }
+    outputs = set()
+    for expected_reason, (client, user) in attempts.items():
+        result = client.ssh(user, "127.0.0.1", scenario.proxy.port, "true",
+                            extra=["-o", "LogLevel=INFO"])
+        assert result.returncode == 255
+        outputs.add(result.stderr.decode().replace(user, "<user>"))
+        event = _last_event(scenario, "login.refused")
+        assert event.outcome == "denied"
+        assert any(expected_reason in reason for reason in event.reasons), event.reasons
+    # One message for all: nothing tells a stranger which part was wrong.
+    assert len(outputs) == 1, outputs
+    assert "access refused: unknown technician, target or account" in outputs.pop()
+
+
+def test_wrong_target_host_key_refuses(scenario: Scenario, core, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with core.db.session() as s:
+        add_target(s, core.audit, name="dpi-app-02", host="127.0.0.1",
+                   port=scenario.target.port,
+                   host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTbGOp7cf6ORfxPb1ZMu1P5H5GhYIbf+4kkhYr5BuYh",
+                   accounts=[scenario.target.account], actor=Actor("test", "admin"))
+    scenario.target_name = "dpi-app-02"
+    scenario.grant()
+    result = scenario.ssh("true")
+    assert result.returncode == 1
+    assert "the identity of target dpi-app-02 has changed" in result.stderr.decode()
+    event = _last_event(scenario, "target.connection_failed")
+    assert "host key mismatch" in event.reasons[0]
+
+
+def test_target_down_times_out_with_a_clear_message(scenario: Scenario, core) -> None:  # type: ignore[no-untyped-def]
+    # A listener that never answers the SSH greeting: the connect time-out must fire.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    with core.db.session() as s:
+        add_target(s, core.audit, name="dpi-down", host="127.0.0.1",
+                   port=silent.getsockname()[1], host_key=scenario.target.host_key_line,
+                   accounts=[scenario.target.account], actor=Actor("test", "admin"))
+    object.__setattr__(core.settings.ssh, "target_connect_timeout_seconds", 2)
+    scenario.target_name = "dpi-down"
+    scenario.grant()
+    result = scenario.ssh("true")
+    silent.close()
+    assert result.returncode == 1
+    assert "target dpi-down did not answer in 2 s" in result.stderr.decode()
+
+
+def test_revocation_closes_a_live_session_within_two_seconds(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    grant_id = scenario.grant()
+    tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                        extra=["-t"]))
+    tmux.type("PS1='dpi> '\n")
+    tmux.wait_for(r"^dpi> $")
+    with scenario.core.db.session() as s:
+        grant = s.get(Grant, grant_id)
+        grant.status = "revoked"
+        grant.revoke_reason = "test revocation"
+    revoked_at = time.monotonic()
+    tmux.wait_for(r"session closed: access revoked: test revocation", timeout=5)
+    while not tmux.pane_dead():
+        time.sleep(0.05)
+        assert time.monotonic() - revoked_at < 2.5
+    with scenario.core.db.session() as s:
+        row = s.scalars(select(SshSession)).one()
+        for _ in range(50):
+            s.refresh(row)
+            if row.status != "live":
+                break
+            time.sleep(0.05)
+        assert row.status == "terminated"
+        assert "test revocation" in row.end_reason
