@@ -38,6 +38,11 @@ class ChannelHandlers:
                 await owner.audit_channel("channel.refused", {"channel": kind}, outcome="denied")
                 raise Refusal(f"the {kind} subsystem is not available through the bastion")
             grant = await owner.ensure_access(kind)
+            for refused in getattr(process, "refused_requests", []):
+                _tell(process, f"bastion: {refused} is refused: the bastion never relays it "
+                               "to a target")
+                await owner.audit_channel("channel.request_refused",
+                                          {"channel": kind, "request": refused}, outcome="denied")
             upstream = await owner.ensure_upstream()
             recorder = await self.service.recordings.open(owner, kind, process.command)
             await owner.audit_channel("channel.opened", {"channel": kind,

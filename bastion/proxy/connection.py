@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
@@ -14,6 +15,7 @@ from bastion.models import utcnow
 
 from . import directory, messages
 from .directory import GrantSnapshot, Resolution
+from .forwards import open_forward, refuse_remote_forward
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
 from .upstream import UpstreamError, connect_target, issue_target_login
@@ -121,6 +123,13 @@ class ProxyConnection(asyncssh.SSHServer):
 
     def session_requested(self) -> RelayedProcess:
         return RelayedProcess(self.service.channels.handle_process, None, 0, False)
+
+    def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
+                             orig_port: int) -> Awaitable[asyncssh.SSHTCPSession[bytes]]:
+        return open_forward(self, dest_host, dest_port)
+
+    def server_requested(self, listen_host: str, listen_port: int) -> Awaitable[bool]:
+        return refuse_remote_forward(self, listen_host, listen_port)
 
     # --- access: grant, policy, target connection -----------------------------------
 

@@ -19,7 +19,31 @@ from asyncssh.stream import SSHReader, SSHWriter
 EXTENDED_DATA_STDERR = 1
 
 
+REFUSED_REQUESTS = {
+    "auth_agent_req_at_openssh_dot_com": "agent forwarding",
+    "x11_req": "X11 forwarding",
+}
+
+
 class RelayedProcess(asyncssh.SSHServerProcess):  # type: ignore[type-arg]
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # Agent and X11 forwarding are refused; asyncssh would refuse them silently, but the
+        # technician must be told and the attempt audited, so the refusals are noted here.
+        self.refused_requests: list[str] = []
+
+    def connection_made(self, chan: Any) -> None:
+        super().connection_made(chan)
+        for request, label in REFUSED_REQUESTS.items():
+            setattr(chan, f"_process_{request}_request", self._refuser(chan, label))
+
+    def _refuser(self, chan: Any, label: str) -> Any:
+        def refuse(packet: Any) -> bool:
+            self.refused_requests.append(label)
+            return False
+
+        return refuse
+
     def subsystem_requested(self, subsystem: str) -> bool:
         return True
 

@@ -54,9 +54,10 @@ class OpenSshClient:
         return ["ssh", *self.options(extra), "-p", str(port), f"{user}@{host}", *command]
 
     def ssh(self, user: str, host: str, port: int, *command: str, input: bytes | None = None,
-            extra: list[str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+            extra: list[str] | None = None, timeout: float = 60,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(self.ssh_argv(user, host, port, *command, extra=extra),
-                              input=input, capture_output=True, timeout=timeout)
+                              input=input, capture_output=True, timeout=timeout, env=env)
 
     def scp(self, *paths: str, port: int, legacy: bool = False, timeout: float = 300,
             extra: list[str] | None = None) -> subprocess.CompletedProcess[bytes]:
