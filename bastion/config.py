@@ -68,6 +68,9 @@ class SshSettings(_Section):
     approval_wait_minutes: int = Field(15, ge=1, le=240)
     target_certificate_minutes: int = Field(5, ge=1, le=60)
     banner_language: str = Field("fr", pattern="^(fr|en)$")
+    # "compatible" also offers curve25519 for clients without ML-KEM (OpenSSH < 9.9, e.g.
+    # Debian 12's 9.2); "post-quantum-only" offers the ML-KEM hybrid alone.
+    key_exchange: str = Field("compatible", pattern="^(compatible|post-quantum-only)$")
 
 
 class WebSettings(_Section):
@@ -128,15 +131,20 @@ class WebhookSettings(_Section):
 
 class Settings(_Section):
     base_dir: Path = Path(".")
-    paths: PathsSettings = PathsSettings()
-    database: DatabaseSettings = DatabaseSettings()
-    ssh: SshSettings = SshSettings()
-    web: WebSettings = WebSettings()
-    recording: RecordingSettings = RecordingSettings()
-    audit: AuditSettings = AuditSettings()
-    approvals: ApprovalSettings = ApprovalSettings()
-    smtp: SmtpSettings = SmtpSettings()
-    webhook: WebhookSettings = WebhookSettings()
+    paths: PathsSettings = Field(default_factory=PathsSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ssh: SshSettings = Field(default_factory=SshSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    def with_changes(self, section: str, **changes: Any) -> Settings:
+        """A copy with some keys of one section changed (settings are immutable)."""
+        updated = getattr(self, section).model_copy(update=changes)
+        return self.model_copy(update={section: updated})
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.base_dir / path).resolve()

@@ -1,7 +1,10 @@
 """The only algorithms the listener offers: modern AEAD ciphers, curve25519 key exchange,
 Ed25519 host key. No SHA-1, no CBC, no DSA, no NIST curves for key exchange."""
 
-KEX = (
+# ML-KEM hybrid first (post-quantum; OpenSSH 9.9+ and asyncssh with cryptography 44+), then
+# curve25519 for stock clients that predate it.
+POST_QUANTUM_KEX = ("mlkem768x25519-sha256",)
+KEX = POST_QUANTUM_KEX + (
     "curve25519-sha256",
     "curve25519-sha256@libssh.org",
 )
@@ -29,9 +32,9 @@ CLIENT_SIGNATURES = (
 )
 
 
-def server_options() -> dict[str, object]:
+def server_options(key_exchange: str = "compatible") -> dict[str, object]:
     return {
-        "kex_algs": list(KEX),
+        "kex_algs": list(POST_QUANTUM_KEX if key_exchange == "post-quantum-only" else KEX),
         "encryption_algs": list(CIPHERS),
         "mac_algs": list(MACS),
         "compression_algs": list(COMPRESSION),

@@ -72,7 +72,7 @@ class ProxyService:
             login_timeout=settings.login_timeout_seconds,
             keepalive_interval=60,
             server_version="bastion",
-            **server_options(),
+            **server_options(settings.key_exchange),
         )
         self._watchdog = asyncio.create_task(self._watch())
         sockets = self._acceptor.sockets

@@ -69,7 +69,7 @@ def test_target_down_times_out_with_a_clear_message(scenario: Scenario, core) ->
         add_target(s, core.audit, name="dpi-down", host="127.0.0.1",
                    port=silent.getsockname()[1], host_key=scenario.target.host_key_line,
                    accounts=[scenario.target.account], actor=Actor("test", "admin"))
-    object.__setattr__(core.settings.ssh, "target_connect_timeout_seconds", 2)
+    core.settings = core.settings.with_changes("ssh", target_connect_timeout_seconds=2)
     scenario.target_name = "dpi-down"
     scenario.grant()
     result = scenario.ssh("true")
