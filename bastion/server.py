@@ -17,6 +17,7 @@ from werkzeug.serving import make_server
 
 from .context import Bastion
 from .proxy.service import ProxyService
+from .recording import purge_daily
 
 log = logging.getLogger("bastion.server")
 
@@ -51,9 +52,12 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # Retention: recordings past their period (and not on legal hold) are purged daily.
+    purge = asyncio.create_task(purge_daily(proxy.recordings.catalog, stop))
     try:
         await stop.wait()
     finally:
+        await purge
         log.info("stopping: closing live sessions")
         await proxy.stop()
         console.stop()

@@ -8,7 +8,9 @@ import click
 
 from .common import fail, main_group
 from .contracts import contracts
+from .demo import demo
 from .init import init
+from .recordings import recordings
 from .serve import serve
 from .staff import staff
 from .targets import targets
@@ -18,6 +20,8 @@ main_group.add_command(serve)
 main_group.add_command(targets)
 main_group.add_command(staff)
 main_group.add_command(contracts)
+main_group.add_command(recordings)
+main_group.add_command(demo)
 
 
 def main() -> None:

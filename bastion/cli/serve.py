@@ -18,6 +18,7 @@ def configure_logging(verbose: bool) -> None:
     # asyncssh logs every packet-level event at INFO; keep the operator's log readable.
     logging.getLogger("asyncssh").setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @click.command()

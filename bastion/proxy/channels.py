@@ -32,7 +32,8 @@ class ChannelHandlers:
         owner: ProxyConnection = process.get_extra_info("connection").get_owner()
         kind = channel_kind(process)
         owner.processes.add(process)
-        recorder = None
+        recorder: ChannelRecorder | None = None
+        end_reason = f"{kind} ended"
         try:
             if process.subsystem and process.subsystem != "sftp":
                 await owner.audit_channel("channel.refused", {"channel": kind}, outcome="denied")
@@ -44,39 +45,49 @@ class ChannelHandlers:
                 await owner.audit_channel("channel.request_refused",
                                           {"channel": kind, "request": refused}, outcome="denied")
             upstream = await owner.ensure_upstream()
-            recorder = await self.service.recordings.open(owner, kind, process.command)
+            terminal = None
+            if process.get_terminal_type():
+                width, height, _, _ = process.get_terminal_size()
+                terminal = (process.get_terminal_type(), width, height)
+            # No recording, no relay: a recording that cannot start refuses the channel.
+            recorder = await self.service.recordings.open(owner, kind, process.command, terminal)
             await owner.audit_channel("channel.opened", {"channel": kind,
                                                          "command": process.command})
             if kind == "sftp":
                 await self._relay_sftp(owner, process, upstream, recorder, grant)
-                await recorder.close("sftp ended")
                 process.exit(0)
                 return
             status, signal = await relay(process, upstream, recorder, owner.touch)
-            await recorder.marker("exit", {"status": status, "signal": signal[0] if signal else None})
+            await recorder.marker("exit", {"status": status,
+                                           "signal": signal[0] if signal else None})
             await owner.audit_channel("channel.closed", {"channel": kind, "exit_status": status,
                                                          "command": process.command})
-            await recorder.close(f"{kind} ended with status {status}")
+            end_reason = f"{kind} ended with status {status}"
             if signal:
                 process.exit_with_signal(signal[0], signal[1], signal[2], signal[3])
             else:
                 process.exit(status if status is not None else 255)
         except Refusal as refusal:
+            end_reason = f"refused: {refusal}"
             _tell(process, f"bastion: {refusal}")
             process.exit(1)
         except self.service.recordings.failure_types as failure:
+            end_reason = f"recording stopped: {failure}"
             await owner.audit_channel("recording.failed", {"channel": kind, "error": str(failure)},
                                       outcome="error")
             _tell(process, messages.RECORDING_FAILED)
-            owner.terminate(f"recording failed: {failure}")
+            owner.terminate(f"recording stopped: {failure}")
         except (asyncssh.Error, OSError) as exc:
-            if recorder is not None:
-                with contextlib.suppress(Exception):
-                    await recorder.close(f"connection error: {exc}")
+            end_reason = owner.closing_reason or f"connection error: {exc}"
             _tell(process, f"bastion: the connection to {owner.target_name} failed: {exc}")
             process.exit(255)
         finally:
             owner.processes.discard(process)
+            if recorder is not None:
+                # Sealing never raises for a storage failure; the end reason goes in the
+                # recording itself (a budget overrun, a revocation, a normal exit).
+                with contextlib.suppress(Exception):
+                    await recorder.close(owner.closing_reason or end_reason)
 
     async def _relay_sftp(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
                           upstream: asyncssh.SSHClientConnection, recorder: ChannelRecorder,

@@ -10,6 +10,9 @@ from typing import Protocol
 import asyncssh
 
 READ_SIZE = 65536
+# Pieces read from the target whose storage is still pending: bounds the memory held per
+# channel (and so the back-pressure on the target) to about 16 x 64 KiB.
+MAX_PIECES_IN_FLIGHT = 16
 
 
 class ChannelRecorder(Protocol):
@@ -20,11 +23,16 @@ class ChannelRecorder(Protocol):
     async def input(self, data: bytes) -> None: ...
     async def resize(self, cols: int, rows: int) -> None: ...
     async def marker(self, kind: str, details: dict[str, object]) -> None: ...
+    async def close(self, reason: str) -> object: ...
 
 
 async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
                             back: asyncssh.SSHClientProcess[bytes],
-                            recorder: ChannelRecorder, touch: callable) -> None:  # type: ignore[valid-type]
+                            recorder: ChannelRecorder, touch: callable,  # type: ignore[valid-type]
+                            counter: dict[str, int]) -> None:
+    # Keystrokes are recorded on terminals; without a terminal, stdin is a data stream
+    # (an scp or rsync upload, a piped file) whose size goes in the end marker instead.
+    keystrokes = process.get_terminal_type() is not None
     while True:
         try:
             data = await process.stdin.read(READ_SIZE)
@@ -45,20 +53,54 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
             back.stdin.write_eof()
             return
         touch()
-        await recorder.input(data)
+        counter["stdin_bytes"] += len(data)
+        if keystrokes:
+            await recorder.input(data)
         back.stdin.write(data)
         await back.stdin.drain()
 
 
 async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes],
                             recorder: ChannelRecorder) -> None:
-    while True:
-        data = await reader.read(READ_SIZE)
-        if not data:
-            return
-        await recorder.output(data)
-        writer.write(data)
-        await writer.drain()
+    """Read from the target while earlier bytes are still being stored, and forward each
+    piece only once its own storage is confirmed, in order. The recorder then batches what
+    accumulates during a write (group commit) instead of writing one piece at a time."""
+    in_flight: asyncio.Queue[tuple[asyncio.Task[None], bytes] | None] = asyncio.Queue(
+        maxsize=MAX_PIECES_IN_FLIGHT)
+
+    async def forward() -> None:
+        while (item := await in_flight.get()) is not None:
+            stored, data = item
+            await stored  # raises if the recording failed: nothing unrecorded goes out
+            writer.write(data)
+            await writer.drain()
+
+    forwarder = asyncio.create_task(forward())
+    try:
+        while True:
+            data = await reader.read(READ_SIZE)
+            if not data:
+                break
+            stored = asyncio.create_task(recorder.output(data))
+            await _put(in_flight, (stored, data), forwarder)
+        await _put(in_flight, None, forwarder)
+        await forwarder
+    finally:
+        forwarder.cancel()
+        while not in_flight.empty():
+            item = in_flight.get_nowait()
+            if item is not None:
+                item[0].cancel()
+
+
+async def _put(queue: asyncio.Queue, item: object, forwarder: asyncio.Task[None]) -> None:  # type: ignore[type-arg]
+    """Queue ``item`` unless the forwarder has already stopped (its error comes out here)."""
+    put = asyncio.ensure_future(queue.put(item))
+    done, _ = await asyncio.wait({put, forwarder}, return_when=asyncio.FIRST_COMPLETED)
+    if forwarder in done and put not in done:
+        put.cancel()
+        forwarder.result()
+        raise RuntimeError("the forwarder stopped")
 
 
 async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SSHClientConnection,
@@ -77,7 +119,8 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
     if environment:
         options["env"] = environment
     back = await upstream.create_process(process.command, **options)
-    upward = asyncio.create_task(_client_to_target(process, back, recorder, touch))
+    counter = {"stdin_bytes": 0}
+    upward = asyncio.create_task(_client_to_target(process, back, recorder, touch, counter))
     downward = [
         asyncio.create_task(_target_to_client(back.stdout, process.stdout, recorder)),
         asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder)),
@@ -92,4 +135,5 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
         for task in downward:
             task.cancel()
         back.close()
+    await recorder.marker("stdin", counter)
     return back.exit_status, back.exit_signal

@@ -59,6 +59,9 @@ class ProxyService:
         if interrupted:
             log.warning("%d session(s) were live when the bastion last stopped: marked interrupted",
                         interrupted)
+        recordings = await self.call(self.recordings.mark_interrupted)
+        if recordings:
+            log.warning("%d recording(s) were left open: sealed as interrupted", recordings)
         self._acceptor = await asyncssh.create_server(
             lambda: ProxyConnection(self),
             host if host is not None else settings.listen_host,

@@ -1,0 +1,1 @@
+"""``make demo``: the product on its embedded defaults with demo data and a demo target."""

@@ -1,0 +1,258 @@
+"""The asyncio face of a recording: what the SSH proxy awaits for every byte.
+
+``await recorder.output(data)`` returns only once ``data`` is in storage; the proxy then
+forwards it. Storage work never runs on the event loop thread: encoding, compression,
+encryption and the file append run in a worker thread, so a slow disk delays only the
+session whose output waits for it, never the keystrokes of the others.
+
+Group commit: while one chunk is being written, events from the session accumulate; when
+that write ends, everything accumulated goes out as the next write. Interactive use thus
+gets one small chunk per burst with no timer adding latency, and bulk output gets large
+chunks (as many bytes per write as arrived during the previous one).
+
+Size budget: past ``soft_fraction`` of the budget, output is throttled to
+``throttle_bytes_per_second`` (a call returns only when the rate allows its bytes, after
+recording them), so an output flood slows down; a call that would pass the budget is
+refused with :class:`BudgetExceeded`, after a ``budget`` marker recording why the session
+ends.
+
+Input typed at a password prompt is masked (see masking.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BudgetExceeded, RecordingClosed, RecordingFailed
+from .events import INPUT, MARKER, OUTPUT, RESIZE, Event, marker
+from .masking import TAIL_BYTES, at_secret_prompt, mask_until_enter
+from .writer import RecordingWriter, SealResult
+
+MIB = 1024 * 1024
+log = logging.getLogger("bastion.recording")
+
+
+@dataclass(frozen=True)
+class Limits:
+    budget_bytes: int = 512 * MIB
+    soft_fraction: float = 0.75
+    throttle_bytes_per_second: float = 1 * MIB
+
+    def __post_init__(self) -> None:
+        if self.budget_bytes <= 0 or not 0 < self.soft_fraction <= 1:
+            raise ValueError("the budget must be positive and soft_fraction in (0, 1]")
+        if self.throttle_bytes_per_second <= 0:
+            raise ValueError("throttle_bytes_per_second must be positive")
+
+    @property
+    def soft_bytes(self) -> int:
+        return int(self.budget_bytes * self.soft_fraction)
+
+    @classmethod
+    def from_megabytes(cls, session_budget_mb: int, **kwargs: Any) -> Limits:
+        return cls(budget_bytes=session_budget_mb * MIB, **kwargs)
+
+
+_shared_executor: ThreadPoolExecutor | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_executor() -> ThreadPoolExecutor:
+    """The worker threads every recording of this process writes from."""
+    global _shared_executor
+    with _shared_lock:
+        if _shared_executor is None:
+            _shared_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="recording")
+        return _shared_executor
+
+
+class SessionRecorder:
+    def __init__(
+        self,
+        writer: RecordingWriter,
+        *,
+        limits: Limits | None = None,
+        executor: Executor | None = None,
+        on_close: Callable[[SealResult], Any] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        mask_secrets: bool = True,
+    ) -> None:
+        self.writer = writer
+        self.limits = limits or Limits()
+        self._executor = executor or shared_executor()
+        self._on_close = on_close
+        self._sleep = sleep
+        self._clock = clock
+        self._pending: list[Event] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flushing = False
+        self._idle: asyncio.Event | None = None
+        self._failure: str | None = None
+        self._closing = False
+        self._result: SealResult | None = None
+        self._budget_spent = False
+        self.output_bytes = 0  # accepted output, recorded or being recorded
+        self.throttled_seconds = 0.0
+        self._throttle_until = 0.0
+        self.mask_secrets = mask_secrets
+        self._output_tail = b""  # the end of the output: is it a password prompt?
+        self.recording_id: int | None = None  # set by the catalog
+
+    @property
+    def storage_key(self) -> str:
+        return self.writer.storage_key
+
+    @property
+    def failed(self) -> bool:
+        return self._failure is not None
+
+    # --- what the proxy calls ---------------------------------------------------------
+
+    async def output(self, data: bytes) -> None:
+        """Record output; return once it is stored. Only then may it be forwarded."""
+        if self._budget_spent:
+            raise BudgetExceeded("the session's output budget is spent")
+        total = self.output_bytes + len(data)
+        if total > self.limits.budget_bytes:
+            self._budget_spent = True
+            await self._record(
+                MARKER,
+                marker(
+                    "budget",
+                    budget_bytes=self.limits.budget_bytes,
+                    recorded_bytes=self.output_bytes,
+                    refused_bytes=len(data),
+                ),
+            )
+            raise BudgetExceeded(
+                f"the session's output budget ({self.limits.budget_bytes} bytes) is spent"
+            )
+        self.output_bytes = total
+        self._output_tail = (self._output_tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
+        delay = 0.0
+        if total > self.limits.soft_bytes:
+            # One throttle clock for the whole recording: calls made concurrently (a relay
+            # that pipelines its reads) queue up behind each other instead of each sleeping
+            # its own share at the same time, so the rate holds however the proxy calls.
+            now = self._clock()
+            cost = len(data) / self.limits.throttle_bytes_per_second
+            self._throttle_until = max(now, self._throttle_until) + cost
+            self.throttled_seconds += cost
+            delay = self._throttle_until - now
+        await self._record(OUTPUT, bytes(data))
+        if delay:
+            await self._sleep(delay)
+
+    async def input(self, data: bytes, *, masked: bool | None = None) -> None:
+        """Record what the technician typed. Masked (``masked=True``, or by default when
+        the output ends with a password prompt): the keys up to Enter are recorded as
+        ``*``, keeping only their count, never the characters."""
+        if masked is None:
+            masked = self.mask_secrets and at_secret_prompt(self._output_tail)
+        if masked:
+            data = mask_until_enter(data)
+            if b"\r" in data or b"\n" in data:
+                self._output_tail = b""  # the secret ends at Enter; later keys are not it
+        await self._record(INPUT, bytes(data))
+
+    async def resize(self, width: int, height: int) -> None:
+        await self._record(RESIZE, f"{int(width)}x{int(height)}")
+
+    async def marker(self, marker_type: str, **fields: Any) -> None:
+        """A timed fact that is not terminal output (see events.MARKER_TYPES)."""
+        await self._record(MARKER, marker(marker_type, **fields))
+
+    async def close(self, end_reason: str) -> SealResult:
+        """Seal the recording with its end reason and hand the result to the catalog.
+
+        Never raises for a storage failure: a recording that could not be sealed comes
+        back with ``sealed=False`` and the error, and the catalog marks it interrupted.
+        """
+        if self._result is not None:
+            return self._result
+        self._closing = True
+        await self._wait_idle()
+        loop = asyncio.get_running_loop()
+        if self._failure is None:
+            try:
+                result = await loop.run_in_executor(self._executor, self.writer.close, end_reason)
+            except RecordingFailed as exc:
+                self._failure = str(exc)
+                result = self.writer.result()
+        else:
+            result = self.writer.result()
+        self._result = result
+        if self._on_close is not None:
+            try:
+                await loop.run_in_executor(self._executor, self._on_close, result)
+            except Exception:  # noqa: BLE001 - the file is sealed; the catalog catches up
+                # at the next start (mark_interrupted finds the row still open and the
+                # file sealed). The session is ending either way.
+                log.exception("recording %s: the catalog update after closing failed",
+                              self.writer.storage_key)
+        return result
+
+    # --- group commit -----------------------------------------------------------------
+
+    async def _record(self, code: str, data: Any) -> None:
+        if self._failure is not None:
+            raise RecordingFailed(f"the recording failed: {self._failure}")
+        if self._closing:
+            raise RecordingClosed("the recording is closed")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._pending.append(Event(self.writer.now(), code, data))
+        self._waiters.append(waiter)
+        if not self._flushing:
+            self._start_flush(loop)
+        await waiter
+
+    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        events, waiters = self._pending, self._waiters
+        self._pending, self._waiters = [], []
+        self._flushing = True
+        if self._idle is not None:
+            self._idle.clear()
+        future = loop.run_in_executor(self._executor, self.writer.append, events)
+        future.add_done_callback(lambda done: self._flush_done(loop, waiters, done))
+
+    def _flush_done(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        waiters: list[asyncio.Future[None]],
+        done: asyncio.Future[None],
+    ) -> None:
+        self._flushing = False
+        error = done.exception() if not done.cancelled() else RecordingFailed("write cancelled")
+        if error is not None:
+            self._failure = str(error)
+            # Everything waiting, in this write or queued behind it, is unrecorded.
+            for waiter in waiters + self._waiters:
+                if not waiter.done():
+                    waiter.set_exception(RecordingFailed(f"the recording failed: {error}"))
+            self._pending, self._waiters = [], []
+        else:
+            for waiter in waiters:
+                if not waiter.done():  # a cancelled caller: its event is recorded anyway
+                    waiter.set_result(None)
+            if self._pending:
+                self._start_flush(loop)
+                return
+        if self._idle is not None:
+            self._idle.set()
+
+    async def _wait_idle(self) -> None:
+        if not self._flushing and not self._pending:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self._idle.clear()
+        await self._idle.wait()
