@@ -82,7 +82,11 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
             if not data:
                 break
             stored = asyncio.create_task(recorder.output(data))
-            await _put(in_flight, (stored, data), forwarder)
+            try:
+                await _put(in_flight, (stored, data), forwarder)
+            except BaseException:
+                _discard(stored)
+                raise
         await _put(in_flight, None, forwarder)
         await forwarder
     finally:
@@ -90,7 +94,17 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
         while not in_flight.empty():
             item = in_flight.get_nowait()
             if item is not None:
-                item[0].cancel()
+                _discard(item[0])
+
+
+def _discard(task: asyncio.Task[None]) -> None:
+    """Drop a storage task whose bytes will never be forwarded (the channel is ending):
+    cancel it, or collect its error so it is not reported as never retrieved."""
+    if task.done():
+        if not task.cancelled():
+            task.exception()
+    else:
+        task.cancel()
 
 
 async def _put(queue: asyncio.Queue, item: object, forwarder: asyncio.Task[None]) -> None:  # type: ignore[type-arg]

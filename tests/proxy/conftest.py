@@ -43,6 +43,8 @@ class RunningProxy:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def stop(self) -> None:
+        if not self.thread.is_alive():
+            return
         self.run(self.service.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
