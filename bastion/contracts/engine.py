@@ -1,0 +1,332 @@
+"""The policy decision point: may this technician reach this target now, and within what?
+
+Pure: no I/O, no database, no clock. Every caller passes the time and an inventory
+snapshot, so the same question always gets the same answer, and tests can ask any
+question at any instant. Every failure is collected (not just the first), so the audit
+event says everything that was wrong; the technician gets one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from .constraints import CommandRule, Constraints, SftpRules, parse_host_port
+from .schema import Contract, TargetRule
+from .windows import day_end, day_start, next_opening, open_until
+
+REQUEST = "request"
+QUERY_CHANNELS = ("shell", "exec", "sftp", "forward", REQUEST)
+
+
+@dataclass(frozen=True)
+class TargetFacts:
+    """What the inventory says about one target, when the question is asked."""
+
+    name: str
+    labels: Mapping[str, str]
+    data_categories: frozenset[str]
+    accounts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AccessQuery:
+    technician: str
+    target: TargetFacts
+    account: str | None  # None: the contract's only account on that target
+    channel: str  # shell | exec | sftp | forward | request (a request for a window)
+    at: datetime
+    window_end: datetime | None = None  # the requested end, for requests
+    active_sessions: int = 0  # live sessions, counted as the contract's 'concurrency' says
+    break_glass: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reasons: tuple[str, ...]
+    constraints: Constraints | None
+    contract_reference: str
+    codes: tuple[str, ...] = ()  # machine-readable failure codes, in the order of reasons
+    headline: str = ""  # the technician's one line (no list of what exists or is allowed)
+
+    def summary(self) -> str:
+        if self.allowed:
+            return f"allowed: {self.headline}"
+        return f"refused: {self.headline}"
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form, e.g. for ``access_requests.verdict``."""
+        return {
+            "allowed": self.allowed,
+            "reasons": list(self.reasons),
+            "codes": list(self.codes),
+            "summary": self.summary(),
+            "contract_reference": self.contract_reference,
+            "constraints": self.constraints.to_dict() if self.constraints else None,
+        }
+
+
+@dataclass
+class _Findings:
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # code, reason, headline
+    checked: list[str] = field(default_factory=list)
+
+    def fail(self, code: str, reason: str, headline: str | None = None) -> None:
+        self.failures.append((code, reason, headline or reason))
+
+
+def refuse(reference: str, code: str, reason: str, headline: str | None = None) -> Decision:
+    """A denial decided before a contract could be consulted (e.g. none is current)."""
+    return Decision(False, (reason,), None, reference, (code,), headline or reason)
+
+
+def matching_rules(contract: Contract, target: TargetFacts) -> list[TargetRule]:
+    return [rule for rule in contract.scope.targets if rule_matches(rule, target)]
+
+
+def rule_matches(rule: TargetRule, target: TargetFacts) -> bool:
+    if rule.name is not None:
+        return rule.name == target.name
+    labels = rule.labels or {}
+    return all(target.labels.get(key) == value for key, value in labels.items())
+
+
+def approvers_required(contract: Contract, target: TargetFacts) -> int:
+    extra = contract.approval.approvers_by_data_category
+    return max([contract.approval.approvers,
+                *(extra[c] for c in target.data_categories if c in extra)])
+
+
+def decide(contract: Contract, query: AccessQuery) -> Decision:
+    """Allowed or not, with every reason and, for an allow, the constraints."""
+    try:
+        return _decide(contract, query)
+    except Exception as exc:  # noqa: BLE001 - invariant 2: an error in policy denies
+        return refuse(contract.reference, "policy_error", f"policy error: {exc!r}",
+                      "internal error: access refused; contact the hospital's IT")
+
+
+def _decide(contract: Contract, query: AccessQuery) -> Decision:
+    if query.at.tzinfo is None or (query.window_end and query.window_end.tzinfo is None):
+        # A naive time here would be read in the server's zone: refuse rather than guess.
+        return refuse(contract.reference, "naive_time", "the time asked about has no time zone",
+                      "internal error: the bastion could not tell the time; try again")
+    found = _Findings()
+    ref = contract.reference
+    zone = contract.zone
+    at = query.at
+    ends: dict[str, datetime] = {}
+
+    info = contract.contract
+    if at < day_start(info.valid_from, zone):
+        found.fail("contract_not_yet_valid", f"contract {ref} is valid only from {info.valid_from}")
+    elif at >= day_end(info.valid_until, zone):
+        found.fail("contract_expired", f"contract {ref} expired on {info.valid_until}")
+    else:
+        ends["the contract's end"] = day_end(info.valid_until, zone)
+        found.checked.append(f"contract {ref} valid {info.valid_from} to {info.valid_until}")
+
+    _check_technician(contract, query, found, ends)
+    target = query.target
+    rules = matching_rules(contract, target)
+    if not rules:
+        found.fail("target_out_of_scope",
+                   f"target {target.name} matches no target rule of contract {ref}",
+                   f"target {target.name} is outside contract {ref}'s scope")
+    else:
+        found.checked.append(f"target {target.name} in scope")
+    _check_data(contract, target, found)
+    account = _check_account(contract, query, rules, found)
+    if query.break_glass:
+        _check_break_glass(contract, query, found, ends)
+    if not (query.break_glass and contract.approval.break_glass.outside_windows):
+        _check_window(contract, query, found, ends)
+    _check_channel(contract, query, found)
+    _check_concurrency(contract, query, found)
+
+    ends[f"the maximum session length, {contract.scope.max_session_minutes} min"] = (
+        at + timedelta(minutes=contract.scope.max_session_minutes))
+    if query.window_end is not None:
+        if query.window_end <= at:
+            found.fail("empty_request", "the requested end is not after the requested start")
+        ends["the requested end"] = query.window_end
+
+    if found.failures:
+        codes, reasons, headlines = zip(*found.failures, strict=True)
+        return Decision(False, tuple(reasons), None, ref, tuple(codes), headlines[0])
+
+    if account is None:  # unreachable without a failure above; fail closed regardless
+        return refuse(ref, "account_none", f"no account settled on {target.name}")
+    bound = min(ends, key=lambda name: ends[name])
+    latest_end = ends[bound]
+    found.checked.append(f"access ends {_local(latest_end, contract)} ({bound})")
+    constraints = _constraints(contract, query, account, latest_end)
+    headline = (f"{account}@{target.name} until {_local(latest_end, contract)} "
+                f"under contract {ref}")
+    return Decision(True, tuple(found.checked), constraints, ref, (), headline)
+
+
+def _check_technician(contract: Contract, query: AccessQuery, found: _Findings,
+                      ends: dict[str, datetime]) -> None:
+    ref = contract.reference
+    entry = contract.technician(query.technician)
+    if entry is None:
+        found.fail("technician_not_named",
+                   f"technician {query.technician} is not named in contract {ref}")
+        return
+    if entry.employer not in contract.employers():
+        found.fail("employer_not_declared",
+                   f"technician {entry.id}'s employer {entry.employer!r} is neither the vendor "
+                   f"nor a declared subprocessor of contract {ref}",
+                   f"your employer is not declared in contract {ref}")
+    if entry.valid_until is not None:
+        end = day_end(entry.valid_until, contract.zone)
+        if query.at >= end:
+            found.fail("technician_expired",
+                       f"technician {entry.id}'s authorisation under contract {ref} ended on "
+                       f"{entry.valid_until}",
+                       f"your authorisation under contract {ref} ended on {entry.valid_until}")
+            return
+        ends["the technician's own end date"] = end
+    found.checked.append(f"technician {entry.id} named, employed by {entry.employer}")
+
+
+def _check_data(contract: Contract, target: TargetFacts, found: _Findings) -> None:
+    allowed = set(contract.scope.data_categories)
+    extra = sorted(set(target.data_categories) - allowed)
+    if extra:
+        listed = ", ".join(extra)
+        found.fail("data_out_of_scope",
+                   f"target {target.name} holds {listed} data, outside contract "
+                   f"{contract.reference}'s data scope ({', '.join(sorted(allowed)) or 'none'})",
+                   f"target {target.name} holds {listed} data, outside contract "
+                   f"{contract.reference}'s scope")
+    else:
+        held = ", ".join(sorted(target.data_categories)) or "none"
+        found.checked.append(f"data categories held ({held}) within the contract's scope")
+
+
+def _check_account(contract: Contract, query: AccessQuery, rules: list[TargetRule],
+                   found: _Findings) -> str | None:
+    ref, target = contract.reference, query.target
+    allowed = [a for a in dict.fromkeys(a for rule in rules for a in rule.accounts)
+               if a in target.accounts]
+    if query.account is not None:
+        if query.account not in target.accounts:
+            found.fail("account_unknown", f"target {target.name} has no account {query.account}")
+        elif query.account not in allowed:
+            found.fail("account_not_allowed",
+                       f"account {query.account} on {target.name} is not allowed by contract "
+                       f"{ref} (allowed there: {', '.join(allowed) or 'none'})",
+                       f"account {query.account} on {target.name} is not allowed by "
+                       f"contract {ref}")
+        else:
+            found.checked.append(f"account {query.account} allowed")
+            return query.account
+        return None
+    if not rules:
+        return None  # already refused as out of scope; no account to settle
+    if len(allowed) == 1:
+        found.checked.append(f"account {allowed[0]} (the only one allowed on {target.name})")
+        return allowed[0]
+    if not allowed:
+        found.fail("account_none",
+                   f"contract {ref} allows no account that exists on {target.name}")
+    else:
+        found.fail("account_ambiguous",
+                   f"contract {ref} allows several accounts on {target.name} "
+                   f"({', '.join(allowed)}) and none was named",
+                   f"several accounts are possible on {target.name}: name one, as "
+                   f"{query.technician}+{target.name}+ACCOUNT")
+    return None
+
+
+def _check_break_glass(contract: Contract, query: AccessQuery, found: _Findings,
+                       ends: dict[str, datetime]) -> None:
+    rules = contract.approval.break_glass
+    if not rules.allowed:
+        found.fail("break_glass_not_allowed",
+                   f"contract {contract.reference} does not allow break-glass access")
+        return
+    ends[f"the break-glass maximum, {rules.max_minutes} min"] = (
+        query.at + timedelta(minutes=rules.max_minutes))
+    found.checked.append("break-glass allowed by the contract")
+
+
+def _check_window(contract: Contract, query: AccessQuery, found: _Findings,
+                  ends: dict[str, datetime]) -> None:
+    windows = contract.scope.windows
+    until = open_until(windows, contract.zone, query.at)
+    if until is not None:
+        ends["the maintenance window's end"] = until
+        found.checked.append(f"inside a maintenance window (until {_local(until, contract)})")
+        return
+    upcoming = next_opening(windows, contract.zone, query.at)
+    contract_end = day_end(contract.contract.valid_until, contract.zone)
+    if upcoming is None or upcoming >= contract_end:
+        when = "no maintenance window opens before the contract ends"
+    else:
+        when = f"the next window opens {_local(upcoming, contract)}"
+    found.fail("outside_window",
+               f"{_local(query.at, contract)} is outside contract {contract.reference}'s "
+               f"maintenance windows; {when}",
+               f"outside the maintenance windows of contract {contract.reference}; {when}")
+
+
+def _check_channel(contract: Contract, query: AccessQuery, found: _Findings) -> None:
+    if query.channel == REQUEST:
+        return
+    if query.channel not in QUERY_CHANNELS:
+        found.fail("channel_unknown", f"unknown channel {query.channel!r}")
+    elif query.channel not in contract.allowed_channels():
+        found.fail("channel_not_allowed",
+                   f"channel {query.channel} is not allowed by contract {contract.reference}")
+    else:
+        found.checked.append(f"channel {query.channel} allowed")
+
+
+def _check_concurrency(contract: Contract, query: AccessQuery, found: _Findings) -> None:
+    if query.channel == REQUEST:
+        return  # a window asked for (often ahead) is not a session opened now
+    scope = contract.scope
+    if query.active_sessions >= scope.max_concurrent_sessions:
+        per = "per technician" if scope.concurrency == "technician" else "for the whole vendor"
+        found.fail("too_many_sessions",
+                   f"{query.active_sessions} live session(s) already; contract "
+                   f"{contract.reference} allows {scope.max_concurrent_sessions} {per}",
+                   f"too many sessions already open (contract {contract.reference} allows "
+                   f"{scope.max_concurrent_sessions}); close one and try again")
+    else:
+        found.checked.append(f"{query.active_sessions} of {scope.max_concurrent_sessions} "
+                             "concurrent sessions in use")
+
+
+def _constraints(contract: Contract, query: AccessQuery, account: str,
+                 latest_end: datetime) -> Constraints:
+    channels = contract.channels
+    sftp = channels.sftp
+    forwards = frozenset(parse_host_port(item) for item in channels.forwards)
+    return Constraints(
+        account=account,
+        not_before=query.at,
+        latest_end=latest_end,
+        channels=contract.allowed_channels(),
+        sftp=SftpRules(sftp.access, tuple(sftp.allow), tuple(sftp.deny)),
+        forwards=forwards,
+        command_rules=tuple(CommandRule(r.pattern, r.action, r.reason, r.case_sensitive)
+                            for r in contract.command_rules),
+        approvers_required=approvers_required(contract, query.target),
+        break_glass=query.break_glass,
+        break_glass_allowed=contract.approval.break_glass.allowed,
+        break_glass_max_minutes=contract.approval.break_glass.max_minutes,
+        max_session_minutes=contract.scope.max_session_minutes,
+        idle_timeout_minutes=contract.scope.idle_timeout_minutes,
+        contract_reference=contract.reference,
+        time_zone=contract.time_zone,
+    )
+
+
+def _local(instant: datetime, contract: Contract) -> str:
+    return instant.astimezone(contract.zone).strftime("%Y-%m-%d %H:%M %Z")

@@ -1,0 +1,111 @@
+"""``bastion contracts check|load|schema`` as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from bastion.cli import main_group
+from bastion.context import Bastion
+
+from .conftest import EXAMPLES, base_document, with_changes
+
+Write = Callable[..., Path]
+SCHEMA = EXAMPLES.parent / "schema.json"
+
+
+def run(tmp_path: Path, *args: str) -> Result:
+    env = {k: None for k in os.environ if k.startswith("BASTION_")}
+    env["BASTION_PATHS__VAR_DIR"] = str(tmp_path / "var")
+    return CliRunner().invoke(main_group, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_check_without_a_database(workdir: Path) -> None:
+    result = run(workdir, "contracts", "check", str(EXAMPLES))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"{EXAMPLES / 'database-vendor.yaml'}: ok (vendor quantis-db, contract QDB-2025-03, "
+        "2 technician(s))",
+        f"{EXAMPLES / 'dpi-editor.yaml'}: ok (vendor medilogic, contract EDI-2024-07, "
+        "3 technician(s))",
+        f"{EXAMPLES / 'pacs-vendor.yaml'}: ok (vendor radiance-imagerie, contract "
+        "RAD-PACS-2023-11, 1 technician(s))",
+    ]
+    assert "target, label and account references" in result.stderr
+    assert "were not checked" in result.stderr
+    assert not (workdir / "var" / "bastion.db").exists()  # checking creates nothing
+
+
+def test_check_reports_problems_one_per_line(workdir: Path, write_contract: Write) -> None:
+    path = write_contract(with_changes({"scope.max_session_minutes": "long",
+                                        "scope.data_categories": ["sante"]}))
+    result = run(workdir, "contracts", "check", str(path))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith(f"{path}:") for line in lines)
+    assert "scope.data_categories[0]: unknown data category 'sante'" in lines[0]
+    assert "scope.max_session_minutes: Input should be a valid integer" in lines[1]
+    assert "2 problem(s) in 1 file(s)" in result.stderr
+
+
+def test_check_against_the_database_inventory(demo_core: Bastion, workdir: Path,
+                                              write_contract: Write) -> None:
+    assert (workdir / "var" / "bastion.db").exists()
+    good = run(workdir, "contracts", "check", str(EXAMPLES))
+    assert good.exit_code == 0, good.output
+    assert "not checked" not in good.stderr
+    path = write_contract(with_changes({"scope.targets": [{"labels": {"role": "web"},
+                                                           "accounts": ["maint"]}]}))
+    bad = run(workdir, "contracts", "check", str(path))
+    assert bad.exit_code == 1
+    assert bad.stdout.strip().endswith("no target in the inventory carries the label(s) role=web")
+    offline = run(workdir, "contracts", "check", "--offline", str(path))
+    assert offline.exit_code == 0 and "--offline given" in offline.stderr
+
+
+def test_load_then_load_again(demo_core: Bastion, workdir: Path) -> None:
+    first = run(workdir, "contracts", "load", str(EXAMPLES))
+    assert first.exit_code == 0, first.output
+    assert f"{EXAMPLES / 'dpi-editor.yaml'}: vendor medilogic, contract EDI-2024-07: loaded as " \
+           "version 1" in first.stdout
+    assert "technicians added: jdupont, mleroy, kbenali" in first.stdout
+    second = run(workdir, "contracts", "load", str(EXAMPLES))
+    assert second.exit_code == 0
+    assert second.stdout.count("unchanged (version 1)") == 3
+
+
+def test_load_refuses_a_broken_file_and_loads_nothing(demo_core: Bastion, workdir: Path,
+                                                      write_contract: Write) -> None:
+    path = write_contract(with_changes({"contract.valid_until": "2020-12-31",
+                                        "contract.valid_from": "2020-01-01",
+                                        "technicians.0.id": "amartin",
+                                        "technicians.1.id": "bnoel"}))
+    result = run(workdir, "contracts", "load", str(EXAMPLES), str(path))
+    assert result.exit_code == 1
+    assert result.stdout.strip() == f"{path}:9: contract ACME-1 expired on 2020-12-31"
+    assert "nothing loaded" in result.stderr
+    listing = run(workdir, "contracts", "load", str(EXAMPLES))
+    assert listing.stdout.count("loaded as version 1") == 3  # the first attempt wrote nothing
+
+
+def test_load_needs_an_initialised_database(workdir: Path, write_contract: Write) -> None:
+    result = run(workdir, "contracts", "load", str(write_contract(base_document())))
+    assert result.exit_code == 1
+    assert "bastion init" in result.stderr
+
+
+def test_schema_command_prints_the_committed_schema(workdir: Path) -> None:
+    result = run(workdir, "contracts", "schema")
+    assert result.exit_code == 0
+    assert result.stdout == SCHEMA.read_text(encoding="utf-8")
