@@ -43,6 +43,12 @@ class PathsSettings(_Section):
     public_dir: Path | None = None
 
 
+class NodeSettings(_Section):
+    # Names this bastion process in the audit log and in session rows; several nodes on one
+    # database must have different names. Default: the host name.
+    name: str | None = Field(None, min_length=1, max_length=100)
+
+
 class DatabaseSettings(_Section):
     url: str | None = None  # default: SQLite file under var_dir
     echo: bool = False
@@ -129,9 +135,28 @@ class WebhookSettings(_Section):
     timeout_seconds: int = Field(5, ge=1, le=60)
 
 
+# --- SIEM forwarding of the audit trail (bastion.audit.forwarder) ---------------------
+
+
+class SyslogSettings(_Section):
+    """RFC 5424 syslog to a SIEM; off while ``host`` is unset. UDP may lose messages
+    silently; TCP (RFC 6587 octet counting) retries until the SIEM takes them."""
+
+    host: str | None = None
+    port: int = Field(514, ge=1, le=65535)
+    protocol: str = Field("udp", pattern="^(udp|tcp)$")
+    # RFC 5424 APP-NAME: 1 to 48 printable US-ASCII characters, no space.
+    app_name: str = Field("dpi-bastion", pattern=r"^[!-~]{1,48}$")
+    facility: int = Field(13, ge=0, le=23)  # 13: "log audit"; 10 (authpriv) is also common
+
+
+# --- end of SIEM forwarding ---------------------------------------------------------------
+
+
 class Settings(_Section):
     base_dir: Path = Path(".")
     paths: PathsSettings = Field(default_factory=PathsSettings)
+    node: NodeSettings = Field(default_factory=NodeSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ssh: SshSettings = Field(default_factory=SshSettings)
     web: WebSettings = Field(default_factory=WebSettings)
@@ -140,6 +165,7 @@ class Settings(_Section):
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
+    syslog: SyslogSettings = Field(default_factory=SyslogSettings)
 
     def with_changes(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (settings are immutable)."""

@@ -3,18 +3,18 @@ passed explicitly to the proxy, the approvals, the CLI and the web console."""
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass, field
 
 from .audit import AuditLog
+from .audit.signing import keystore_signer
 from .config import Settings
 from .db import Database
 from .keys import KeyStore
 
 
 def default_node_name() -> str:
-    return os.environ.get("BASTION_NODE_NAME_OVERRIDE") or socket.gethostname()
+    return socket.gethostname()
 
 
 @dataclass
@@ -27,12 +27,15 @@ class Bastion:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, node: str | None = None) -> Bastion:
-        node = node or default_node_name()
+        node = node or settings.node.name or default_node_name()
+        keys = KeyStore(settings.keys_dir)
         return cls(
             settings=settings,
             db=Database(settings.database_url, echo=settings.database.echo),
-            keys=KeyStore(settings.keys_dir),
-            audit=AuditLog(node),
+            keys=keys,
+            # Signed checkpoints every audit.checkpoint_every events (bastion.audit).
+            audit=AuditLog(node, signer=keystore_signer(keys),
+                           checkpoint_every=settings.audit.checkpoint_every),
             node=node,
         )
 

@@ -3,7 +3,9 @@
 - ``ssh_host_ed25519_key``: the bastion's SSH host key, shown to technicians' clients;
 - ``technician_ca``: signs technicians' time-boxed user certificates (grants);
 - ``target_ca``: signs the bastion's per-session certificates towards targets;
-- ``master.key``: 256-bit key that encrypts vaulted secrets and wraps recording keys.
+- ``master.key``: 256-bit key that encrypts vaulted secrets and wraps recording keys;
+- ``audit_signing.key``: Ed25519 (PKCS#8 PEM) signing the audit log's checkpoints
+  (``bastion.audit.signing``), with its public half in ``audit_signing.pub``.
 
 Creating is idempotent: an existing file is never overwritten, so re-running
 ``bastion init`` keeps every key (and so every issued certificate and recording readable).
@@ -25,6 +27,8 @@ TECHNICIAN_CA = "technician_ca"
 TARGET_CA = "target_ca"
 MASTER_KEY = "master.key"
 WEB_SECRET = "web_secret.key"  # noqa: S105 - a file name, not a secret
+AUDIT_SIGNING_KEY = "audit_signing.key"
+AUDIT_SIGNING_PUB = "audit_signing.pub"
 
 
 class KeyStoreError(Exception):
@@ -59,6 +63,7 @@ class KeyStore:
             if not path.exists():
                 _write_private(path, base64.b64encode(secrets.token_bytes(size)) + b"\n")
                 created.append(name)
+        created += self._ensure_audit_signing_key()
         return created
 
     def publish(self, public_dir: Path) -> None:
@@ -119,6 +124,30 @@ class KeyStore:
     @property
     def web_secret(self) -> bytes:
         return self._secret(WEB_SECRET)
+
+    # --- audit checkpoint signing key (used by bastion.audit.signing) ------------------
+    # A plain Ed25519 key rather than an SSH key: auditors verify checkpoints with any
+    # tool that reads a PEM public key, without SSH in the picture.
+
+    def _ensure_audit_signing_key(self) -> list[str]:
+        path = self.directory / AUDIT_SIGNING_KEY
+        if path.exists():
+            return []
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.generate()
+        _write_private(path, key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        (self.directory / AUDIT_SIGNING_PUB).write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        return [AUDIT_SIGNING_KEY]
+
+    def audit_signing_key_pem(self) -> bytes:
+        return self._read(AUDIT_SIGNING_KEY)
+
+    # --- end of the audit signing key ---------------------------------------------------
 
     def public_line(self, name: str) -> str:
         return self._ssh_key(name).export_public_key().decode().strip()

@@ -1,4 +1,5 @@
-"""The audit trail: append-only, hash-chained, verifiable."""
+"""The audit trail: append-only, hash-chained, signed at checkpoints, verifiable,
+exportable, forwarded to a SIEM, purged by retention without losing verifiability."""
 
 from .chain import GENESIS_HASH, ChainBreak, event_hash, verify_chain
 from .log import Actor, AuditLog

@@ -6,20 +6,17 @@ recorded without happening, nor happens without being recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bastion.models import AuditEvent, utcnow
 
-from .chain import GENESIS_HASH, event_hash, normalise
-
-# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises chain appends
-# across every process and node sharing the database.
-_PG_CHAIN_LOCK = 0x6261_7374_696F_6E01 & 0x7FFF_FFFF_FFFF_FFFF
+from .chain import event_hash, normalise
+from .checkpoints import chain_head, checkpoint_if_due, lock_chain
+from .signing import CheckpointSigner
 
 OUTCOMES = ("allowed", "denied", "ok", "failed", "error")
 
@@ -37,8 +34,25 @@ class Actor:
 
 
 class AuditLog:
-    def __init__(self, node: str) -> None:
+    """Appends events; with a ``signer``, also writes a signed checkpoint every
+    ``checkpoint_every`` events, in the same transaction and under the same lock.
+
+    ``signer`` is a loader (see :func:`bastion.audit.signing.keystore_signer`): a missing
+    or unreadable signing key makes the append fail, and so the action it records (fail
+    closed: nothing happens that the trail cannot vouch for)."""
+
+    def __init__(
+        self,
+        node: str,
+        *,
+        signer: Callable[[], CheckpointSigner] | None = None,
+        checkpoint_every: int = 100,
+    ) -> None:
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
         self.node = node
+        self.signer = signer
+        self.checkpoint_every = checkpoint_every
 
     def append(
         self,
@@ -61,11 +75,8 @@ class AuditLog:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown audit outcome {outcome!r}")
         actor = actor or Actor.system()
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_CHAIN_LOCK})
-        prev_hash = session.scalar(
-            select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-        ) or GENESIS_HASH
+        lock_chain(session)
+        _, prev_hash = chain_head(session)
         fields: dict[str, Any] = {
             "at": utcnow(),
             "actor": actor.name,
@@ -87,4 +98,7 @@ class AuditLog:
         event = AuditEvent(**fields, prev_hash=prev_hash, hash=event_hash(fields, prev_hash))
         session.add(event)
         session.flush()
+        if self.signer is not None:
+            checkpoint_if_due(session, self.signer(), event=event,
+                              interval=self.checkpoint_every, node=self.node)
         return event
