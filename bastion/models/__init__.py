@@ -4,6 +4,12 @@ Every table is created and changed only by Alembic migrations (``bastion/migrati
 """
 
 from .access import GRANT_STATES, REQUEST_STATES, AccessRequest, BreakGlassReview, Grant, Review
+from .approvals import (
+    CHALLENGE_PURPOSES,
+    NOTIFICATION_STATES,
+    NotificationOutbox,
+    WebAuthnChallenge,
+)
 from .audit import AuditEvent
 from .base import Base, UTCDateTime, utcnow
 from .contracts import ContractVersion
@@ -21,8 +27,10 @@ from .sessions import SESSION_STATES, RecordedCommand, Recording, SshSession
 
 __all__ = [
     "ACCOUNT_AUTH_METHODS",
+    "CHALLENGE_PURPOSES",
     "DATA_CATEGORIES",
     "GRANT_STATES",
+    "NOTIFICATION_STATES",
     "REQUEST_STATES",
     "SESSION_STATES",
     "STAFF_ROLES",
@@ -32,6 +40,7 @@ __all__ = [
     "BreakGlassReview",
     "ContractVersion",
     "Grant",
+    "NotificationOutbox",
     "RecordedCommand",
     "Recording",
     "Review",
@@ -44,6 +53,7 @@ __all__ = [
     "TechnicianKey",
     "UTCDateTime",
     "Vendor",
+    "WebAuthnChallenge",
     "WebAuthnCredential",
     "utcnow",
 ]

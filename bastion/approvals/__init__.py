@@ -1,0 +1,97 @@
+"""Approvals: access requests, WebAuthn-signed reviews, time-boxed grants and their SSH
+certificates, and the notifications that tell approvers.
+
+The console, the JSON API and the proxy all call these functions; none of them holds
+policy of its own. Every function opens its own transaction(s) on ``core.db``, blocks
+(call it through ``asyncio.to_thread`` from an event loop), returns frozen views, and
+refuses with :class:`ApprovalError` (stable ``code``, human ``message``, HTTP ``status``).
+"""
+
+from .certificates import build_certificate, certificate_of, check_certificate, issue_certificate
+from .content import canonical_bytes, content_digest, request_content
+from .delivery import DeliveryReport, NotificationWorker, deliver_pending
+from .errors import CODES, ApprovalError, OutOfContract
+from .grants import (
+    LIVE_STATES,
+    Revocation,
+    create_grant,
+    end_expired_grants,
+    get_grant,
+    grant_for_request,
+    list_grants,
+    revoke_grant,
+)
+from .housekeeping import HousekeepingReport, purge_challenges, run_housekeeping
+from .identity import is_requester
+from .registration import (
+    list_credentials,
+    register_credential,
+    registration_options,
+    remove_credential,
+)
+from .relying_party import RelyingParty, relying_party
+from .requests import (
+    amend_request,
+    cancel_request,
+    expire_pending_requests,
+    file_request,
+    get_request,
+    list_requests,
+    pending_requests,
+)
+from .review import ApprovalResult, approval_options, approve, deny
+from .sign_in import SignedIn, check_password, sign_in_options, verify_sign_in
+from .views import CredentialInfo, GrantInfo, RequestInfo, ReviewInfo
+
+__all__ = [
+    "CODES",
+    "LIVE_STATES",
+    "ApprovalError",
+    "ApprovalResult",
+    "CredentialInfo",
+    "DeliveryReport",
+    "GrantInfo",
+    "HousekeepingReport",
+    "NotificationWorker",
+    "OutOfContract",
+    "RelyingParty",
+    "RequestInfo",
+    "ReviewInfo",
+    "Revocation",
+    "SignedIn",
+    "amend_request",
+    "approval_options",
+    "approve",
+    "build_certificate",
+    "cancel_request",
+    "canonical_bytes",
+    "certificate_of",
+    "check_certificate",
+    "check_password",
+    "content_digest",
+    "create_grant",
+    "deliver_pending",
+    "deny",
+    "end_expired_grants",
+    "expire_pending_requests",
+    "file_request",
+    "get_grant",
+    "get_request",
+    "grant_for_request",
+    "is_requester",
+    "issue_certificate",
+    "list_credentials",
+    "list_grants",
+    "list_requests",
+    "pending_requests",
+    "purge_challenges",
+    "register_credential",
+    "registration_options",
+    "relying_party",
+    "remove_credential",
+    "request_content",
+    "revoke_grant",
+    "run_housekeeping",
+    "sign_in_options",
+    "verify_sign_in",
+]

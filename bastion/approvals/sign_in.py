@@ -1,0 +1,175 @@
+"""Console sign-in: a password (argon2) plus a security key, or a passkey alone.
+
+Password + key: :func:`check_password`, then :func:`sign_in_options` and
+:func:`verify_sign_in` for that staff member (the key is the second factor; its PIN is
+asked if the key wants to). Passkey alone: :func:`sign_in_options` and
+:func:`verify_sign_in` without a staff member; the discoverable credential names its
+owner and user verification (PIN or biometrics) is required, giving the two factors.
+Repeated wrong passwords lock the account for a while.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from webauthn import generate_authentication_options
+from webauthn.helpers.structs import (
+    PublicKeyCredentialRequestOptions,
+    UserVerificationRequirement,
+)
+
+from bastion.audit import Actor
+from bastion.context import Bastion
+from bastion.models import StaffUser, WebAuthnCredential, utcnow
+from bastion.passwords import verify_password
+
+from .assertion import CredentialResponse, parse_assertion, verify_assertion
+from .attempts import run_audited
+from .challenge import burn, check_binding, check_fresh, consume, find_challenge, issue_challenge
+from .errors import ApprovalError
+from .lookup import StaffRef, load_staff, staff_actor, staff_id_of
+from .registration import descriptors
+from .relying_party import relying_party, staff_user_handle
+
+LOCK_AFTER_FAILURES = 5
+LOCK_MINUTES = 15
+FAILED = ("wrong user name or password, or the account is locked for a while after "
+          "repeated failures")
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    staff_id: int
+    username: str
+    full_name: str
+    roles: tuple[str, ...]
+    language: str
+    time_zone: str
+    method: str  # password+key | passkey
+    credential_id: int
+
+
+def _locked(person: StaffUser, now: datetime) -> bool:
+    return person.locked_until is not None and person.locked_until > now
+
+
+def check_password(core: Bastion, username: str, password: str, *,
+                   now: datetime | None = None) -> int:
+    """First factor. Returns the staff id; raises ``sign_in_failed``, the same for an
+    unknown name, a disabled or locked account or a wrong password (nothing to enumerate;
+    the audit log records which it was)."""
+    now = now or utcnow()
+    failure: ApprovalError | None = None
+    with core.db.session() as session:
+        person = session.scalar(select(StaffUser).where(StaffUser.username == username))
+        good = verify_password(person.password_hash if person else None, password)
+        actor = Actor(f"staff:{username}", "staff")
+        if person is not None and _locked(person, now):
+            # The same answer as a wrong password: a distinct one would tell a guesser
+            # that the name exists (only real accounts ever get locked).
+            failure = ApprovalError("sign_in_failed", FAILED)
+            why = f"account locked until {person.locked_until.isoformat()}"  # type: ignore[union-attr]
+        elif person is None or not person.active or not good:
+            failure = ApprovalError("sign_in_failed", FAILED)
+            why = ("unknown user name" if person is None else
+                   "account disabled" if not person.active else "wrong password")
+            if person is not None and not good:
+                person.failed_sign_ins += 1
+                if person.failed_sign_ins >= LOCK_AFTER_FAILURES:
+                    person.locked_until = now + timedelta(minutes=LOCK_MINUTES)
+                    person.failed_sign_ins = 0
+                    why += f"; account locked for {LOCK_MINUTES} minutes"
+        else:
+            person.failed_sign_ins = 0
+            return person.id
+        core.audit.append(session, action="staff.sign_in_refused", outcome="denied",
+                          actor=actor, reasons=[why],
+                          details={"code": failure.code, "step": "password"})
+    raise failure
+
+
+def sign_in_options(core: Bastion, *, staff: StaffRef | None = None,
+                    now: datetime | None = None) -> PublicKeyCredentialRequestOptions:
+    """With ``staff`` (password already checked): their keys are allowed. Without: a
+    passkey sign-in, any discoverable credential of this site, user verification required."""
+    now = now or utcnow()
+    with core.db.session() as session:
+        person = load_staff(session, staff) if staff is not None else None
+        keys = list(person.credentials) if person is not None else []
+        if person is not None and not keys:
+            raise ApprovalError("no_credential",
+                                f"{person.username} has no security key registered")
+        challenge = issue_challenge(session, core, purpose="sign_in",
+                                    staff_id=person.id if person else None, now=now)
+        return generate_authentication_options(
+            rp_id=relying_party(core).rp_id, challenge=challenge,
+            timeout=core.settings.approvals.challenge_seconds * 1000,
+            allow_credentials=descriptors(keys),
+            user_verification=(UserVerificationRequirement.PREFERRED if person is not None
+                               else UserVerificationRequirement.REQUIRED))
+
+
+def verify_sign_in(core: Bastion, response: CredentialResponse, *,
+                   staff: StaffRef | None = None, now: datetime | None = None) -> SignedIn:
+    """Second factor (``staff`` given) or passkey sign-in (``staff`` None)."""
+    now = now or utcnow()
+    expected = staff_id_of(staff) if staff is not None else None
+    passkey = expected is None
+    matched: list[int] = []
+    who: list[StaffUser] = []
+
+    def work(session: Session) -> SignedIn:
+        assertion = parse_assertion(response)
+        row = check_binding(find_challenge(session, assertion.challenge), purpose="sign_in",
+                            staff_id=expected)
+        if row.staff_id != expected:
+            # A passkey challenge is no second factor for a password step, nor the reverse.
+            raise ApprovalError("challenge_for_other_staff",
+                                "this security-key answer was requested for another sign-in")
+        matched.append(row.id)
+        check_fresh(row, now)
+        stored = session.scalar(select(WebAuthnCredential).where(
+            WebAuthnCredential.credential_id == assertion.credential_id))
+        if stored is None or stored.staff_id is None or (
+                expected is not None and stored.staff_id != expected):
+            raise ApprovalError("unknown_credential", "this security key is not registered here")
+        person = load_staff(session, stored.staff_id)
+        who.append(person)
+        handle = assertion.credential.response.user_handle
+        if handle is not None and not hmac.compare_digest(
+                handle, staff_user_handle(core, person.id)):
+            raise ApprovalError("unknown_credential",
+                                "this passkey belongs to another account")
+        if _locked(person, now):
+            raise ApprovalError("account_locked", "too many failed sign-ins: the account is "
+                                                  "locked for now")
+        new_count = verify_assertion(assertion, stored, rp=relying_party(core),
+                                     expected_challenge=bytes.fromhex(row.challenge),
+                                     require_user_verification=passkey)
+        stored.sign_count, stored.last_used_at = new_count, now
+        person.failed_sign_ins = 0
+        consume(row, now=now, outcome="ok")
+        method = "passkey" if passkey else "password+key"
+        core.audit.append(session, action="staff.signed_in", outcome="ok",
+                          actor=staff_actor(person, "staff"),
+                          details={"method": method, "credential": stored.name})
+        return SignedIn(person.id, person.username, person.full_name,
+                        tuple(sorted(person.role_names)), person.language, person.time_zone,
+                        method, stored.id)
+
+    def refused(session: Session, exc: ApprovalError) -> None:
+        for challenge_id in matched:
+            burn(session, challenge_id, now=now, outcome=exc.code)
+        person = who[0] if who else (session.get(StaffUser, expected) if expected else None)
+        actor = (staff_actor(person, "staff") if person is not None
+                 else Actor("staff:unknown", "unknown"))
+        core.audit.append(session, action="staff.sign_in_refused", outcome="denied",
+                          actor=actor, reasons=[exc.message, *exc.reasons],
+                          details={"code": exc.code,
+                                   "step": "passkey" if passkey else "security key"})
+
+    return run_audited(core, work, refused)
