@@ -7,6 +7,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
+NODE_STAMP := node_modules/.package-lock.json
+
 .PHONY: demo test lint system-deps clean
 
 $(STAMP): pyproject.toml
@@ -20,17 +22,22 @@ $(STAMP): pyproject.toml
 system-deps:
 	@sh scripts/system-deps.sh
 
+# Front-end packages (the asciinema player) from the npm registry, pinned by the lock file.
+$(NODE_STAMP): package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
 ## make demo: install, initialise ./var with demo data, start a demo target and the bastion
 demo: $(STAMP)
 	@sh scripts/system-deps.sh --demo
+	@$(MAKE) --no-print-directory $(NODE_STAMP)
 	$(BIN)/bastion demo
 
 ## make test: install test dependencies and run the whole suite
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check bastion web tests
 
 clean:
-	rm -rf $(VENV) var test-artifacts
+	rm -rf $(VENV) var test-artifacts node_modules

@@ -7,8 +7,10 @@ need=""
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 
 if [ "${1:-}" = "--demo" ]; then
-    # The demo falls back to a built-in target when there is no sshd: nothing is required.
+    # The demo falls back to a built-in target when there is no sshd: only npm is required
+    # (the console's replay player comes from the npm registry).
     have sshd || need="$need openssh-server"
+    have npm || need="$need npm"
     optional=1
 else
     optional=0
@@ -18,6 +20,7 @@ else
     have tmux || need="$need tmux"
     { have initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need="$need postgresql"
     have chromium || need="$need chromium"
+    have npm || need="$need npm"
 fi
 
 [ -z "$need" ] && exit 0

@@ -2,23 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Flask
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
 
 from bastion.context import Bastion
 
-from .blueprints import health
+from . import access, errors, i18n, navigation, security
+from .blueprints import account, admin_staff, admin_targets, assets, audit, auth, health, home, vendors
+from .config import SIGN_IN_ADDRESS_WINDOW_SECONDS, SIGN_IN_ATTEMPTS_PER_ADDRESS, flask_config
+from .identity import init_login
+from .throttle import Throttle
+
+BLUEPRINTS = (health, auth, home, account, admin_staff, admin_targets, vendors, audit, assets)
 
 
-def create_app(core: Bastion) -> Flask:
+def create_app(core: Bastion, config: Mapping[str, Any] | None = None) -> Flask:
+    """``config`` overrides Flask settings (tests use it; production passes nothing)."""
     app = Flask(__name__)
-    settings = core.settings
-    app.config.update(
-        SECRET_KEY=core.keys.web_secret,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.web.secure_cookies,
-        MAX_CONTENT_LENGTH=1024 * 1024,
-    )
+    app.config.update(flask_config(core, config))
     app.extensions["bastion"] = core
-    app.register_blueprint(health.blueprint)
+    app.extensions["sign_in_throttle"] = Throttle(
+        SIGN_IN_ATTEMPTS_PER_ADDRESS, SIGN_IN_ADDRESS_WINDOW_SECONDS
+    )
+
+    login = LoginManager()
+    init_login(login)
+    login.init_app(app)
+
+    # Order matters: idle sign-out first (it may change who the visitor is), then the
+    # route's access rule, then CSRF (so an anonymous POST is told to sign in rather than
+    # that its form expired).
+    app.before_request(security.end_idle_sessions)
+    app.before_request(access.enforce)
+    CSRFProtect(app)
+
+    i18n.install(app)
+    security.install(app)
+    errors.install(app)
+    navigation.install(app)
+    for module in BLUEPRINTS:
+        app.register_blueprint(module.blueprint)
     return app

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
+
+from ..access import public
 
 blueprint = Blueprint("health", __name__)
 
 
 @blueprint.get("/healthz")
-def healthz():  # type: ignore[no-untyped-def]
+@public()
+def healthz() -> ResponseReturnValue:
     core = current_app.extensions["bastion"]
     try:
         with core.db.session() as session:

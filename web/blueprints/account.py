@@ -1,0 +1,176 @@
+"""The signed-in staff member's own account: security keys, language and time zone."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
+from wtforms import HiddenField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from bastion.approvals import (
+    ApprovalError,
+    list_credentials,
+    register_credential,
+    registration_options,
+    remove_credential,
+)
+from bastion.models import StaffUser, WebAuthnCredential
+
+from .. import ceremonies, signin_state
+from ..access import public, safe_next, staff_only
+from ..forms import ActionForm, choices
+from ..i18n import LANGUAGES
+from ..identity import core, current_identity, forget_identity, signed_in_principal
+
+blueprint = Blueprint("account", __name__)
+
+# The zones a French hospital's staff plausibly work in (metropolitan France and overseas),
+# first; then every other zone.
+COMMON_ZONES = ("Europe/Paris", "America/Guadeloupe", "America/Martinique", "America/Cayenne",
+                "Indian/Reunion", "Indian/Mayotte", "Pacific/Noumea", "Pacific/Tahiti", "UTC")
+
+
+class RenameForm(FlaskForm):
+    name = StringField(lazy_gettext("Name of the key"), validators=[DataRequired(), Length(max=100)])
+
+
+class PreferencesForm(FlaskForm):
+    language = SelectField(lazy_gettext("Language"))
+    time_zone = SelectField(lazy_gettext("Time zone"))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.language.choices = choices(LANGUAGES.items())
+        others = sorted(zone for zone in available_timezones() - set(COMMON_ZONES)
+                        if "/" in zone and not zone.startswith(("Etc/", "SystemV/")))
+        self.time_zone.choices = choices((zone, zone) for zone in (*COMMON_ZONES, *others))
+
+
+class LanguageForm(FlaskForm):
+    language = SelectField(lazy_gettext("Language"))
+    next = HiddenField()
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        # Prefixed: this form is on every page, beside forms with their own "next".
+        kwargs.setdefault("prefix", "lang")
+        super().__init__(*args, **kwargs)
+        self.language.choices = choices(LANGUAGES.items())
+
+
+@blueprint.get("/account/keys")
+@staff_only()
+def keys() -> ResponseReturnValue:
+    rows = list_credentials(core(), signed_in_principal().db_id)
+    return render_template("account/keys.html", keys=rows, action_form=ActionForm(),
+                           rename_forms={key.id: RenameForm(prefix=f"k{key.id}", data={"name": key.name})
+                                         for key in rows})
+
+
+def _my_key_or_404(db: Session, key_id: int) -> WebAuthnCredential:
+    key = db.get(WebAuthnCredential, key_id)
+    # Someone else's key is reported as missing: ids of others' keys reveal nothing.
+    if key is None or key.staff_id != signed_in_principal().db_id:
+        abort(404)
+    return key
+
+
+@blueprint.post("/account/keys/<int:key_id>/rename")
+@staff_only()
+def key_rename(key_id: int) -> ResponseReturnValue:
+    form = RenameForm(prefix=f"k{key_id}")
+    bastion = core()
+    with bastion.db.session() as db:
+        key = _my_key_or_404(db, key_id)
+        if form.validate_on_submit():
+            before, key.name = key.name, form.name.data.strip()
+            bastion.audit.append(db, action="staff.security_key_renamed", outcome="ok",
+                                 actor=signed_in_principal().actor("staff"),
+                                 details={"username": signed_in_principal().username,
+                                          "before": before, "after": key.name})
+            flash(gettext("Key renamed."), "success")
+        else:
+            flash(gettext("Give the key a name of at most 100 characters."), "error")
+    return redirect(url_for("account.keys"))
+
+
+@blueprint.post("/account/keys/<int:key_id>/remove")
+@staff_only()
+def key_remove(key_id: int) -> ResponseReturnValue:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    me = signed_in_principal()
+    with core().db.session() as db:
+        _my_key_or_404(db, key_id)
+    try:
+        # The core refuses to remove the last key: without one nobody signs in nor approves.
+        remove_credential(core(), me.db_id, key_id, actor=me.actor("staff"))
+    except ApprovalError as error:
+        flash(ceremonies.error_body(error)["message"], "error")
+    else:
+        flash(gettext("Key removed."), "success")
+    return redirect(url_for("account.keys"))
+
+
+@blueprint.post("/account/keys/options")
+@staff_only()
+def key_add_options() -> ResponseReturnValue:
+    me = signed_in_principal()
+    return ceremonies.options_response(lambda: registration_options(core(), me.db_id))
+
+
+@blueprint.post("/account/keys/verify")
+@staff_only()
+def key_add_verify() -> ResponseReturnValue:
+    body = request.get_json(silent=True)
+    credential = ceremonies.credential_from_body(body)
+    if credential is None:
+        return ceremonies.missing_credential()
+    try:
+        register_credential(core(), signed_in_principal().db_id, credential,
+                            name=str(body.get("name") or ""))
+    except ApprovalError as error:
+        return ceremonies.error_response(error)
+    flash(gettext("Security key added."), "success")
+    return jsonify(redirect=url_for("account.keys"))
+
+
+@blueprint.route("/account/preferences", methods=["GET", "POST"])
+@staff_only()
+def preferences() -> ResponseReturnValue:
+    me = signed_in_principal()
+    bastion = core()
+    with bastion.db.session() as db:
+        user = db.get(StaffUser, me.db_id)
+        assert user is not None  # the principal was loaded from it on this request
+        form = PreferencesForm()
+        if request.method == "GET":  # (wtforms 3.3 lets data= override the posted values)
+            form.language.data, form.time_zone.data = user.language, user.time_zone
+        if form.validate_on_submit():
+            user.language, user.time_zone = form.language.data, form.time_zone.data
+            session[signin_state.LANGUAGE_KEY] = user.language
+            forget_identity()
+            flash(gettext("Preferences saved."), "success")
+            return redirect(url_for("account.preferences"))
+        return render_template("account/preferences.html", form=form)
+
+
+@blueprint.post("/language")
+@public()
+def set_language() -> ResponseReturnValue:
+    """The language switch in every page's footer; works before signing in too."""
+    form = LanguageForm()
+    if form.validate_on_submit():
+        session[signin_state.LANGUAGE_KEY] = form.language.data
+        principal = current_identity().principal
+        if principal is not None and principal.kind == "staff":
+            with core().db.session() as db:
+                user = db.get(StaffUser, principal.db_id)
+                if user is not None:
+                    user.language = form.language.data
+    return redirect(safe_next(form.next.data) or url_for("home.index"))
+

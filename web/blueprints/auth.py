@@ -1,0 +1,222 @@
+"""Sign-in and sign-out for hospital staff.
+
+Two ways in, both ending with a WebAuthn assertion: a password (argon2) then a security
+key, or a passkey alone. After the password the visitor is only *pending*: the access
+rules let them reach the key step (or, without any key yet, the enrolment of a first key)
+and nothing else. The checks, the lock-out after repeated failures and their audit events
+are ``bastion.approvals``' (check_password, verify_sign_in, register_credential); this
+module adds the per-address rate limit and the session states.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
+from flask_wtf import FlaskForm
+from werkzeug.exceptions import TooManyRequests
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from bastion.approvals import (
+    ApprovalError,
+    check_password,
+    list_credentials,
+    register_credential,
+    registration_options,
+    sign_in_options,
+    verify_sign_in,
+)
+from bastion.audit import Actor
+from bastion.models import StaffUser
+
+from .. import ceremonies, signin_state
+from ..access import enrol_pending, key_pending, public, safe_next
+from ..identity import core, current_identity, principal_from_staff
+from ..throttle import Verdict
+
+blueprint = Blueprint("auth", __name__)
+
+NEXT_KEY = "next_url"
+
+
+class SignInForm(FlaskForm):
+    username = StringField(lazy_gettext("User name"), validators=[DataRequired(), Length(max=64)],
+                           render_kw={"autocomplete": "username webauthn", "autofocus": True})
+    password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=256)],
+                             render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
+
+
+class SignOutForm(FlaskForm):
+    """Only a CSRF token: signing out is a POST so another site cannot sign people out."""
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def throttled(who: str) -> bool:
+    """Per-address limit on sign-in attempts; the first refusal in a window is audited."""
+    verdict = current_app.extensions["sign_in_throttle"].hit(client_address())
+    if verdict is Verdict.OK:
+        return False
+    if verdict is Verdict.LIMITED_FIRST:
+        bastion = core()
+        with bastion.db.session() as db:
+            bastion.audit.append(
+                db, action="staff.sign_in_rate_limited", outcome="denied",
+                actor=Actor(f"staff:{who[:60]}", "staff"),
+                reasons=["too many sign-in attempts from this address"],
+                details={"address": client_address()},
+            )
+    return True
+
+
+def render_sign_in(form: SignInForm, status: int) -> ResponseReturnValue:
+    return render_template("auth/sign_in.html", form=form), status
+
+
+@blueprint.route("/sign-in", methods=["GET", "POST"])
+@public()
+def sign_in() -> ResponseReturnValue:
+    if current_identity().principal is not None:
+        return redirect(url_for("home.index"))
+    form = SignInForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next"))
+        return render_sign_in(form, 200)
+    if not form.validate_on_submit():
+        return render_sign_in(form, 400)
+    username = form.username.data.strip().lower()
+    if throttled(username):
+        raise TooManyRequests()
+    try:
+        staff_id = check_password(core(), username, form.password.data)
+    except ApprovalError:
+        flash(ceremonies.failure_message(), "error")
+        return render_sign_in(form, 401)
+    # A first sign-in (no key yet) must register one before anything else.
+    stage = "key" if list_credentials(core(), staff_id) else "enrol"
+    signin_state.begin_pending(staff_id, stage)
+    target = safe_next(form.next.data)
+    if target:
+        session[NEXT_KEY] = target
+    return redirect(url_for("auth.key_step" if stage == "key" else "auth.enrol"))
+
+
+@blueprint.post("/sign-out")
+@public()
+def sign_out() -> ResponseReturnValue:
+    form = SignOutForm()
+    identity = current_identity()
+    if form.validate_on_submit() and identity.principal is not None:
+        bastion = core()
+        with bastion.db.session() as db:
+            bastion.audit.append(db, action="staff.signed_out", outcome="ok",
+                                 actor=identity.principal.actor(), reasons=["signed out"])
+    signin_state.sign_out()
+    flash(gettext("You are signed out."), "info")
+    return redirect(url_for("auth.sign_in"))
+
+
+# --- second step: a security key ---------------------------------------------------------
+
+def _pending_staff_id() -> int:
+    pending = signin_state.pending()
+    if pending is None:  # the access rule admitted a pending visitor: fail closed anyway
+        raise PermissionError("no sign-in in progress")
+    return pending.staff_id
+
+
+def _pending_name() -> str:
+    with core().db.session() as db:
+        user = db.get(StaffUser, _pending_staff_id())
+        return user.full_name if user else ""
+
+
+@blueprint.get("/sign-in/key")
+@key_pending()
+def key_step() -> ResponseReturnValue:
+    return render_template("auth/key_step.html", full_name=_pending_name(), form=SignOutForm())
+
+
+@blueprint.post("/sign-in/key/options")
+@key_pending()
+def key_options() -> ResponseReturnValue:
+    staff_id = _pending_staff_id()
+    return ceremonies.options_response(lambda: sign_in_options(core(), staff=staff_id))
+
+
+@blueprint.post("/sign-in/key/verify")
+@key_pending()
+def key_verify() -> ResponseReturnValue:
+    return _finish_assertion(_pending_staff_id())
+
+
+@blueprint.post("/sign-in/passkey/options")
+@public()
+def passkey_options() -> ResponseReturnValue:
+    if throttled("(passkey)"):
+        raise TooManyRequests()
+    return ceremonies.options_response(lambda: sign_in_options(core()))
+
+
+@blueprint.post("/sign-in/passkey/verify")
+@public()
+def passkey_verify() -> ResponseReturnValue:
+    return _finish_assertion(None)
+
+
+def _finish_assertion(staff_id: int | None) -> ResponseReturnValue:
+    """Verify the assertion (the core audits success and refusal), then sign in for real."""
+    credential = ceremonies.credential_from_body(request.get_json(silent=True))
+    if credential is None:
+        return ceremonies.missing_credential()
+    try:
+        signed = verify_sign_in(core(), credential, staff=staff_id)
+    except ApprovalError as error:
+        return ceremonies.error_response(error)
+    with core().db.session() as db:
+        user = db.get(StaffUser, signed.staff_id)
+        # A staff member without any role has nothing to do here (an admin removed them all).
+        if user is None or not user.active or not user.role_names:
+            return jsonify(error={"code": "sign_in_failed",
+                                  "message": ceremonies.failure_message()}), 403
+        principal = principal_from_staff(user)
+    target = safe_next(session.get(NEXT_KEY))
+    signin_state.complete(principal, signed.method)
+    return jsonify(redirect=target or url_for("home.index"))
+
+
+# --- first sign-in: register a first key ------------------------------------------------
+
+@blueprint.get("/sign-in/enrol")
+@enrol_pending()
+def enrol() -> ResponseReturnValue:
+    return render_template("auth/enrol.html", full_name=_pending_name(), form=SignOutForm())
+
+
+@blueprint.post("/sign-in/enrol/options")
+@enrol_pending()
+def enrol_options() -> ResponseReturnValue:
+    staff_id = _pending_staff_id()
+    return ceremonies.options_response(lambda: registration_options(core(), staff_id))
+
+
+@blueprint.post("/sign-in/enrol/verify")
+@enrol_pending()
+def enrol_verify() -> ResponseReturnValue:
+    body = request.get_json(silent=True)
+    credential = ceremonies.credential_from_body(body)
+    if credential is None:
+        return ceremonies.missing_credential()
+    try:
+        register_credential(core(), _pending_staff_id(), credential, name=str(body.get("name") or ""))
+    except ApprovalError as error:
+        return ceremonies.error_response(error)
+    # Sign in with the new key once: it shows the key works, the same way every later
+    # sign-in will, before the console opens.
+    signin_state.move_pending_to("key")
+    flash(gettext("Your security key is registered. Now use it to finish signing in."), "success")
+    return jsonify(redirect=url_for("auth.key_step"))

@@ -1,0 +1,69 @@
+"""What every template knows: who is visiting and the menu they may use.
+
+The menu is derived from the access rules themselves, so a link is shown exactly when
+its page would let the visitor in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, request
+from flask_babel import get_locale, get_timezone, lazy_gettext
+
+from bastion.models import utcnow
+
+from .access import rule_for
+from .forms import csrf_field
+from .identity import current_identity
+
+MENU = (
+    ("home.index", lazy_gettext("Home")),
+    ("vendors.index", lazy_gettext("Vendors")),
+    ("admin_targets.targets", lazy_gettext("Targets")),
+    ("admin_staff.staff_list", lazy_gettext("Staff")),
+    ("audit.events", lazy_gettext("Audit log")),
+    ("account.keys", lazy_gettext("My security keys")),
+    ("account.preferences", lazy_gettext("Preferences")),
+)
+
+
+def menu_for_visitor() -> list[tuple[str, Any, bool]]:
+    identity = current_identity()
+    if identity.principal is None:
+        return []
+    items = []
+    for endpoint, label in MENU:
+        rule = rule_for(current_app, endpoint)
+        if rule is not None and rule.allows(identity):
+            # Pages under a menu entry (a target's detail) highlight it; the two account
+            # entries share a blueprint, so they match exactly.
+            area = endpoint.split(".")[0]
+            current = request.endpoint == endpoint or (
+                area == request.blueprint and area != "account")
+            items.append((endpoint, label, current))
+    return items
+
+
+def template_globals() -> dict[str, Any]:
+    from .blueprints.account import LanguageForm
+    from .blueprints.auth import SignOutForm
+
+    identity = current_identity()
+    return {
+        "identity": identity,
+        "principal": identity.principal,
+        "menu": menu_for_visitor(),
+        "sign_out_form": SignOutForm(),
+        "language_form": LanguageForm(data={"language": str(get_locale()),
+                                            "next": request.full_path.rstrip("?")}),
+        "current_locale": str(get_locale()),
+        "current_timezone": str(get_timezone()),
+        "idle_seconds": current_app.config["BASTION_IDLE_MINUTES"] * 60,
+        "now": utcnow,
+    }
+
+
+def install(app: Flask) -> None:
+    app.context_processor(template_globals)
+    app.jinja_env.globals["csrf_field"] = csrf_field

@@ -1,0 +1,107 @@
+// WebAuthn ceremonies in the browser: ask the server for options, let the browser talk to
+// the security key, send the answer back. The server checks everything; this file only
+// converts between JSON (base64url) and the ArrayBuffers the WebAuthn API wants.
+"use strict";
+
+(() => {
+  const csrfToken = () => document.querySelector('meta[name="csrf-token"]').content;
+
+  const fromB64url = (text) => {
+    const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
+    return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0)).buffer;
+  };
+  const toB64url = (buffer) => {
+    const bytes = new Uint8Array(buffer);
+    let binary = "";
+    bytes.forEach((b) => { binary += String.fromCharCode(b); });
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+
+  const creationOptions = (json) => {
+    if (window.PublicKeyCredential && PublicKeyCredential.parseCreationOptionsFromJSON) {
+      return PublicKeyCredential.parseCreationOptionsFromJSON(json);
+    }
+    return {
+      ...json,
+      challenge: fromB64url(json.challenge),
+      user: { ...json.user, id: fromB64url(json.user.id) },
+      excludeCredentials: (json.excludeCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })),
+    };
+  };
+  const requestOptions = (json) => {
+    if (window.PublicKeyCredential && PublicKeyCredential.parseRequestOptionsFromJSON) {
+      return PublicKeyCredential.parseRequestOptionsFromJSON(json);
+    }
+    return {
+      ...json,
+      challenge: fromB64url(json.challenge),
+      allowCredentials: (json.allowCredentials || []).map((c) => ({ ...c, id: fromB64url(c.id) })),
+    };
+  };
+
+  const credentialJSON = (credential) => {
+    if (typeof credential.toJSON === "function") return credential.toJSON();
+    const r = credential.response;
+    const response = { clientDataJSON: toB64url(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = toB64url(r.attestationObject);
+      response.transports = typeof r.getTransports === "function" ? r.getTransports() : [];
+    } else {
+      response.authenticatorData = toB64url(r.authenticatorData);
+      response.signature = toB64url(r.signature);
+      response.userHandle = r.userHandle ? toB64url(r.userHandle) : null;
+    }
+    return {
+      id: credential.id, rawId: toB64url(credential.rawId), type: credential.type, response,
+      clientExtensionResults: credential.getClientExtensionResults(),
+      authenticatorAttachment: credential.authenticatorAttachment || null,
+    };
+  };
+
+  const post = async (url, body) => {
+    const reply = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body || {}),
+    });
+    let data = {};
+    try { data = await reply.json(); } catch (e) { data = {}; }
+    if (!reply.ok || data.error) {
+      throw new Error((data.error && data.error.message) || reply.statusText);
+    }
+    return data;
+  };
+
+  const run = async (element, ceremony) => {
+    const status = (element.closest("section, form, main") || document).querySelector(".webauthn-status");
+    const say = (text) => { if (status) status.textContent = text; };
+    const button = element.tagName === "BUTTON" ? element : element.querySelector("button[type=submit]");
+    if (button) button.disabled = true;
+    try {
+      say(document.documentElement.lang === "fr" ? "Utilisez votre clé de sécurité…" : "Use your security key…");
+      const extra = {};
+      const nameInput = element.querySelector && element.querySelector("input[name=name]");
+      if (nameInput) extra.name = nameInput.value;
+      const { options } = await post(element.dataset.optionsUrl, extra);
+      const credential = ceremony === "register"
+        ? await navigator.credentials.create({ publicKey: creationOptions(options) })
+        : await navigator.credentials.get({ publicKey: requestOptions(options) });
+      const result = await post(element.dataset.verifyUrl, { ...extra, credential: credentialJSON(credential) });
+      window.location.assign(result.redirect || "/");
+    } catch (error) {
+      say(error.message || String(error));
+      if (button) button.disabled = false;
+    }
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll('[data-webauthn="sign-in"]').forEach((button) => {
+      button.addEventListener("click", () => run(button, "sign-in"));
+    });
+    document.querySelectorAll('form[data-webauthn="register"]').forEach((form) => {
+      form.addEventListener("submit", (event) => { event.preventDefault(); run(form, "register"); });
+    });
+  });
+})();
