@@ -15,6 +15,9 @@ from collections.abc import Callable
 
 from werkzeug.serving import make_server
 
+from .approvals import NotificationWorker, run_housekeeping
+from .audit.forwarder import forwarder_from_settings
+from .audit.retention import purge_daily as purge_audit_daily
 from .context import Bastion
 from .proxy.service import ProxyService
 from .recording import purge_daily
@@ -37,6 +40,22 @@ class ConsoleThread(threading.Thread):
         self.server.shutdown()
 
 
+HOUSEKEEPING_SECONDS = 30
+
+
+async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
+    """Pending requests expire, grants past their end are ended, spent challenges go."""
+    while not stop.is_set():
+        try:
+            await proxy.call(run_housekeeping, proxy.core)
+        except Exception:  # noqa: BLE001 - a failed round is retried at the next one
+            log.exception("housekeeping round failed")
+        try:
+            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_SECONDS)
+        except TimeoutError:
+            pass
+
+
 async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
                 ready: Callable[[int, int], None] | None = None) -> None:
     core.db.require_current_schema()
@@ -52,12 +71,23 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # Retention: recordings past their period (and not on legal hold) are purged daily.
-    purge = asyncio.create_task(purge_daily(proxy.recordings.catalog, stop))
+    # Retention: recordings and audit events past their period (and not on legal hold) are
+    # purged daily; new audit events go to the SIEM when [syslog] is configured.
+    background = [
+        asyncio.create_task(purge_daily(proxy.recordings.catalog, stop)),
+        asyncio.create_task(purge_audit_daily(core, stop)),
+    ]
+    background.append(asyncio.create_task(housekeeping(proxy, stop)))
+    notifier = NotificationWorker(core)
+    notifier.start()
+    forwarder = forwarder_from_settings(core.db, core.settings.syslog)
+    if forwarder is not None:
+        background.append(asyncio.create_task(forwarder.run_async(stop)))
     try:
         await stop.wait()
     finally:
-        await purge
+        await asyncio.gather(*background, return_exceptions=True)
+        notifier.stop()
         log.info("stopping: closing live sessions")
         await proxy.stop()
         console.stop()

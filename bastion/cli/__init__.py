@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .audit import audit
 from .common import fail, main_group
 from .contracts import contracts
 from .demo import demo
@@ -20,6 +21,7 @@ main_group.add_command(serve)
 main_group.add_command(targets)
 main_group.add_command(staff)
 main_group.add_command(contracts)
+main_group.add_command(audit)
 main_group.add_command(recordings)
 main_group.add_command(demo)
 

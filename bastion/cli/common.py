@@ -43,7 +43,10 @@ class CliState:
         try:
             if require_schema:
                 core.db.require_current_schema()
-                core.keys.master_key  # noqa: B018 - fail now, not halfway through a command
+                # Fail now, not halfway through a command: every action writes the audit log
+                # (signed checkpoints) and most touch encrypted data.
+                core.keys.master_key  # noqa: B018
+                core.keys.audit_signing_key_pem()
             yield core
         except (DatabaseError, KeyStoreError) as exc:
             fail(str(exc))

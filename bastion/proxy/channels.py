@@ -10,7 +10,6 @@ import asyncssh
 from . import messages
 from .connection import ProxyConnection, Refusal
 from .directory import GrantSnapshot
-from .policy import sftp_policy
 from .relay import ChannelRecorder, relay
 from .sftp.relay import SftpRelay
 
@@ -39,6 +38,8 @@ class ChannelHandlers:
                 await owner.audit_channel("channel.refused", {"channel": kind}, outcome="denied")
                 raise Refusal(f"the {kind} subsystem is not available through the bastion")
             grant = await owner.ensure_access(kind)
+            if kind == "exec":
+                await self._check_command(owner, process.command or "")
             for refused in getattr(process, "refused_requests", []):
                 _tell(process, f"bastion: {refused} is refused: the bastion never relays it "
                                "to a target")
@@ -89,6 +90,22 @@ class ChannelHandlers:
                 with contextlib.suppress(Exception):
                     await recorder.close(owner.closing_reason or end_reason)
 
+    async def _check_command(self, owner: ProxyConnection, command: str) -> None:
+        """Exec commands (scp -O and rsync included) pass the contract's command rules."""
+        assert owner.policy is not None
+        verdict = owner.policy.command(command)
+        if verdict.action == "deny":
+            await owner.audit_channel("command.refused", {"command": command,
+                                                          "rule": verdict.pattern,
+                                                          "reason": verdict.rule_reason},
+                                      outcome="denied")
+            raise Refusal(f"command refused: {verdict.rule_reason}")
+        if verdict.action == "flag":
+            await owner.audit_channel("command.flagged", {"command": command,
+                                                          "rule": verdict.pattern,
+                                                          "reason": verdict.rule_reason},
+                                      outcome="allowed")
+
     async def _relay_sftp(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
                           upstream: asyncssh.SSHClientConnection, recorder: ChannelRecorder,
                           grant: GrantSnapshot) -> None:
@@ -101,8 +118,9 @@ class ChannelHandlers:
                 await owner.audit_channel(action, details, outcome=outcome)
 
         try:
+            assert owner.policy is not None
             await SftpRelay(process.stdin, process.stdout, process.stderr, back,
-                            sftp_policy(grant), event).run()
+                            owner.policy, event).run()
         finally:
             back.close()
 

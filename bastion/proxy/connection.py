@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
@@ -16,6 +17,7 @@ from bastion.models import utcnow
 from . import directory, messages
 from .directory import GrantSnapshot, Resolution
 from .forwards import open_forward, refuse_remote_forward
+from .policy import GrantPolicy, contract_decision, grant_constraints
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
 from .upstream import UpstreamError, connect_target, issue_target_login
@@ -39,6 +41,9 @@ class ProxyConnection(asyncssh.SSHServer):
         self._resolution: asyncio.Future[Resolution] | None = None
         self.resolution: Resolution | None = None
         self.grant: GrantSnapshot | None = None
+        self.policy: GrantPolicy | None = None
+        self.deadline: datetime | None = None
+        self.idle_limit_seconds: int = service.core.settings.ssh.idle_timeout_minutes * 60
         self.session_id: int | None = None
         self.upstream: asyncssh.SSHClientConnection | None = None
         self._access_lock = asyncio.Lock()
@@ -142,26 +147,52 @@ class ProxyConnection(asyncssh.SSHServer):
         return self.resolution.destination.name  # type: ignore[union-attr]
 
     async def ensure_access(self, channel: str) -> GrantSnapshot:
+        """The contract allows it, a grant covers it: or a Refusal saying why."""
         async with self._access_lock:
             if self.grant is None:
-                resolution = self.resolution
-                assert resolution is not None and resolution.identity and resolution.destination
-                grant = await self.service.call(
-                    directory.find_active_grant, self.core, resolution.identity.technician_id,
-                    resolution.destination.target_id, resolution.account, utcnow())
-                if grant is None:
-                    await self._audit_refusal(channel, f"no active grant for {self.target_name}")
-                    raise Refusal(messages.NO_ACTIVE_GRANT.format(target=self.target_name))
-                self.grant = grant
-                self.session_id = await self.service.call(
-                    directory.open_session, self.core, identity=resolution.identity,
-                    destination=resolution.destination, grant=grant, client_address=self.peer)
-            allowed = self.grant.scope.get("channels")
-            if allowed is not None and channel not in allowed:
-                await self._audit_refusal(channel, f"channel {channel} is not in grant "
-                                                   f"{self.grant.grant_id}'s scope")
-                raise Refusal(f"{channel} is not allowed by your grant for {self.target_name}")
+                await self._open_access(channel)
+            assert self.policy is not None and self.grant is not None
+            reason = self.policy.channel(channel)
+            if reason is not None:
+                await self._audit_refusal(channel, reason)
+                raise Refusal(reason)
             return self.grant
+
+    async def _open_access(self, channel: str) -> None:
+        resolution = self.resolution
+        assert resolution is not None and resolution.identity and resolution.destination
+        now = utcnow()
+        decision = await self.service.call(
+            contract_decision, self.core, technician=resolution.identity.ident,
+            target=resolution.destination.name, account=resolution.account, channel=channel,
+            at=now)
+        if not decision.allowed or decision.constraints is None:
+            await self._audit_refusal(channel, "; ".join(decision.reasons),
+                                      reasons=list(decision.reasons),
+                                      extra={"codes": list(decision.codes),
+                                             "contract": decision.contract_reference})
+            raise Refusal(decision.summary())
+        account = decision.constraints.account
+        grant = await self.service.call(
+            directory.find_active_grant, self.core, resolution.identity.technician_id,
+            resolution.destination.target_id, account, now)
+        if grant is None:
+            await self._audit_refusal(channel, f"no active grant for {self.target_name}")
+            raise Refusal(messages.NO_ACTIVE_GRANT.format(target=self.target_name))
+        constraints = grant_constraints(grant)
+        if constraints is None:
+            await self._audit_refusal(channel, f"grant {grant.grant_id}'s scope cannot be read")
+            raise Refusal(f"your grant for {self.target_name} cannot be read: ask the "
+                          "hospital's IT to check it")
+        self.grant, self.policy = grant, GrantPolicy(constraints)
+        # The session never outlives its grant nor the contract's longest session.
+        self.deadline = min(grant.not_after,
+                            now + timedelta(minutes=constraints.max_session_minutes))
+        if constraints.idle_timeout_minutes:
+            self.idle_limit_seconds = constraints.idle_timeout_minutes * 60
+        self.session_id = await self.service.call(
+            directory.open_session, self.core, identity=resolution.identity,
+            destination=resolution.destination, grant=grant, client_address=self.peer)
 
     async def ensure_upstream(self) -> asyncssh.SSHClientConnection:
         async with self._access_lock:
@@ -183,7 +214,8 @@ class ProxyConnection(asyncssh.SSHServer):
             return self.upstream
 
     async def _audit_refusal(self, channel: str, reason: str, *, action: str = "channel.refused",
-                             outcome: str = "denied") -> None:
+                             outcome: str = "denied", reasons: list[str] | None = None,
+                             extra: dict[str, Any] | None = None) -> None:
         identity = self.resolution.identity if self.resolution else None
         await self.service.call(
             directory.audit, self.core, action=action, outcome=outcome,
@@ -191,7 +223,8 @@ class ProxyConnection(asyncssh.SSHServer):
             vendor=identity.vendor if identity else None, technician=self.technician,
             target=self.target_name, account=self.grant.account if self.grant else None,
             session_id=self.session_id, grant_id=self.grant.grant_id if self.grant else None,
-            reasons=[reason], details={"channel": channel, "client_address": self.peer},
+            reasons=reasons or [reason],
+            details={"channel": channel, "client_address": self.peer, **(extra or {})},
         )
 
     async def audit_channel(self, action: str, details: dict[str, Any],

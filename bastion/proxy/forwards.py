@@ -64,12 +64,13 @@ async def open_forward(owner: ProxyConnection, host: str, port: int) -> _Half:
     from .connection import Refusal
 
     try:
-        grant = await owner.ensure_access("forward")
+        await owner.ensure_access("forward")
     except Refusal as refusal:
         raise ChannelOpenError(OPEN_ADMINISTRATIVELY_PROHIBITED, str(refusal)) from None
+    assert owner.policy is not None
     if tunnel_to_ssh(owner, host, port):
         reason = messages.TUNNEL_REFUSED
-    elif f"{host}:{port}" not in grant.scope.get("forwards", []):
+    elif owner.policy.forward(host, port) is not None:
         reason = messages.FORWARD_REFUSED.format(host=host, port=port)
     else:
         reason = None

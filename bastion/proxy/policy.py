@@ -1,31 +1,63 @@
-"""TEMPORARY: SFTP rules read from the grant's scope, until the contracts engine lands."""
+"""The proxy's questions to the contracts engine (the one policy decision point).
+
+``contract_decision`` runs in a worker thread (it reads the database); the checks against
+a grant's scope are pure and run on the event loop.
+"""
 
 from __future__ import annotations
 
-import fnmatch
+from dataclasses import dataclass
+from datetime import datetime
+
+from bastion.context import Bastion
+from bastion.contracts import (
+    Constraints,
+    Decision,
+    ScopeError,
+    check_channel,
+    check_command,
+    check_forward,
+    check_sftp,
+    decide_access,
+)
 
 from .directory import GrantSnapshot
 
-READ_OPERATIONS = {"open_read", "list", "stat"}
+
+def contract_decision(core: Bastion, *, technician: str, target: str, account: str | None,
+                      channel: str, at: datetime) -> Decision:
+    with core.db.session() as session:
+        decision, _version = decide_access(session, technician=technician, target=target,
+                                           account=account, channel=channel, at=at)
+        return decision
 
 
-class ScopeSftpPolicy:
-    def __init__(self, rules: dict[str, object]) -> None:
-        self.mode = str(rules.get("mode", "none"))
-        self.allow = list(rules.get("allow", ["/**"]))  # type: ignore[call-overload]
-        self.deny = list(rules.get("deny", []))  # type: ignore[call-overload]
-
-    def check(self, operation: str, path: str) -> str | None:
-        if self.mode == "none":
-            return "SFTP is not allowed by your grant"
-        if operation not in READ_OPERATIONS and self.mode != "read-write":
-            return f"{operation} of {path} refused: SFTP is read-only under your grant"
-        if any(fnmatch.fnmatchcase(path, pattern) for pattern in self.deny):
-            return f"{path} is in a folder your contract excludes"
-        if not any(fnmatch.fnmatchcase(path, pattern) for pattern in self.allow):
-            return f"{path} is outside the folders your contract allows"
+def grant_constraints(grant: GrantSnapshot) -> Constraints | None:
+    """The grant's scope as the engine wrote it; ``None`` if it cannot be read (fail closed)."""
+    try:
+        return Constraints.from_dict(grant.scope)
+    except ScopeError:
         return None
 
 
-def sftp_policy(grant: GrantSnapshot) -> ScopeSftpPolicy:
-    return ScopeSftpPolicy(dict(grant.scope.get("sftp", {})))
+@dataclass(frozen=True)
+class GrantPolicy:
+    """Checks of single operations against what the grant allows (never wider than the
+    contract: the approvals built the grant's scope from the engine's constraints)."""
+
+    constraints: Constraints
+
+    def channel(self, channel: str) -> str | None:
+        verdict = check_channel(self.constraints, channel)
+        return None if verdict.allowed else verdict.reason
+
+    def check(self, operation: str, path: str) -> str | None:
+        verdict = check_sftp(self.constraints, operation, path)
+        return None if verdict.allowed else verdict.reason
+
+    def forward(self, host: str, port: int) -> str | None:
+        verdict = check_forward(self.constraints, host, port)
+        return None if verdict.allowed else verdict.reason
+
+    def command(self, command: str):  # type: ignore[no-untyped-def]
+        return check_command(self.constraints, command)

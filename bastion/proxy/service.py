@@ -96,17 +96,20 @@ class ProxyService:
         for session_id, reason in orders.items():
             live[session_id].terminate(reason)
         warning = timedelta(minutes=self.core.settings.ssh.expiry_warning_minutes)
-        idle_limit = self.core.settings.ssh.idle_timeout_minutes * 60
         for connection in live.values():
-            if connection.session_id in orders or connection.grant is None:
+            if connection.session_id in orders or connection.deadline is None:
                 continue
-            remaining = connection.grant.not_after - now
+            remaining = connection.deadline - now
+            if remaining <= timedelta(0):
+                connection.terminate("the access window has ended")
+                continue
             if not connection.warned and remaining <= warning:
                 connection.warned = True
                 minutes = max(1, int(remaining.total_seconds() // 60))
                 connection.notify(messages.EXPIRY_WARNING.format(
                     target=connection.target_name, minutes=minutes,
-                    until=connection.grant.not_after.strftime("%H:%M UTC")))
+                    until=connection.deadline.strftime("%H:%M UTC")))
+            idle_limit = connection.idle_limit_seconds
             if time.monotonic() - connection.last_activity > idle_limit:
                 connection.terminate(f"idle for more than {idle_limit // 60} minutes")
 

@@ -10,18 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bastion.audit import Actor
 from bastion.context import Bastion
+from bastion.contracts import decide_access, load_contracts
 from bastion.inventory import add_target
-from bastion.models import (
-    AccessRequest,
-    Grant,
-    Technician,
-    TechnicianKey,
-    Vendor,
-    utcnow,
-)
+from bastion.models import AccessRequest, Grant, Target, Technician, utcnow
 from bastion.proxy.service import ProxyService
 from tests.harness.clients import OpenSshClient
 from tests.harness.sshd import SshdTarget
@@ -69,40 +64,73 @@ class Scenario:
                                extra=extra, input=input, timeout=timeout)
 
     def grant(self, minutes: int = 60, channels: list[str] | None = None,
-              account: str | None = None, **scope: object) -> int:
+              account: str | None = None, sftp: dict[str, object] | None = None,
+              forwards: list[str] | None = None) -> int:
+        """An approved grant, its scope built by the contracts engine then narrowed as the
+        test asks (what the approvals do, without the ceremony)."""
         now = utcnow()
         with self.core.db.session() as s:
+            decision, version = decide_access(s, technician=self.technician,
+                                              target=self.target_name, account=account,
+                                              channel="request", at=now)
+            assert decision.allowed, decision.reasons
+            scope = decision.constraints.to_dict()
+            if channels is not None:
+                scope["channels"] = sorted(channels)
+            if sftp is not None:
+                scope["sftp"] = {"access": "none", "allow": [], "deny": [], **sftp}
+            if forwards is not None:
+                scope["forwards"] = forwards
             tech = s.query(Technician).filter_by(ident=self.technician).one()
-            from bastion.models import Target
-
             target = s.query(Target).filter_by(name=self.target_name).one()
             request = AccessRequest(technician_id=tech.id, target_id=target.id,
-                                    account_name=account or self.target.account,
-                                    window_start=now, window_end=now + timedelta(minutes=minutes),
-                                    reason="test", source="api", status="approved")
+                                    account_name=scope["account"], window_start=now,
+                                    window_end=now + timedelta(minutes=minutes),
+                                    reason="test", source="api", status="approved",
+                                    contract_version_id=version.id)
             s.add(request)
             s.flush()
             grant = Grant(request_id=request.id, technician_id=tech.id, target_id=target.id,
-                          account_name=account or self.target.account,
+                          account_name=scope["account"], contract_version_id=version.id,
                           not_before=now - timedelta(seconds=5),
-                          not_after=now + timedelta(minutes=minutes),
-                          scope={"channels": channels or ["shell", "exec", "sftp"], **scope})
+                          not_after=now + timedelta(minutes=minutes), scope=scope)
             s.add(grant)
             s.flush()
             return grant.id
 
 
-def register_technician(core: Bastion, ident: str, public_key: str, fingerprint: str) -> None:
-    with core.db.session() as s:
-        vendor = s.query(Vendor).filter_by(slug="editeur").one_or_none()
-        if vendor is None:
-            vendor = Vendor(slug="editeur", name="Éditeur DPI")
-            s.add(vendor)
-        tech = Technician(ident=ident, vendor=vendor, employer="Éditeur DPI",
-                          full_name=ident, email=f"{ident}@example.org")
-        tech.keys.append(TechnicianKey(algorithm=public_key.split()[0], public_key=public_key,
-                                       fingerprint=fingerprint))
-        s.add(tech)
+# Targets the test contract covers carry this label.
+TEST_LABELS = {"env": "test"}
+
+
+def contract_for_tests(public_key: str, account: str) -> str:
+    """A contract for the technician 'jdupont': everything allowed on the test targets at
+    all hours, so that each test narrows what it checks through the grant."""
+    document = {
+        "time_zone": "Europe/Paris",
+        "vendor": {"id": "editeur", "name": "Éditeur DPI SAS"},
+        "contract": {"reference": "TEST-1", "dpa_reference": "DPA-TEST-1",
+                     "valid_from": "2025-01-01", "valid_until": "2099-12-31"},
+        "technicians": [{"id": "jdupont", "full_name": "Jean Dupont", "email": "jd@example.org",
+                         "employer": "Éditeur DPI SAS", "keys": [public_key]}],
+        "scope": {
+            "targets": [{"labels": {"env": "test"}, "accounts": [account]}],
+            "data_categories": ["administrative", "technical"],
+            "windows": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                         "start": "00:00", "end": "24:00"}],
+            "max_session_minutes": 240,
+            "max_concurrent_sessions": 20,
+        },
+        "channels": {"shell": True, "exec": True,
+                     "sftp": {"access": "read-write", "allow": ["/**"]},
+                     "forwards": ["127.0.0.1:1"]},
+        "command_rules": [{"pattern": r"\bpg_dump\b", "action": "deny",
+                           "reason": "dumping the database is forbidden"},
+                          {"pattern": r"\bsudo\b", "action": "flag",
+                           "reason": "privileged commands are reviewed"}],
+        "approval": {"approvers": 1},
+    }
+    return yaml.safe_dump(document, allow_unicode=True)
 
 
 @pytest.fixture
@@ -111,8 +139,12 @@ def scenario(core: Bastion, sshd_target: SshdTarget, openssh_client: OpenSshClie
     with core.db.session() as s:
         add_target(s, core.audit, name="dpi-app-01", host="127.0.0.1", port=sshd_target.port,
                    host_key=sshd_target.host_key_line, accounts=[sshd_target.account],
-                   data_categories=["administrative"], actor=Actor("test", "admin"))
-    register_technician(core, "jdupont", openssh_client.public_key, openssh_client.fingerprint)
+                   labels=TEST_LABELS, data_categories=["administrative"],
+                   actor=Actor("test", "admin"))
+    contract = tmp_path / "editeur.yaml"
+    contract.write_text(contract_for_tests(openssh_client.public_key, sshd_target.account))
+    report = load_contracts(core, [contract], Actor("test", "admin"))
+    assert report.ok, report.problems
     proxy = RunningProxy(core)
     openssh_client.trust("127.0.0.1", proxy.port, proxy.host_key_line)
     yield Scenario(core, proxy, sshd_target, openssh_client)

@@ -55,7 +55,7 @@ def test_interactive_shell_with_pty(scenario: Scenario, client: paramiko.SSHClie
 
 def test_sftp_round_trip_and_refusal(scenario: Scenario, client: paramiko.SSHClient) -> None:
     home = str(scenario.target.home)
-    scenario.grant(sftp={"mode": "read-write", "allow": [f"{home}/*", home], "deny": [f"{home}/.ssh*"]})
+    scenario.grant(sftp={"access": "read-write", "allow": [f"{home}/**"], "deny": [f"{home}/.ssh/**"]})
     payload = os.urandom(3 * 1024 * 1024 + 17)
     sftp = client.open_sftp()
     sftp.putfo(io.BytesIO(payload), "paramiko.bin")

@@ -37,7 +37,7 @@ def _remote_sha(scenario: Scenario, remote: str) -> str:
 @pytest.mark.parametrize("mode", ["sftp", "scp", "scp-legacy", "rsync"])
 def test_100_mb_up_and_down(scenario: Scenario, big_file: tuple[Path, str], mode: str,
                            tmp_path: Path) -> None:
-    scenario.grant(sftp={"mode": "read-write", "allow": ["/**"], "deny": []})
+    scenario.grant(sftp={"access": "read-write", "allow": ["/**"]})
     source, digest = big_file
     remote = f"{scenario.target.home}/upload-{mode}.bin"
     back = tmp_path / "back.bin"
@@ -72,7 +72,7 @@ def test_100_mb_up_and_down(scenario: Scenario, big_file: tuple[Path, str], mode
 def test_sftp_rules_refuse_with_a_message_and_an_audit_event(scenario: Scenario,
                                                              tmp_path: Path) -> None:
     home = scenario.target.home
-    scenario.grant(sftp={"mode": "read", "allow": [f"{home}/logs", f"{home}/logs/*"], "deny": []})
+    scenario.grant(sftp={"access": "read", "allow": [f"{home}/logs/**"]})
     setup = scenario.ssh(f"mkdir -p {home}/logs && echo log > {home}/logs/app.log && echo s > {home}/secret")
     assert setup.returncode == 0, setup.stderr
     local = tmp_path / "x"
@@ -82,10 +82,10 @@ def test_sftp_rules_refuse_with_a_message_and_an_audit_event(scenario: Scenario,
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "app.log").read_text() == "log\n"
     for batch, reason in [
-        (f"get secret {tmp_path}/s\n", "is outside the folders your contract allows"),
-        (f"get logs/../secret {tmp_path}/s\n", "is outside the folders your contract allows"),
-        (f"put {local} logs/new\n", "SFTP is read-only under your grant"),
-        ("rm logs/app.log\n", "SFTP is read-only under your grant"),
+        (f"get secret {tmp_path}/s\n", "/home/maint/secret refused: outside the paths"),
+        (f"get logs/../secret {tmp_path}/s\n", "/home/maint/secret refused: outside the paths"),
+        (f"put {local} logs/new\n", "open_write refused: contract TEST-1 allows SFTP read"),
+        ("rm logs/app.log\n", "remove refused: contract TEST-1 allows SFTP read"),
     ]:
         result = scenario.client.sftp(scenario.user, "127.0.0.1", scenario.proxy.port, batch)
         assert result.returncode != 0
