@@ -37,6 +37,7 @@ class ChannelHandlers:
             if process.subsystem and process.subsystem != "sftp":
                 await owner.audit_channel("channel.refused", {"channel": kind}, outcome="denied")
                 raise Refusal(f"the {kind} subsystem is not available through the bastion")
+            owner.waiting_process = process
             grant = await owner.ensure_access(kind)
             if kind == "exec":
                 await self._check_command(owner, process.command or "")

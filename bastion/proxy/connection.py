@@ -11,6 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
+from bastion.approvals import (
+    ApprovalError,
+    OutOfContract,
+    cancel_request,
+    check_certificate,
+    file_request,
+)
 from bastion.audit import Actor
 from bastion.models import utcnow
 
@@ -20,10 +27,17 @@ from .forwards import open_forward, refuse_remote_forward
 from .policy import GrantPolicy, contract_decision, grant_constraints
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
+from .second_step import Questions, SuccessGate
 from .upstream import UpstreamError, connect_target, issue_target_login
+from .waiting import RequestNotApproved, wait_for_approval
 
 if TYPE_CHECKING:
     from .service import ProxyService
+
+
+REQUESTABLE = ("shell", "exec", "sftp", "forward")
+# The window asked for from SSH; the contracts engine narrows it to what the contract allows.
+REQUEST_WINDOW_MINUTES = 120
 
 
 class Refusal(Exception):
@@ -50,6 +64,9 @@ class ProxyConnection(asyncssh.SSHServer):
         self._banner_sent = False
         self.processes: set[asyncssh.SSHServerProcess[bytes]] = set()
         self.last_activity = time.monotonic()
+        self.requestable_channels: list[str] = []
+        self.pending_request_id: int | None = None
+        self.waiting_process: asyncssh.SSHServerProcess[bytes] | None = None
         self.warned = False
         self.closing_reason: str | None = None
 
@@ -59,12 +76,19 @@ class ProxyConnection(asyncssh.SSHServer):
         self.conn = conn
         peer = conn.get_extra_info("peername")
         self.peer = peer[0] if peer else "?"
+        self.gate = SuccessGate(conn, self._plan_second_step, self._check_certificate)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.service.forget(self)
         asyncio.get_running_loop().create_task(self._finish(exc))
 
     async def _finish(self, exc: Exception | None) -> None:
+        if self.pending_request_id is not None:
+            with contextlib.suppress(Exception):
+                await self.service.call(
+                    cancel_request, self.core, self.pending_request_id,
+                    actor=Actor(f"technician:{self.technician}", "technician"),
+                    reason="the technician disconnected while waiting")
         if self.upstream is not None:
             self.upstream.close()
         if self.session_id is not None:
@@ -75,11 +99,19 @@ class ProxyConnection(asyncssh.SSHServer):
                                     status=status, reason=reason)
 
     def begin_auth(self, username: str) -> bool:
+        self.gate.reset()
+        self._resolution = None
         try:
             self.route = parse_route(username)
         except RouteError as exc:
             self.route_error = str(exc)
             return True
+        # Grant certificates name the technician as principal; the routing user name
+        # carries the target, so the principal is matched against the technician alone.
+        assert self.conn is not None
+        self.conn.set_authorized_keys(asyncssh.import_authorized_keys(
+            f'cert-authority,principals="{self.route.technician}" '
+            f"{self.service.technician_ca_line}\n"))
         self._resolution = asyncio.ensure_future(
             self.service.call(directory.resolve, self.core, self.route)
         )
@@ -89,9 +121,69 @@ class ProxyConnection(asyncssh.SSHServer):
         return False
 
     def public_key_auth_supported(self) -> bool:
-        return True
+        return not self.gate.key_proven
+
+    def kbdint_auth_supported(self) -> bool:
+        return self.gate.asking
+
+    def get_kbdint_challenge(self, username: str, lang: str, submethods: str):  # type: ignore[no-untyped-def]
+        if not self.gate.asking or self.gate.questions is None:
+            return False
+        return self.gate.questions.challenge()
+
+    def validate_kbdint_response(self, username: str, responses: list[str]):  # type: ignore[no-untyped-def]
+        questions = self.gate.questions
+        if questions is None:
+            return False
+        if questions.accept(list(responses)):
+            return True
+        return questions.challenge() if questions.attempts < 3 else False
+
+    async def _check_certificate(self, certificate: Any) -> str | None:
+        """A grant's certificate logs in only while its grant is live, for this target."""
+        if self._resolution is None:
+            return "malformed user name"
+        resolution = self.resolution = await self._resolution
+        problem = resolution.problem
+        if problem is None:
+            try:
+                grant = await self.service.call(check_certificate, self.core, certificate)
+            except ApprovalError as exc:
+                problem = f"certificate refused ({exc.code}): {exc.message}"
+            else:
+                if grant.target != resolution.destination.name:  # type: ignore[union-attr]
+                    problem = f"certificate is for grant {grant.id} on {grant.target}"
+        if problem is not None:
+            await self._refuse_login(self.route.technician if self.route else "?",
+                                     "certificate", problem)
+        return problem
+
+    async def _plan_second_step(self) -> Questions | None:
+        """After the key: must the technician tell us why (no grant yet)?"""
+        if self.gate.certificate is not None or self._resolution is None:
+            return None
+        resolution = self.resolution = await self._resolution
+        if resolution.problem is not None or resolution.identity is None:
+            return None
+        now = utcnow()
+        decision = await self.service.call(
+            contract_decision, self.core, technician=resolution.identity.ident,
+            target=resolution.destination.name, account=resolution.account,  # type: ignore[union-attr]
+            channel="request", at=now)
+        if not decision.allowed or decision.constraints is None:
+            return None  # the channel will be refused with the contract's reason
+        grant = await self.service.call(
+            directory.find_active_grant, self.core, resolution.identity.technician_id,
+            resolution.destination.target_id, decision.constraints.account, now)  # type: ignore[union-attr]
+        if grant is not None:
+            return None
+        self.requestable_channels = sorted(decision.constraints.channels)
+        return Questions(target=resolution.destination.name,  # type: ignore[union-attr]
+                         break_glass_offered=False)
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        if self.gate.key_proven:
+            return False  # the key already counted; the next step is keyboard-interactive
         fingerprint = key.get_fingerprint("sha256")
         if self._resolution is None:
             problem = f"malformed user name {username!r}: {self.route_error}"
@@ -177,6 +269,8 @@ class ProxyConnection(asyncssh.SSHServer):
             directory.find_active_grant, self.core, resolution.identity.technician_id,
             resolution.destination.target_id, account, now)
         if grant is None:
+            grant = await self._request_and_wait(channel, account)
+        if grant is None:
             await self._audit_refusal(channel, f"no active grant for {self.target_name}")
             raise Refusal(messages.NO_ACTIVE_GRANT.format(target=self.target_name))
         constraints = grant_constraints(grant)
@@ -193,6 +287,49 @@ class ProxyConnection(asyncssh.SSHServer):
         self.session_id = await self.service.call(
             directory.open_session, self.core, identity=resolution.identity,
             destination=resolution.destination, grant=grant, client_address=self.peer)
+
+    async def _request_and_wait(self, channel: str, account: str) -> GrantSnapshot | None:
+        """File the request the technician described at login, and hold the channel until
+        an approver answers (bounded; Ctrl-C cancels)."""
+        questions = self.gate.questions
+        if questions is None or questions.answers is None:
+            return None
+        answers, questions.answers = questions.answers, None  # one request per login
+        resolution = self.resolution
+        assert resolution is not None and resolution.identity and resolution.destination
+        now = utcnow()
+        channels = [c for c in self.requestable_channels if c in REQUESTABLE] or [channel]
+        try:
+            request = await self.service.call(
+                file_request, self.core, technician=resolution.identity.ident,
+                target=resolution.destination.name, account=account,
+                window_end=now + timedelta(minutes=REQUEST_WINDOW_MINUTES), channels=channels,
+                reason=answers.reason, ticket=answers.ticket, source="ssh",
+                actor=Actor(f"technician:{resolution.identity.ident}", "technician"))
+        except OutOfContract as exc:
+            raise Refusal(f"request {exc.request_id} is outside your contract: "
+                          f"{'; '.join(exc.reasons[:2])}") from None
+        except ApprovalError as exc:
+            raise Refusal(exc.message) from None
+        self.pending_request_id = request.id
+        try:
+            await wait_for_approval(self, request.id, self.waiting_process)
+        except RequestNotApproved as exc:
+            raise Refusal(str(exc)) from None
+        finally:
+            self.pending_request_id = None
+        return await self.service.call(
+            directory.find_active_grant, self.core, resolution.identity.technician_id,
+            resolution.destination.target_id, account, utcnow())
+
+    def say(self, process: asyncssh.SSHServerProcess[bytes] | None, end: str = "\r\n"):  # type: ignore[no-untyped-def]
+        """A line for the technician on the channel being opened (stderr keeps scp, sftp
+        and rsync data streams clean)."""
+        def write(line: str) -> None:
+            if process is not None:
+                with contextlib.suppress(Exception):
+                    process.stderr.write((line + end).encode())
+        return write
 
     async def ensure_upstream(self) -> asyncssh.SSHClientConnection:
         async with self._access_lock:

@@ -41,6 +41,7 @@ class ProxyService:
         # Loaded once: reading key files per session would put disk I/O on the event loop.
         self.target_ca = core.keys.target_ca
         self.technician_ca = core.keys.technician_ca
+        self.technician_ca_line = core.keys.public_line("technician_ca")
         self._host_key = core.keys.host_key
 
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -8,11 +8,12 @@ import threading
 import time
 
 from tests.proxy.conftest import Scenario
-from tests.proxy.test_paramiko_client import client  # noqa: F401 - fixture
+from tests.proxy.test_paramiko_client import connect  # noqa: F401 - fixture
 
 
-def test_locked_database_does_not_freeze_live_sessions(scenario: Scenario, client) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_locked_database_does_not_freeze_live_sessions(scenario: Scenario, connect) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     scenario.grant()
+    client = connect()
     channel = client.invoke_shell(term="xterm")
     channel.send(b"PS1='> '; stty -echo\n")
     time.sleep(0.5)

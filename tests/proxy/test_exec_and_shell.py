@@ -11,10 +11,13 @@ def test_exec_exit_status_and_stderr(scenario: Scenario) -> None:
     assert result.stderr == b"err\n"
 
 
-def test_no_grant_is_refused_in_one_line(scenario: Scenario) -> None:
-    result = scenario.ssh("true")
-    assert result.returncode == 1
-    assert result.stderr.decode().strip().startswith("bastion: no active grant for dpi-app-01")
+def test_no_grant_in_batch_mode_says_so_in_one_line(scenario: Scenario) -> None:
+    # Without a grant the bastion asks for a reason by keyboard-interactive; a client in
+    # batch mode cannot answer, and is told why before it gives up.
+    result = scenario.ssh("true", extra=["-o", "LogLevel=INFO"])
+    assert result.returncode == 255
+    lines = result.stderr.decode().strip().splitlines()
+    assert lines[0].startswith("bastion: no active grant for dpi-app-01: answer the questions")
 
 
 def test_interactive_shell_in_tmux(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ import hashlib
 import io
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import paramiko
 import pytest
@@ -16,7 +16,22 @@ from tests.proxy.conftest import Scenario
 
 
 @pytest.fixture
-def client(scenario: Scenario) -> Iterator[paramiko.SSHClient]:
+def connect(scenario: Scenario) -> Iterator[Callable[[], paramiko.SSHClient]]:
+    """Connects when called: after the test has set up the grant it needs (without one,
+    the bastion would ask for a reason by keyboard-interactive)."""
+    opened: list[paramiko.SSHClient] = []
+
+    def open_client() -> paramiko.SSHClient:
+        ssh = _client(scenario)
+        opened.append(ssh)
+        return ssh
+
+    yield open_client
+    for ssh in opened:
+        ssh.close()
+
+
+def _client(scenario: Scenario) -> paramiko.SSHClient:
     ssh = paramiko.SSHClient()
     key_type, key_data = scenario.proxy.host_key_line.split()[:2]
     host_key = paramiko.PKey.from_type_string(key_type, base64.b64decode(key_data))
@@ -25,20 +40,21 @@ def client(scenario: Scenario) -> Iterator[paramiko.SSHClient]:
     ssh.connect("127.0.0.1", scenario.proxy.port, username=scenario.user,
                 key_filename=str(scenario.client.key_path), look_for_keys=False,
                 allow_agent=False, timeout=10)
-    yield ssh
-    ssh.close()
+    return ssh
 
 
-def test_exec_status_and_streams(scenario: Scenario, client: paramiko.SSHClient) -> None:
+def test_exec_status_and_streams(scenario: Scenario, connect) -> None:  # type: ignore[no-untyped-def]
     scenario.grant()
+    client = connect()
     _, stdout, stderr = client.exec_command("echo out; echo err >&2; exit 3")
     assert stdout.read() == b"out\n"
     assert stderr.read() == b"err\n"
     assert stdout.channel.recv_exit_status() == 3
 
 
-def test_interactive_shell_with_pty(scenario: Scenario, client: paramiko.SSHClient) -> None:
+def test_interactive_shell_with_pty(scenario: Scenario, connect) -> None:  # type: ignore[no-untyped-def]
     scenario.grant()
+    client = connect()
     channel = client.invoke_shell(term="xterm", width=91, height=27)
     channel.send(b"stty size; exit 5\n")
     output = b""
@@ -53,9 +69,10 @@ def test_interactive_shell_with_pty(scenario: Scenario, client: paramiko.SSHClie
     assert channel.recv_exit_status() == 5
 
 
-def test_sftp_round_trip_and_refusal(scenario: Scenario, client: paramiko.SSHClient) -> None:
+def test_sftp_round_trip_and_refusal(scenario: Scenario, connect) -> None:  # type: ignore[no-untyped-def]
     home = str(scenario.target.home)
     scenario.grant(sftp={"access": "read-write", "allow": [f"{home}/**"], "deny": [f"{home}/.ssh/**"]})
+    client = connect()
     payload = os.urandom(3 * 1024 * 1024 + 17)
     sftp = client.open_sftp()
     sftp.putfo(io.BytesIO(payload), "paramiko.bin")
@@ -69,8 +86,9 @@ def test_sftp_round_trip_and_refusal(scenario: Scenario, client: paramiko.SSHCli
     sftp.close()
 
 
-def test_refused_forward(scenario: Scenario, client: paramiko.SSHClient) -> None:
+def test_refused_forward(scenario: Scenario, connect) -> None:  # type: ignore[no-untyped-def]
     scenario.grant(channels=["exec", "forward"])
+    client = connect()
     with pytest.raises(paramiko.ChannelException) as refused:
         client.get_transport().open_channel("direct-tcpip", ("127.0.0.1", 22), ("127.0.0.1", 0))
     assert "bastion" in str(refused.value.text) or refused.value.code == 1
