@@ -42,12 +42,10 @@ class Questions:
 
     def banner(self) -> str:
         return (f"bastion: no active grant for {self.target}: answer the questions that follow "
-                "to request access (a client in batch mode cannot), or request it in the "
-                "vendor portal.\r\n")
+                "to request access, or request it in the vendor portal.\r\n")
 
     def challenge(self) -> tuple[str, str, str, list[tuple[str, bool]]]:
-        lines = [f"No active grant for {self.target}: your request goes to the hospital's IT "
-                 "for approval. Sessions are recorded."]
+        lines = ["Your request goes to the hospital's IT for approval. Sessions are recorded."]
         if self.problem:
             lines.append(self.problem)
         prompts = [("Reason for this access: ", True), ("Ticket reference (optional): ", True)]

@@ -55,7 +55,7 @@ def test_ssh_waits_then_proceeds_into_the_target_once_approved(scenario: Scenari
     staff_id, key = _approver(scenario)
     tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
                                         extra=[*KBDINT, "-t"]))
-    tmux.wait_for(r"No active grant for dpi-app-01")
+    tmux.wait_for(r"no active grant for dpi-app-01: answer the questions")
     tmux.wait_for(r"Reason for this access: $")
     tmux.type("mise à jour du module de facturation\n")
     tmux.wait_for(r"Ticket reference \(optional\): $")
