@@ -104,3 +104,25 @@ def test_revocation_closes_a_live_session_within_two_seconds(scenario: Scenario,
             time.sleep(0.05)
         assert row.status == "terminated"
         assert "test revocation" in row.end_reason
+
+
+def test_out_of_scope_target_refused_in_one_line_with_every_reason_audited(
+        scenario: Scenario, core) -> None:  # type: ignore[no-untyped-def]
+    # A target holding health data, which the contract's data scope does not include, and
+    # outside the contract's target selector too.
+    with core.db.session() as s:
+        add_target(s, core.audit, name="dpi-db-01", host="127.0.0.1", port=scenario.target.port,
+                   host_key=scenario.target.host_key_line, accounts=[scenario.target.account],
+                   labels={"role": "db"}, data_categories=["administrative", "health", "ins"],
+                   actor=Actor("test", "admin"))
+    result = scenario.ssh("true", user="jdupont+dpi-db-01")
+    assert result.returncode == 1
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bastion: ")
+    assert "dpi-db-01" in lines[0]
+    event = _last_event(scenario, "channel.refused")
+    assert event.outcome == "denied" and event.target == "dpi-db-01"
+    joined = " | ".join(event.reasons)
+    assert "health" in joined and "ins" in joined  # the data categories outside the scope
+    assert len(event.reasons) >= 2  # every reason, not just the first
+    assert {"target_out_of_scope", "data_out_of_scope"} <= set(event.details["codes"])
