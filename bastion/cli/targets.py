@@ -9,6 +9,8 @@ import click
 
 from bastion.inventory import InventoryError, add_target, list_targets, parse_labels, scan_host_key
 from bastion.models import DATA_CATEGORIES
+from bastion.vault import VaultError
+from bastion.vault import set_secret as set_secret_in_vault
 
 from .common import CliState, cli_actor, fail, pass_state
 
@@ -59,6 +61,42 @@ def add(state: CliState, name: str, host: str, port: int, host_key_file: Path | 
 
     fingerprint = asyncssh.import_public_key(pinned).get_fingerprint("sha256")
     click.echo(f"target {name} added ({host}:{port}), host key pinned: {fingerprint}")
+
+
+@targets.command("set-secret")
+@click.argument("name")
+@click.argument("account")
+@click.option("--key-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Unencrypted OpenSSH private key the target accepts for this account.")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="File holding the account's password (first line).")
+@click.option("--certificate", "use_certificate", is_flag=True,
+              help="Go back to the bastion's certificates (clears the stored secret).")
+@pass_state
+def set_secret(state: CliState, name: str, account: str, key_file: Path | None,
+               password_file: Path | None, use_certificate: bool) -> None:
+    """For a target that cannot trust the target CA: store the account's key or password,
+    sealed with the master key. It is never shown again, to anyone."""
+    if sum((key_file is not None, password_file is not None, use_certificate)) != 1:
+        fail("give exactly one of --key-file, --password-file or --certificate")
+    if key_file is not None:
+        method, secret = "vault_key", key_file.read_bytes()
+    elif password_file is not None:
+        method = "vault_password"
+        secret = password_file.read_text(encoding="utf-8").splitlines()[0].encode()
+    else:
+        method, secret = "certificate", None
+    with state.bastion() as core:
+        try:
+            with core.db.session() as session:
+                set_secret_in_vault(session, core.audit, core.keys.master_key, target=name,
+                                    account=account, method=method, secret=secret,
+                                    actor=cli_actor())
+        except VaultError as exc:
+            fail(str(exc))
+    click.echo(f"{name}/{account}: the bastion now logs in with "
+               + {"vault_key": "the stored key", "vault_password": "the stored password",
+                  "certificate": "its per-session certificates"}[method])
 
 
 @targets.command("list")

@@ -19,7 +19,9 @@ from bastion.approvals import (
     file_request,
 )
 from bastion.audit import Actor
+from bastion.crypto import DecryptionError
 from bastion.models import utcnow
+from bastion.vault import open_secret
 
 from . import directory, messages
 from .directory import GrantSnapshot, Resolution
@@ -28,7 +30,13 @@ from .policy import GrantPolicy, contract_decision, grant_constraints
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
 from .second_step import Questions, SuccessGate
-from .upstream import UpstreamError, connect_target, issue_target_login
+from .upstream import (
+    TargetLogin,
+    UpstreamError,
+    connect_target,
+    issue_target_login,
+    vaulted_login,
+)
 from .waiting import RequestNotApproved, wait_for_approval
 
 if TYPE_CHECKING:
@@ -335,10 +343,7 @@ class ProxyConnection(asyncssh.SSHServer):
         async with self._access_lock:
             if self.upstream is None:
                 assert self.grant is not None and self.resolution is not None
-                login = issue_target_login(
-                    self.service.target_ca, account=self.grant.account,
-                    session_id=self.session_id or 0,
-                    valid_minutes=self.core.settings.ssh.target_certificate_minutes)
+                login = await self._target_login()
                 try:
                     self.upstream = await connect_target(
                         self.resolution.destination, self.grant.account, login,  # type: ignore[arg-type]
@@ -349,6 +354,26 @@ class ProxyConnection(asyncssh.SSHServer):
                     self.closing_reason = exc.audit_reason
                     raise Refusal(str(exc)) from None
             return self.upstream
+
+    async def _target_login(self) -> TargetLogin:
+        assert self.grant is not None and self.resolution is not None
+        destination = self.resolution.destination
+        assert destination is not None
+        stored = await self.service.call(directory.account_login, self.core,
+                                         destination.target_id, self.grant.account)
+        if stored.method != "certificate" and stored.sealed_secret is not None:
+            try:
+                secret = open_secret(self.service.master_key, destination.name,
+                                     self.grant.account, stored.sealed_secret)
+                return vaulted_login(stored.method, secret)
+            except (DecryptionError, asyncssh.KeyImportError, ValueError) as exc:
+                await self._audit_refusal("connect", f"vaulted secret unusable: {exc}",
+                                          action="target.connection_failed", outcome="error")
+                raise Refusal(messages.TARGET_REFUSED_LOGIN.format(
+                    target=destination.name, account=self.grant.account)) from None
+        return issue_target_login(self.service.target_ca, account=self.grant.account,
+                                  session_id=self.session_id or 0,
+                                  valid_minutes=self.core.settings.ssh.target_certificate_minutes)
 
     async def _audit_refusal(self, channel: str, reason: str, *, action: str = "channel.refused",
                              outcome: str = "denied", reasons: list[str] | None = None,

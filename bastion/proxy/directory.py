@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from bastion.audit import Actor
 from bastion.context import Bastion
-from bastion.models import Grant, SshSession, Target, Technician, TechnicianKey, utcnow
+from bastion.models import (
+    Grant,
+    SshSession,
+    Target,
+    TargetAccount,
+    Technician,
+    TechnicianKey,
+    utcnow,
+)
 
 from .routing import Route
 
@@ -83,6 +91,21 @@ def resolve(core: Bastion, route: Route) -> Resolution:
     elif account is not None and account not in destination.accounts:
         problem = f"target {route.target!r} has no account {account!r}"
     return Resolution(identity, destination, account, problem)
+
+
+@dataclass(frozen=True)
+class AccountLogin:
+    method: str  # certificate | vault_key | vault_password
+    sealed_secret: bytes | None
+
+
+def account_login(core: Bastion, target_id: int, account: str) -> AccountLogin:
+    with core.db.session() as session:
+        row = session.scalar(select(TargetAccount).where(TargetAccount.target_id == target_id,
+                                                         TargetAccount.name == account))
+        if row is None:
+            return AccountLogin("certificate", None)
+        return AccountLogin(row.auth_method, row.vault_secret)
 
 
 def find_active_grant(core: Bastion, technician_id: int, target_id: int,

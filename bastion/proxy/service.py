@@ -42,6 +42,7 @@ class ProxyService:
         self.target_ca = core.keys.target_ca
         self.technician_ca = core.keys.technician_ca
         self.technician_ca_line = core.keys.public_line("technician_ca")
+        self.master_key = core.keys.master_key
         self._host_key = core.keys.host_key
 
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -25,8 +25,26 @@ class UpstreamError(Exception):
 
 @dataclass(frozen=True)
 class TargetLogin:
-    key: asyncssh.SSHKey
-    certificate: asyncssh.SSHCertificate
+    """How the bastion logs in: its per-session key and certificate, or a vaulted key or
+    password for a target that cannot trust the target CA. Never shown to the technician."""
+
+    key: asyncssh.SSHKey | None = None
+    certificate: asyncssh.SSHCertificate | None = None
+    password: str | None = None
+
+    def options(self) -> dict[str, object]:
+        if self.password is not None:
+            return {"password": self.password, "client_keys": None,
+                    "preferred_auth": "password,keyboard-interactive"}
+        if self.certificate is not None:
+            return {"client_keys": [(self.key, self.certificate)], "preferred_auth": "publickey"}
+        return {"client_keys": [self.key], "preferred_auth": "publickey"}
+
+
+def vaulted_login(method: str, secret: bytes) -> TargetLogin:
+    if method == "vault_key":
+        return TargetLogin(key=asyncssh.import_private_key(secret))
+    return TargetLogin(password=secret.decode("utf-8"))
 
 
 def issue_target_login(target_ca: asyncssh.SSHKey, *, account: str, session_id: int,
@@ -47,7 +65,7 @@ def issue_target_login(target_ca: asyncssh.SSHKey, *, account: str, session_id: 
         permit_pty=True,
         permit_user_rc=False,
     )
-    return TargetLogin(key, certificate)
+    return TargetLogin(key=key, certificate=certificate)
 
 
 async def connect_target(destination: Destination, account: str, login: TargetLogin,
@@ -59,13 +77,12 @@ async def connect_target(destination: Destination, account: str, login: TargetLo
                 destination.host,
                 destination.port,
                 username=account,
-                client_keys=[(login.key, login.certificate)],
                 known_hosts=([pinned], [], []),
                 server_host_key_algs=[pinned.get_algorithm()]
                 if not pinned.get_algorithm().startswith("ssh-rsa") else (),
                 agent_path=None,
                 config=None,
-                preferred_auth="publickey",
+                **login.options(),
                 kex_algs=list(KEX) + ["ecdh-sha2-nistp256", "diffie-hellman-group14-sha256"],
                 encryption_algs=list(CIPHERS) + ["aes256-ctr", "aes128-ctr"],
                 keepalive_interval=30,
@@ -80,7 +97,7 @@ async def connect_target(destination: Destination, account: str, login: TargetLo
     except asyncssh.PermissionDenied as exc:
         raise UpstreamError(
             messages.TARGET_REFUSED_LOGIN.format(target=destination.name, account=account),
-            f"target refused the certificate login as {account}: {exc}",
+            f"target refused the bastion's login as {account}: {exc}",
         ) from None
     except TimeoutError:
         raise UpstreamError(

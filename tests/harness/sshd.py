@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +62,10 @@ class SshdTarget:
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key_path)],
                 check=True,
             )
-        self.authorized_keys_dir = self.workdir / "authorized_keys"
-        self.authorized_keys_dir.mkdir(exist_ok=True)
+        # sshd reads authorized keys as the target account, which cannot traverse pytest's
+        # private tmp tree: keep them in a folder that account can reach.
+        self.authorized_keys_dir = Path(tempfile.mkdtemp(prefix="sshd-keys-"))
+        os.chmod(self.authorized_keys_dir, 0o755)
         self.port = self.port or free_port()
         if os.geteuid() == 0:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
@@ -71,8 +74,10 @@ class SshdTarget:
              if os.path.exists(p)),
             "internal-sftp",
         )
+        # sshd keeps the first value given for an option: the caller's extras come first.
         config = "\n".join(
             [
+                self.extra_config,
                 f"Port {self.port}",
                 f"ListenAddress {self.host}",
                 f"HostKey {self.host_key_path}",
@@ -91,7 +96,6 @@ class SshdTarget:
                 "AcceptEnv LANG LC_*",
                 "LogLevel VERBOSE",
                 f"Subsystem sftp {sftp_server}",
-                self.extra_config,
             ]
         )
         self.config_path = self.workdir / "sshd_config"
@@ -121,6 +125,7 @@ class SshdTarget:
         path = self.authorized_keys_dir / (account or self.account)
         with path.open("a") as handle:
             handle.write(public_key_line.strip() + "\n")
+        os.chmod(path, 0o644)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -133,3 +138,4 @@ class SshdTarget:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        shutil.rmtree(getattr(self, "authorized_keys_dir", ""), ignore_errors=True)

@@ -54,6 +54,14 @@ class Scenario:
     technician: str = "jdupont"
     target_name: str = "dpi-app-01"
 
+    def allow_accounts(self, *accounts: str) -> None:
+        """Load a new version of the test contract that also allows these accounts."""
+        contract = self.client.workdir.parent / "editeur.yaml"
+        contract.write_text(contract_for_tests(self.client.public_key,
+                                               [self.target.account, *accounts]))
+        report = load_contracts(self.core, [contract], Actor("test", "admin"))
+        assert report.ok, report.problems
+
     @property
     def user(self) -> str:
         return f"{self.technician}+{self.target_name}"
@@ -103,7 +111,7 @@ class Scenario:
 TEST_LABELS = {"env": "test"}
 
 
-def contract_for_tests(public_key: str, account: str) -> str:
+def contract_for_tests(public_key: str, accounts: list[str]) -> str:
     """A contract for the technician 'jdupont': everything allowed on the test targets at
     all hours, so that each test narrows what it checks through the grant."""
     document = {
@@ -114,7 +122,7 @@ def contract_for_tests(public_key: str, account: str) -> str:
         "technicians": [{"id": "jdupont", "full_name": "Jean Dupont", "email": "jd@example.org",
                          "employer": "Éditeur DPI SAS", "keys": [public_key]}],
         "scope": {
-            "targets": [{"labels": {"env": "test"}, "accounts": [account]}],
+            "targets": [{"labels": {"env": "test"}, "accounts": accounts}],
             "data_categories": ["administrative", "technical"],
             "windows": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
                          "start": "00:00", "end": "24:00"}],
@@ -142,7 +150,7 @@ def scenario(core: Bastion, sshd_target: SshdTarget, openssh_client: OpenSshClie
                    labels=TEST_LABELS, data_categories=["administrative"],
                    actor=Actor("test", "admin"))
     contract = tmp_path / "editeur.yaml"
-    contract.write_text(contract_for_tests(openssh_client.public_key, sshd_target.account))
+    contract.write_text(contract_for_tests(openssh_client.public_key, [sshd_target.account]))
     report = load_contracts(core, [contract], Actor("test", "admin"))
     assert report.ok, report.problems
     proxy = RunningProxy(core)
