@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "BASTION_"
 DEFAULT_CONFIG_NAME = "bastion.toml"
@@ -77,6 +77,9 @@ class SshSettings(_Section):
     # "compatible" also offers curve25519 for clients without ML-KEM (OpenSSH < 9.9, e.g.
     # Debian 12's 9.2); "post-quantum-only" offers the ML-KEM hybrid alone.
     key_exchange: str = Field("compatible", pattern="^(compatible|post-quantum-only)$")
+    # ANS rules from 1 January 2026: no single factor for remote access to a health
+    # information system. A contract may say otherwise for its vendor (authentication section).
+    second_factor: str = Field("required", pattern="^(required|off)$")
 
 
 class WebSettings(_Section):
@@ -109,6 +112,24 @@ class RecordingSettings(_Section):
     session_budget_mb: int = Field(512, ge=1)
     chunk_kib: int = Field(64, ge=4, le=4096)
     retention_days: int = Field(365, ge=1)
+    # --- recording storage backend (bastion.recording.s3_storage) -----------------------
+    # "local": files under paths.recordings_dir (a local disk, or a NAS every node mounts);
+    # "s3": an S3-compatible bucket shared by every node. S3 credentials are never read
+    # from this file: boto3 takes them from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or
+    # its shared credentials file, or an instance role).
+    storage: str = Field("local", pattern="^(local|s3)$")
+    s3_bucket: str | None = Field(None, min_length=3, max_length=63)
+    s3_prefix: str = Field("recordings/", pattern=r"^([A-Za-z0-9._-]+/)*$")
+    s3_endpoint_url: str | None = None  # MinIO, Ceph...; unset: AWS S3
+    s3_region: str | None = None
+    s3_compact_on_seal: bool = True  # one object per sealed recording (see s3_storage)
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> RecordingSettings:
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("storage = \"s3\" needs s3_bucket")
+        return self
+    # --- end of recording storage backend ------------------------------------------------
 
 
 class AuditSettings(_Section):
@@ -153,6 +174,52 @@ class SyslogSettings(_Section):
 # --- end of SIEM forwarding ---------------------------------------------------------------
 
 
+# --- Break-glass and the DPO's controls (bastion.breakglass, bastion.controls) -----------
+
+
+class BreakGlassSettings(_Section):
+    """Emergency access (*bris de glace*): opens at once, without approval, then reviewed."""
+
+    # A ceiling over every contract's approval.break_glass.max_minutes: the hospital keeps
+    # emergencies short even if a contract allows longer (contracts allow up to 240).
+    max_minutes: int = Field(60, ge=5, le=240)
+    # How long the DPO has to close the review (72 h: a weekend plus a working day).
+    review_hours: int = Field(72, ge=1, le=30 * 24)
+    # "urgent" is not a justification: ask for a sentence saying what is broken.
+    min_justification_chars: int = Field(20, ge=1, le=500)
+
+
+class ControlsSettings(_Section):
+    """Thresholds of the flags computed for the DPO (night and holidays in web.time_zone)."""
+
+    sftp_download_mb: int = Field(100, ge=1)  # downloaded in one session, above: flagged
+    night_start: str = Field("20:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    night_end: str = Field("07:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # French public holidays; a subdivision adds its own days, e.g. "57" (Moselle), "6AE"
+    # (Alsace), "971" (Guadeloupe), "974" (La Réunion): see the `holidays` package.
+    holiday_subdivision: str | None = Field(None, max_length=16)
+    burst_count: int = Field(5, ge=2, le=1000)  # refusals from one technician or address...
+    burst_minutes: int = Field(10, ge=1, le=24 * 60)  # ...within this many minutes: flagged
+    daily_summary_hour: int = Field(7, ge=0, le=23)  # local hour the DPO's e-mail is sent
+
+    @field_validator("holiday_subdivision", mode="before")
+    @classmethod
+    def _known_subdivision(cls, value: object) -> str | None:
+        if value is None:
+            return value
+        # Department numbers read as integers from TOML or the environment: 57 is "57".
+        value = str(value)
+        from holidays import France  # only read when a subdivision is configured
+
+        known = {*France.subdivisions, *getattr(France, "subdivisions_aliases", {})}
+        if value not in known:
+            raise ValueError(f"unknown French subdivision {value!r} (e.g. 57, 6AE, 974)")
+        return value
+
+
+# --- end of break-glass and controls ---------------------------------------------------
+
+
 class Settings(_Section):
     base_dir: Path = Path(".")
     paths: PathsSettings = Field(default_factory=PathsSettings)
@@ -166,6 +233,8 @@ class Settings(_Section):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)
+    breakglass: BreakGlassSettings = Field(default_factory=BreakGlassSettings)
+    controls: ControlsSettings = Field(default_factory=ControlsSettings)
 
     def with_changes(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (settings are immutable)."""

@@ -41,7 +41,9 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
 
 
 def make_settings(tmp_path: Path, **env: str) -> Settings:
-    base = {"BASTION_PATHS__VAR_DIR": str(tmp_path / "var")}
+    # Most tests are about something else than the technicians' second factor: they turn it
+    # off here, and tests/proxy/test_second_factor.py turns it on with its own settings.
+    base = {"BASTION_PATHS__VAR_DIR": str(tmp_path / "var"), "BASTION_SSH__SECOND_FACTOR": "off"}
     base.update(env)
     return load_settings(None, env=base)
 

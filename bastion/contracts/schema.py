@@ -258,6 +258,24 @@ class Approval(_Strict):
     break_glass: BreakGlass = BreakGlass()
 
 
+SecondFactorMethod = Literal["security_key", "totp"]
+
+
+class Authentication(_Strict):
+    """The technicians' second factor (ANS rules for remote access to health systems)."""
+
+    second_factor: Literal["required", "off"] | None = Field(
+        None, description="'required' (the rule from 2026), 'off', or absent to follow the "
+                          "bastion's setting.")
+    methods: list[SecondFactorMethod] = Field(
+        default_factory=lambda: ["security_key", "totp"], min_length=1,
+        description="Second factors accepted: a FIDO2 security-key SSH key (sk-ssh-ed25519, "
+                    "sk-ecdsa) and/or a one-time code (TOTP) after the registered key.")
+    security_key_verify_required: bool = Field(
+        False, description="Security keys must verify the person (PIN or biometrics), not "
+                           "just be touched: keys created with 'ssh-keygen -O verify-required'.")
+
+
 class Contract(_Strict):
     time_zone: TimeZone = Field(
         "Europe/Paris", description="Time zone of every date and window in this contract.")
@@ -269,6 +287,7 @@ class Contract(_Strict):
     channels: Channels = Channels()
     command_rules: list[CommandRuleEntry] = Field(default_factory=list)
     approval: Approval = Approval()
+    authentication: Authentication = Field(default_factory=Authentication)
 
     @property
     def reference(self) -> str:

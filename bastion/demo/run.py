@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import click
 
@@ -42,6 +43,10 @@ def prepare(core: Bastion) -> setup.DemoAccounts:
     return setup.DemoAccounts(passwords, setup.technician_key(folder), folder / "known_hosts")
 
 
+def secret_from(uri: str) -> str:
+    return parse_qs(urlparse(uri).query)["secret"][0]
+
+
 def print_next_steps(core: Bastion, accounts: setup.DemoAccounts, ssh_port: int,
                      web_port: int, target_kind: str) -> None:
     host_key = core.keys.public_line("ssh_host_ed25519_key")
@@ -56,6 +61,9 @@ def print_next_steps(core: Bastion, accounts: setup.DemoAccounts, ssh_port: int,
         "As the vendor technician Jean Dupont (Médilogic), connect with:",
         f"  ssh -i {key} -o UserKnownHostsFile={known} -p {ssh_port} "
         f"jdupont+dpi-app-01@127.0.0.1",
+        "His second factor is a one-time code: add this to an authenticator app",
+        f"  {accounts.totp_uri}",
+        f"  (or: oathtool --totp -b {secret_from(accounts.totp_uri)})",
         "",
         f"Console: {core.settings.web.public_url}  (port {web_port})",
     ]
@@ -86,6 +94,7 @@ async def run_demo(core: Bastion, app_factory) -> None:  # type: ignore[no-untyp
         if not report.ok:
             raise click.ClickException("the demo contracts do not load: "
                                        + "; ".join(str(p) for p in report.problems))
+        accounts.totp_uri = await asyncio.to_thread(setup.technician_totp, core, folder)
         await serve(core, app_factory, ready=lambda ssh_port, web_port: print_next_steps(
             core, accounts, ssh_port, web_port, kind))
     finally:

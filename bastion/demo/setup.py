@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy import select
 
+from bastion import totp
 from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.inventory import add_target
@@ -42,6 +43,7 @@ class DemoAccounts:
     passwords: dict[str, str]
     technician_key: Path
     known_hosts: Path
+    totp_uri: str = ""
 
 
 def demo_passwords(folder: Path) -> dict[str, str]:
@@ -75,6 +77,19 @@ def ensure_targets(core: Bastion, host: str, port: int, host_key: str) -> None:
             add_target(session, core.audit, name=name, host=host, port=port, host_key=host_key,
                        accounts=accounts, labels=labels, data_categories=categories,
                        description="demo target", actor=DEMO_ACTOR)
+
+
+def technician_totp(core: Bastion, folder: Path) -> str:
+    """The demo technician's one-time-code secret (the second factor the ANS rules demand),
+    enrolled once and kept in var/demo so a second `make demo` shows the same."""
+    path = folder / f"{DEMO_TECHNICIAN}-totp.txt"
+    if path.exists():
+        return path.read_text().strip()
+    with core.db.session() as session:
+        uri = totp.enrol(session, core.audit, core.keys.master_key, DEMO_TECHNICIAN, DEMO_ACTOR)
+    path.write_text(uri + "\n")
+    path.chmod(0o600)
+    return uri
 
 
 def technician_key(folder: Path) -> Path:

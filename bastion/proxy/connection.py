@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncssh
+from asyncssh.packet import SSHPacket
 
 from bastion.approvals import (
     ApprovalError,
@@ -19,6 +20,7 @@ from bastion.approvals import (
     file_request,
 )
 from bastion.audit import Actor
+from bastion.contracts.second_factor import judge_second_factor
 from bastion.crypto import DecryptionError
 from bastion.models import utcnow
 from bastion.vault import open_secret
@@ -26,10 +28,10 @@ from bastion.vault import open_secret
 from . import directory, messages
 from .directory import GrantSnapshot, Resolution
 from .forwards import open_forward, refuse_remote_forward
-from .policy import GrantPolicy, contract_decision, grant_constraints
+from .policy import GrantPolicy, contract_decision, grant_constraints, second_factor_facts
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
-from .second_step import Questions, SuccessGate
+from .second_step import Plan, Questions, SuccessGate
 from .upstream import (
     TargetLogin,
     UpstreamError,
@@ -73,6 +75,9 @@ class ProxyConnection(asyncssh.SSHServer):
         self.processes: set[asyncssh.SSHServerProcess[bytes]] = set()
         self.last_activity = time.monotonic()
         self.requestable_channels: list[str] = []
+        self.key_algorithm = ""
+        self.sk_flags: int | None = None
+        self.second_factor: str | None = None
         self.pending_request_id: int | None = None
         self.waiting_process: asyncssh.SSHServerProcess[bytes] | None = None
         self.warned = False
@@ -166,28 +171,46 @@ class ProxyConnection(asyncssh.SSHServer):
                                      "certificate", problem)
         return problem
 
-    async def _plan_second_step(self) -> Questions | None:
-        """After the key: must the technician tell us why (no grant yet)?"""
-        if self.gate.certificate is not None or self._resolution is None:
-            return None
+    async def _plan_second_step(self) -> Plan:
+        """After the key has signed: is a second factor still due, and must the technician
+        say why they need access (no grant yet)?"""
+        if self._resolution is None:
+            return Plan()
         resolution = self.resolution = await self._resolution
         if resolution.problem is not None or resolution.identity is None:
-            return None
-        now = utcnow()
-        decision = await self.service.call(
-            contract_decision, self.core, technician=resolution.identity.ident,
-            target=resolution.destination.name, account=resolution.account,  # type: ignore[union-attr]
-            channel="request", at=now)
-        if not decision.allowed or decision.constraints is None:
-            return None  # the channel will be refused with the contract's reason
-        grant = await self.service.call(
-            directory.find_active_grant, self.core, resolution.identity.technician_id,
-            resolution.destination.target_id, decision.constraints.account, now)  # type: ignore[union-attr]
-        if grant is not None:
-            return None
-        self.requestable_channels = sorted(decision.constraints.channels)
-        return Questions(target=resolution.destination.name,  # type: ignore[union-attr]
-                         break_glass_offered=False)
+            return Plan()
+        identity, destination = resolution.identity, resolution.destination
+        assert destination is not None
+        facts = await self.service.call(second_factor_facts, self.core, identity.ident)
+        verdict = judge_second_factor(facts.policy, key_algorithm=self.key_algorithm,
+                                      sk_flags=self.sk_flags,
+                                      totp_enrolled=facts.totp_secret is not None)
+        code_check = None
+        if verdict.outcome == "refused":
+            await self._refuse_login(self.route.technician if self.route else "?",
+                                     self.key_algorithm, verdict.reason, quiet=True)
+            return Plan(refusal=verdict.reason)
+        if verdict.outcome == "ask_totp":
+            secret = facts.totp_secret
+            checker = self.service.codes
+            code_check = lambda code: checker.check(identity.ident, secret, code)  # noqa: E731
+        self.second_factor = verdict.reason
+        ask_request = False
+        if self.gate.certificate is None:
+            now = utcnow()
+            decision = await self.service.call(
+                contract_decision, self.core, technician=identity.ident,
+                target=destination.name, account=resolution.account, channel="request", at=now)
+            if decision.allowed and decision.constraints is not None:
+                grant = await self.service.call(
+                    directory.find_active_grant, self.core, identity.technician_id,
+                    destination.target_id, decision.constraints.account, now)
+                ask_request = grant is None
+                self.requestable_channels = sorted(decision.constraints.channels)
+        if code_check is None and not ask_request:
+            return Plan()
+        return Plan(Questions(target=destination.name, ask_request=ask_request,
+                              code_check=code_check))
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         if self.gate.key_proven:
@@ -202,14 +225,36 @@ class ProxyConnection(asyncssh.SSHServer):
             if problem is None and fingerprint not in resolution.identity.fingerprints:  # type: ignore[union-attr]
                 problem = f"key {fingerprint} is not registered for technician {self.route.technician!r}"  # type: ignore[union-attr]
         if problem is None:
+            self._note_key(key)
             return True
         await self._refuse_login(username, fingerprint, problem)
         return False
 
-    async def _refuse_login(self, username: str, fingerprint: str, problem: str) -> None:
+    def _note_key(self, key: asyncssh.SSHKey) -> None:
+        """Remember what signs: a security key's signature carries its touch and
+        verification flags, which the second-factor rule needs."""
+        self.key_algorithm = key.get_algorithm()
+        if not self.key_algorithm.startswith("sk-"):
+            return
+        verify = key.verify
+
+        def verify_and_note(data: bytes, sig: bytes) -> bool:
+            with contextlib.suppress(Exception):
+                packet = SSHPacket(sig)
+                packet.get_string()  # algorithm
+                packet.get_string()  # signature
+                self.sk_flags = packet.get_byte()
+            return verify(data, sig)
+
+        key.verify = verify_and_note  # type: ignore[method-assign]
+
+    async def _refuse_login(self, username: str, fingerprint: str, problem: str,
+                            quiet: bool = False) -> None:
         # The client is told the same line whatever is wrong (no enumeration of
-        # technicians, targets or accounts); the audit log gets the precise reason.
-        if not self._banner_sent and self.conn is not None:
+        # technicians, targets or accounts); the audit log gets the precise reason. Once
+        # the key is proven the technician is known, and ``quiet`` leaves the telling to
+        # the caller.
+        if not quiet and not self._banner_sent and self.conn is not None:
             self._banner_sent = True
             self.conn.send_auth_banner(messages.ACCESS_REFUSED + "\r\n")
         await self.service.call(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+
 from bastion.context import Bastion
 from bastion.contracts import (
     Constraints,
@@ -18,8 +20,12 @@ from bastion.contracts import (
     check_command,
     check_forward,
     check_sftp,
+    current_contract_for_technician,
     decide_access,
 )
+from bastion.contracts.second_factor import SecondFactorPolicy, second_factor_policy
+from bastion.models import Technician
+from bastion.totp import secret_of
 
 from .directory import GrantSnapshot
 
@@ -30,6 +36,23 @@ def contract_decision(core: Bastion, *, technician: str, target: str, account: s
         decision, _version = decide_access(session, technician=technician, target=target,
                                            account=account, channel=channel, at=at)
         return decision
+
+
+@dataclass(frozen=True)
+class SecondFactorFacts:
+    policy: SecondFactorPolicy
+    totp_secret: str | None
+
+
+def second_factor_facts(core: Bastion, technician: str) -> SecondFactorFacts:
+    """The rule for this technician's vendor, and their one-time-code secret if enrolled."""
+    with core.db.session() as session:
+        current = current_contract_for_technician(session, technician)
+        person = session.scalar(select(Technician).where(Technician.ident == technician))
+        sealed = person.totp_secret_encrypted if person else None
+    policy = second_factor_policy(current[1] if current else None,
+                                  core.settings.ssh.second_factor)
+    return SecondFactorFacts(policy, secret_of(core.keys.master_key, technician, sealed))
 
 
 def grant_constraints(grant: GrantSnapshot) -> Constraints | None:

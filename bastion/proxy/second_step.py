@@ -13,7 +13,7 @@ asyncssh upgrade that changes them fails the suite rather than the hospital.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
@@ -31,48 +31,86 @@ class RequestDetails:
 
 @dataclass
 class Questions:
-    """What keyboard-interactive asks, and what it got."""
+    """What keyboard-interactive asks (a one-time code, a request's reason and ticket),
+    and what it got."""
 
     target: str
-    break_glass_offered: bool
+    ask_request: bool
+    code_check: Callable[[str], bool] | None = None
+    break_glass_offered: bool = False
     answers: RequestDetails | None = None
+    code_ok: bool = False
     attempts: int = 0
     problem: str | None = None
-    prompts: list[tuple[str, bool]] = field(default_factory=list)
 
-    def banner(self) -> str:
+    @property
+    def done(self) -> bool:
+        return ((self.code_check is None or self.code_ok)
+                and (not self.ask_request or self.answers is not None))
+
+    def banner(self) -> str | None:
+        if not self.ask_request:
+            return None
         return (f"bastion: no active grant for {self.target}: answer the questions that follow "
                 "to request access, or request it in the vendor portal.\r\n")
 
+    def _prompts(self) -> list[tuple[str, bool]]:
+        prompts: list[tuple[str, bool]] = []
+        if self.code_check is not None and not self.code_ok:
+            prompts.append(("One-time code: ", False))
+        if self.ask_request and self.answers is None:
+            prompts += [("Reason for this access: ", True), ("Ticket reference (optional): ", True)]
+            if self.break_glass_offered:
+                prompts.append((f"Emergency? type {BREAK_GLASS_WORD} or press Enter: ", True))
+        return prompts
+
     def challenge(self) -> tuple[str, str, str, list[tuple[str, bool]]]:
-        lines = ["Your request goes to the hospital's IT for approval. Sessions are recorded."]
+        lines = []
+        if self.ask_request and self.answers is None:
+            lines.append("Your request goes to the hospital's IT for approval. "
+                         "Sessions are recorded.")
+            if self.break_glass_offered:
+                lines.append(f"In an emergency, type {BREAK_GLASS_WORD} at the last question: "
+                             "access opens at once and the DPO reviews it afterwards.")
         if self.problem:
             lines.append(self.problem)
-        prompts = [("Reason for this access: ", True), ("Ticket reference (optional): ", True)]
-        if self.break_glass_offered:
-            lines.append(f"In an emergency, type {BREAK_GLASS_WORD} at the last question: "
-                         "access opens at once and the DPO reviews it afterwards.")
-            prompts.append((f"Emergency? type {BREAK_GLASS_WORD} or press Enter: ", True))
-        self.prompts = prompts
-        return ("Bastion access request", "\n".join(lines) + "\n", "", prompts)
+        title = "Bastion access request" if self.ask_request else "Bastion second factor"
+        return (title, "\n".join(lines) + ("\n" if lines else ""), "", self._prompts())
 
     def accept(self, responses: list[str]) -> bool:
         self.attempts += 1
-        reason = (responses[0] if responses else "").strip()
-        ticket = (responses[1] if len(responses) > 1 else "").strip() or None
-        emergency = len(responses) > 2 and responses[2].strip().upper() == BREAK_GLASS_WORD
-        if len(reason) < REASON_MIN_LENGTH:
-            self.problem = f"The reason must say why (at least {REASON_MIN_LENGTH} characters)."
-            return False
-        self.answers = RequestDetails(reason, ticket, emergency and self.break_glass_offered)
+        self.problem = None
+        answers = list(responses)
+        if self.code_check is not None and not self.code_ok:
+            code = answers.pop(0) if answers else ""
+            if not self.code_check(code):
+                self.problem = "That one-time code is not valid: type the current one."
+                return False
+            self.code_ok = True
+        if self.ask_request and self.answers is None:
+            reason = (answers[0] if answers else "").strip()
+            ticket = (answers[1] if len(answers) > 1 else "").strip() or None
+            emergency = len(answers) > 2 and answers[2].strip().upper() == BREAK_GLASS_WORD
+            if len(reason) < REASON_MIN_LENGTH:
+                self.problem = f"The reason must say why (at least {REASON_MIN_LENGTH} characters)."
+                return False
+            self.answers = RequestDetails(reason, ticket, emergency and self.break_glass_offered)
         return True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What must happen after the key: nothing, questions, or a refusal (with its line)."""
+
+    questions: Questions | None = None
+    refusal: str | None = None
 
 
 class SuccessGate:
     """Holds the connection's success until every required step is done."""
 
     def __init__(self, conn: asyncssh.SSHServerConnection,
-                 plan: Callable[[], Awaitable[Questions | None]],
+                 plan: Callable[[], Awaitable[Plan]],
                  check_certificate: Callable[[Any], Awaitable[str | None]]) -> None:
         self.conn = conn
         self.key_proven = False
@@ -101,7 +139,7 @@ class SuccessGate:
 
     @property
     def asking(self) -> bool:
-        return self.key_proven and self.questions is not None and self.questions.answers is None
+        return self.key_proven and self.questions is not None and not self.questions.done
 
     async def _gated_success(self) -> None:
         if self.certificate is not None and not self.key_proven:
@@ -112,7 +150,12 @@ class SuccessGate:
                 return
         if not self._planned:
             self._planned = True
-            self.questions = await self._plan()
+            plan = await self._plan()
+            if plan.refusal is not None:
+                self.conn.send_auth_banner(f"bastion: {plan.refusal}\r\n")
+                self.conn.send_userauth_failure(False)
+                return
+            self.questions = plan.questions
         self.key_proven = True
         if self.asking:
             # Partial success, and only keyboard-interactive left to offer: clearing the
@@ -121,9 +164,10 @@ class SuccessGate:
             # Some clients (paramiko) ask for the user-auth service again before each method,
             # as OpenSSH's sshd allows; asyncssh only accepts it once unless re-armed.
             self.conn._next_service = b"ssh-userauth"  # noqa: SLF001
-            if self.questions is not None:
+            banner = self.questions.banner() if self.questions is not None else None
+            if banner:
                 # Shown by clients that cannot answer (BatchMode, scripts) before they give up.
-                self.conn.send_auth_banner(self.questions.banner())
+                self.conn.send_auth_banner(banner)
             self.conn.send_userauth_failure(True)
             return
         await self._success()

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyotp
+
 from tests.harness.ports import free_port
 from tests.harness.tmux import TmuxSession
 
@@ -47,6 +49,10 @@ def test_demo_prints_next_steps_that_work(tmp_path: Path, tmux: TmuxSession) -> 
         argv = shlex.split(line)
         command = shlex.join(argv[:1] + ["-o", "StrictHostKeyChecking=yes"] + argv[1:])
         tmux.start(["sh", "-c", f"cd {shlex.quote(str(tmp_path))} && exec {command}"])
+        # The second factor the demo enrolled and printed: a one-time code.
+        secret = re.search(r"oathtool --totp -b (\w+)", text).group(1)
+        tmux.wait_for(r"One-time code: $", timeout=30)
+        tmux.type(pyotp.TOTP(secret).now() + "\n")
         tmux.wait_for(r"Reason for this access: $", timeout=30)
         tmux.type("démonstration du bastion\n")
         tmux.wait_for(r"Ticket reference \(optional\): $")

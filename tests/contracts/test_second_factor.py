@@ -1,0 +1,40 @@
+"""The second-factor rule, table by table (pure: no I/O)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bastion.contracts.second_factor import (
+    SecondFactorPolicy,
+    judge_second_factor,
+    second_factor_policy,
+)
+
+SK = "sk-ssh-ed25519@openssh.com"
+ED = "ssh-ed25519"
+BOTH = frozenset({"security_key", "totp"})
+
+
+@pytest.mark.parametrize(("policy", "algorithm", "flags", "totp", "outcome", "fragment"), [
+    (SecondFactorPolicy(False, BOTH, False), ED, None, False, "satisfied", "no second factor"),
+    (SecondFactorPolicy(True, BOTH, False), SK, 0x01, False, "satisfied", "touch"),
+    (SecondFactorPolicy(True, BOTH, False), SK, 0x05, False, "satisfied", "user verification"),
+    (SecondFactorPolicy(True, BOTH, True), SK, 0x01, False, "refused", "did not verify you"),
+    (SecondFactorPolicy(True, BOTH, True), SK, 0x05, False, "satisfied", "user verification"),
+    (SecondFactorPolicy(True, BOTH, False), SK, 0x00, False, "refused", "not touched"),
+    (SecondFactorPolicy(True, BOTH, False), ED, None, True, "ask_totp", "one-time code"),
+    (SecondFactorPolicy(True, BOTH, False), ED, None, False, "refused", "ed25519-sk) or a one-time"),
+    (SecondFactorPolicy(True, frozenset({"totp"}), False), SK, 0x05, True, "ask_totp", "one-time"),
+    (SecondFactorPolicy(True, frozenset({"security_key"}), True), ED, None, True, "refused",
+     "-O verify-required"),
+])
+def test_judgement(policy, algorithm, flags, totp, outcome, fragment) -> None:  # type: ignore[no-untyped-def]
+    verdict = judge_second_factor(policy, key_algorithm=algorithm, sk_flags=flags,
+                                  totp_enrolled=totp)
+    assert verdict.outcome == outcome
+    assert fragment in verdict.reason
+
+
+def test_contract_overrides_the_bastion_setting() -> None:
+    assert second_factor_policy(None, "required").required
+    assert not second_factor_policy(None, "off").required
