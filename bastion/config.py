@@ -74,6 +74,10 @@ class SshSettings(_Section):
     approval_wait_minutes: int = Field(15, ge=1, le=240)
     target_certificate_minutes: int = Field(5, ge=1, le=60)
     banner_language: str = Field("fr", pattern="^(fr|en)$")
+    # The recording notice every session starts with (CNIL: people are told they are
+    # recorded, and why). Placeholders: {target} {account} {until} {contract}.
+    notice_fr: str | None = Field(None, min_length=10, max_length=1000)
+    notice_en: str | None = Field(None, min_length=10, max_length=1000)
     # "compatible" also offers curve25519 for clients without ML-KEM (OpenSSH < 9.9, e.g.
     # Debian 12's 9.2); "post-quantum-only" offers the ML-KEM hybrid alone.
     key_exchange: str = Field("compatible", pattern="^(compatible|post-quantum-only)$")

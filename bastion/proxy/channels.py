@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import asyncssh
 
@@ -55,6 +56,8 @@ class ChannelHandlers:
             recorder = await self.service.recordings.open(owner, kind, process.command, terminal)
             await owner.audit_channel("channel.opened", {"channel": kind,
                                                          "command": process.command})
+            if not owner.notice_shown and process.get_terminal_type():
+                await self._show_notice(owner, process, recorder)
             if kind == "sftp":
                 await self._relay_sftp(owner, process, upstream, recorder, grant)
                 process.exit(0)
@@ -90,6 +93,29 @@ class ChannelHandlers:
                 # recording itself (a budget overrun, a revocation, a normal exit).
                 with contextlib.suppress(Exception):
                     await recorder.close(owner.closing_reason or end_reason)
+
+    async def _show_notice(self, owner: ProxyConnection,
+                           process: asyncssh.SSHServerProcess[bytes],
+                           recorder: ChannelRecorder) -> None:
+        """A terminal session starts by telling the technician it is recorded, and why
+        (every login was also told by the authentication banner). The notice is terminal
+        output like any other: recorded before it is shown."""
+        owner.notice_shown = True
+        settings = self.service.core.settings.ssh
+        language = settings.banner_language
+        template = (settings.notice_fr if language == "fr" else settings.notice_en) \
+            or messages.RECORDING_NOTICE[language]
+        assert owner.grant is not None and owner.policy is not None
+        zone = ZoneInfo(self.service.core.settings.web.time_zone)
+        until = (owner.deadline or owner.grant.not_after).astimezone(zone)
+        text = template.format(target=owner.target_name, account=owner.grant.account,
+                               until=until.strftime("%d/%m/%Y %H:%M"),
+                               contract=owner.policy.constraints.contract_reference)
+        line = f"{text}\r\n".encode()
+        await recorder.output(line)
+        process.stdout.write(line)
+        await recorder.marker("notice", {"language": language, "text": text})
+        await owner.audit_channel("session.notice_shown", {"language": language, "text": text})
 
     async def _check_command(self, owner: ProxyConnection, command: str) -> None:
         """Exec commands (scp -O and rsync included) pass the contract's command rules."""

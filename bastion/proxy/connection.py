@@ -78,6 +78,7 @@ class ProxyConnection(asyncssh.SSHServer):
         self.key_algorithm = ""
         self.sk_flags: int | None = None
         self.second_factor: str | None = None
+        self.notice_shown = False
         self.pending_request_id: int | None = None
         self.waiting_process: asyncssh.SSHServerProcess[bytes] | None = None
         self.warned = False
@@ -89,7 +90,8 @@ class ProxyConnection(asyncssh.SSHServer):
         self.conn = conn
         peer = conn.get_extra_info("peername")
         self.peer = peer[0] if peer else "?"
-        self.gate = SuccessGate(conn, self._plan_second_step, self._check_certificate)
+        self.gate = SuccessGate(conn, self._plan_second_step, self._check_certificate,
+                                self._login_notice)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.service.forget(self)
@@ -267,6 +269,22 @@ class ProxyConnection(asyncssh.SSHServer):
             details={"client_address": self.peer, "key_fingerprint": fingerprint,
                      "user_name": username},
         )
+
+    async def _login_notice(self) -> str | None:
+        """The recording notice every login gets as its SSH banner, audited."""
+        if self.resolution is None or self.resolution.destination is None:
+            return None
+        language = self.core.settings.ssh.banner_language
+        text = messages.RECORDING_BANNER[language].format(
+            target=self.resolution.destination.name)
+        identity = self.resolution.identity
+        await self.service.call(
+            directory.audit, self.core, action="session.notice_shown", outcome="ok",
+            actor=Actor(f"technician:{self.technician}", "technician"),
+            vendor=identity.vendor if identity else None, technician=self.technician,
+            target=self.target_name, details={"where": "ssh banner", "language": language,
+                                              "text": text, "client_address": self.peer})
+        return text
 
     def auth_completed(self) -> None:
         self.service.remember(self)

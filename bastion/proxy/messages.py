@@ -30,6 +30,14 @@ RECORDING_NOTICE = {
     "en": "This session is recorded: {target} ({account}), until {until}. "
           "Purpose: maintenance under contract {contract}.",
 }
+# Sent as the SSH banner of every login (shown by ssh, scp, sftp and rsync alike, outside the
+# data streams), before the session's own notice in the terminal.
+RECORDING_BANNER = {
+    "fr": "bastion : les sessions vers {target} sont enregistrées et contrôlées "
+          "(maintenance sous contrat, traçabilité exigée par l'hôpital).",
+    "en": "bastion: sessions to {target} are recorded and checked "
+          "(maintenance under contract, the hospital's traceability rules).",
+}
 EXPIRY_WARNING = "bastion: your access to {target} ends in {minutes} min ({until}); save your work."
 SESSION_ENDED = "bastion: session closed: {reason}"
 TUNNEL_REFUSED = (

@@ -111,13 +111,15 @@ class SuccessGate:
 
     def __init__(self, conn: asyncssh.SSHServerConnection,
                  plan: Callable[[], Awaitable[Plan]],
-                 check_certificate: Callable[[Any], Awaitable[str | None]]) -> None:
+                 check_certificate: Callable[[Any], Awaitable[str | None]],
+                 notice: Callable[[], Awaitable[str | None]]) -> None:
         self.conn = conn
         self.key_proven = False
         self.questions: Questions | None = None
         self.certificate: Any = None
         self._plan = plan
         self._check_certificate = check_certificate
+        self._notice = notice
         self._planned = False
         self._success = conn.send_userauth_success
         conn.send_userauth_success = self._gated_success  # type: ignore[method-assign]
@@ -170,4 +172,7 @@ class SuccessGate:
                 self.conn.send_auth_banner(banner)
             self.conn.send_userauth_failure(True)
             return
+        banner = await self._notice()
+        if banner:
+            self.conn.send_auth_banner(banner + "\r\n")
         await self._success()

@@ -31,7 +31,9 @@ import pyte
 from .events import INPUT, MARKER, OUTPUT, RESIZE, Event, describe_sftp, parse_resize
 
 _BURST_KEEP = 64 * 1024
-_ENTER = "\r"
+# A terminal's Enter sends CR; in raw mode readline also takes LF (Ctrl-J, or a client that
+# sends newlines, like tmux's literal keys or a pasted script) as the end of the line.
+_ENTERS = ("\r", "\n")
 _CANCEL = ("\x03", "\x04")  # Ctrl-C, Ctrl-D: the line being edited is dropped
 _PROMPT_SEARCH_ROWS = 12
 
@@ -157,7 +159,7 @@ class CommandExtractor:
             # full-screen program). Take what the screen showed when it was pressed.
             self._expire()
         for key in keys:
-            if key == _ENTER:
+            if key in _ENTERS:
                 self._press_enter(time)
             elif key in _CANCEL:
                 self._editing = False
