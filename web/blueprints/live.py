@@ -1,0 +1,177 @@
+"""Live sessions: who is connected where, since and until when; watching one as it happens;
+terminating one with a reason.
+
+Terminating only asks: it sets ``terminate_requested_*`` on the session row, and the proxy
+node serving the session (whichever it is) closes it within 2 seconds and records why.
+The request itself is an audit event. Watching reads the recording as the proxy writes it
+(``web.live_feed``); each watcher's first read of each recording is audited as a
+``recording.viewed`` with the purpose ``live`` (invariant 9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length
+
+from bastion.models import Grant, Recording, SshSession, utcnow
+from bastion.recording import RecordingError, RecordingReader, RecordingService
+
+from ..access import requires
+from ..identity import core, signed_in_principal
+from ..live_feed import Feed, choose_recording, plain_reader, read_feed
+from ..player import with_player
+
+blueprint = Blueprint("live", __name__, url_prefix="/sessions")
+
+SUPERVISORS = ("approver", "admin")
+# Recordings this browser session already read (so already audited), in the signed cookie.
+WATCHED_KEY = "watched_recordings"
+WATCHED_MAX = 50
+
+
+class TerminateForm(FlaskForm):
+    reason = StringField(lazy_gettext("Reason"), validators=[DataRequired(), Length(max=500)],
+                         description=lazy_gettext("The technician is shown it when the session closes."))
+
+
+def terminate_form(session_id: int) -> TerminateForm:
+    # Prefixed: the list shows one form per session, each needs its own field ids.
+    return TerminateForm(prefix=f"s{session_id}")
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    id: int
+    technician: str
+    technician_name: str
+    vendor: str
+    target: str
+    account: str
+    client_address: str | None
+    node: str
+    started_at: datetime
+    until: datetime | None  # the grant's end: the proxy closes the session then
+    terminate_requested_at: datetime | None
+    status: str
+    end_reason: str | None
+    ended_at: datetime | None
+
+
+def live_row(row: SshSession, grant: Grant | None) -> LiveRow:
+    return LiveRow(row.id, row.technician.ident, row.technician.full_name,
+                   row.technician.vendor.slug, row.target.name, row.account_name,
+                   row.client_address, row.node, row.started_at,
+                   grant.not_after if grant is not None else None, row.terminate_requested_at,
+                   row.status, row.end_reason, row.ended_at)
+
+
+def _rows(where: Any) -> list[LiveRow]:
+    with core().db.session() as db:
+        sessions = list(db.scalars(select(SshSession).where(where).order_by(SshSession.started_at)))
+        grant_ids = {row.grant_id for row in sessions if row.grant_id is not None}
+        grants = {g.id: g for g in db.scalars(select(Grant).where(Grant.id.in_(grant_ids)))}
+        return [live_row(row, grants.get(row.grant_id or 0)) for row in sessions]
+
+
+def _one(session_id: int) -> LiveRow:
+    rows = _rows(SshSession.id == session_id)
+    if not rows:
+        abort(404)
+    return rows[0]
+
+
+@blueprint.get("/live")
+@requires(*SUPERVISORS)
+def index() -> ResponseReturnValue:
+    rows = _rows(SshSession.status == "live")
+    return render_template("live/index.html", sessions=rows,
+                           forms={row.id: terminate_form(row.id) for row in rows}, now=utcnow())
+
+
+@blueprint.get("/<int:session_id>/watch")
+@requires(*SUPERVISORS)
+def watch(session_id: int) -> ResponseReturnValue:
+    row = _one(session_id)
+    return with_player(render_template("live/watch.html", s=row, form=terminate_form(row.id),
+                                       now=utcnow()))
+
+
+def _reader_for(recording: Recording) -> RecordingReader:
+    service = RecordingService(core())
+    watched: list[int] = list(session.get(WATCHED_KEY) or [])
+    if recording.id in watched:
+        return plain_reader(service, recording)
+    # First look at this recording from this browser session: audited before reading.
+    reader = service.open_reader(recording.id, signed_in_principal().actor(), purpose="live")
+    session[WATCHED_KEY] = [*watched, recording.id][-WATCHED_MAX:]
+    return reader
+
+
+@blueprint.get("/<int:session_id>/feed")
+@requires(*SUPERVISORS)
+def feed(session_id: int) -> ResponseReturnValue:
+    """What the live page polls: the events after ``after`` of the recording being watched
+    (``recording``; chosen here on the first poll)."""
+    wanted = request.args.get("recording", type=int)
+    after = max(0, request.args.get("after", 0, type=int))
+    known_size = request.args.get("size", type=int)
+    # Loaded, then the transaction ends: the audited read below opens its own.
+    with core().db.session() as db:
+        row = db.get(SshSession, session_id)
+        if row is None:
+            abort(404)
+        recording = choose_recording(db, row, wanted)
+    if recording is None:
+        if wanted is not None:
+            abort(404)
+        return jsonify(Feed(None, row.status == "live", False, row.end_reason).to_json())
+    if recording.id != wanted:
+        after, known_size = 0, None  # a recording the page has not seen: from its start
+    try:
+        answer = read_feed(RecordingService(core()), row, recording,
+                           lambda: _reader_for(recording), after=after, known_size=known_size)
+    except RecordingError as error:
+        return jsonify(error={"code": "recording_unreadable", "message": gettext(
+            "The recording cannot be read: %(problem)s", problem=str(error))}), 409
+    return jsonify(answer.to_json())
+
+
+@blueprint.post("/<int:session_id>/terminate")
+@requires(*SUPERVISORS)
+def terminate(session_id: int) -> ResponseReturnValue:
+    form = terminate_form(session_id)
+    me = signed_in_principal()
+    bastion = core()
+    with bastion.db.session() as db:
+        row = db.get(SshSession, session_id)
+        if row is None:
+            abort(404)
+        if not form.validate_on_submit():
+            flash(gettext("Say why the session is terminated."), "error")
+        elif row.status != "live":
+            flash(gettext("Session %(id)d has already ended.", id=session_id), "info")
+        elif row.terminate_requested_at is not None:
+            flash(gettext("Session %(id)d is already being closed.", id=session_id), "info")
+        else:
+            reason = form.reason.data.strip()
+            actor = me.actor()
+            row.terminate_requested_at = utcnow()
+            row.terminate_requested_by = actor.name
+            row.terminate_reason = reason
+            bastion.audit.append(
+                db, action="session.terminate_requested", outcome="ok", actor=actor,
+                reasons=[reason], vendor=row.technician.vendor.slug,
+                technician=row.technician.ident, target=row.target.name,
+                account=row.account_name, session_id=row.id, grant_id=row.grant_id,
+                details={"node": row.node})
+            flash(gettext("Session %(id)d will be closed within 2 seconds.", id=session_id), "success")
+    return redirect(url_for("live.watch", session_id=session_id))

@@ -1,0 +1,86 @@
+"""Replaying a recording in the browser: the asciinema player, and beside it a timeline of
+commands, SFTP operations and policy events where a click seeks the player there.
+
+The player loads an asciicast export of the recording from ``/recordings/<id>/cast``.
+That read is audited before any byte is read (``RecordingService.open_reader``: a
+``recording.viewed`` event with the viewer and the purpose ``replay``, invariant 9), and
+only verified data is sent: a recording that fails verification is refused with the
+problem its check names. Typed input is left out of the export (it may hold a password).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+
+from bastion.models import Recording, SshSession
+from bastion.recording import (
+    RecordingCorrupted,
+    RecordingNotFound,
+    RecordingService,
+    RecordingTruncated,
+)
+from bastion.recording.export import export_recording
+
+from ..access import requires
+from ..identity import core, signed_in_principal
+from ..player import with_player
+from ..timeline import build_timeline
+
+blueprint = Blueprint("replay", __name__, url_prefix="/recordings")
+
+READERS = ("approver", "admin", "dpo")
+
+
+@blueprint.get("/<int:recording_id>")
+@requires(*READERS)
+def show(recording_id: int) -> ResponseReturnValue:
+    start = request.args.get("t", 0.0, type=float)
+    start = start if math.isfinite(start) and start > 0 else 0.0  # "nan", "inf": from the start
+    with core().db.session() as db:
+        recording = db.get(Recording, recording_id)
+        if recording is None:
+            abort(404)
+        session_row = db.get(SshSession, recording.session_id)
+        page = render_template("replay/show.html", recording=recording, s=session_row,
+                               timeline=build_timeline(db, recording), start=start)
+    return with_player(page)
+
+
+def _error(code: str, message: str, status: int) -> ResponseReturnValue:
+    return jsonify(error={"code": code, "message": message}), status
+
+
+@blueprint.get("/<int:recording_id>/cast")
+@requires(*READERS)
+def cast(recording_id: int) -> ResponseReturnValue:
+    with core().db.session() as db:
+        recording = db.get(Recording, recording_id)
+        if recording is None:
+            abort(404)
+        still_open = recording.status == "open"
+    service = RecordingService(core())
+    try:
+        reader = service.open_reader(recording_id, signed_in_principal().actor(), purpose="replay")
+    except RecordingNotFound:
+        return _error("recording_purged", gettext("This recording was purged (retention period over)."), 410)
+    out = io.StringIO()
+    try:
+        export_recording(reader, out)
+    except RecordingTruncated:
+        if not still_open:
+            return _error("recording_corrupted", gettext(
+                "The recording does not verify: it is truncated. Nothing of it is shown."), 409)
+        # Still being written: what is shown is everything up to its last complete chunk.
+    except RecordingCorrupted as error:
+        return _error("recording_corrupted", gettext(
+            "The recording does not verify (%(problem)s). Nothing of it is shown.",
+            problem=error.problem), 409)
+    # Held in memory rather than streamed: a failed check part-way must not leave the
+    # browser with a partial replay it would take for the whole. Sessions are bounded by
+    # the recording budget (recording.session_budget_mb).
+    return Response(out.getvalue(), mimetype="application/x-asciicast")
