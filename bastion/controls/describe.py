@@ -1,0 +1,94 @@
+"""One line per flag for people, in French or English: the console, the CSV export and the
+DPO's daily e-mail all say the same thing."""
+
+from __future__ import annotations
+
+from bastion.approvals.notifications import _CATEGORIES as CATEGORY_NAMES
+
+from .facts import (
+    BREAK_GLASS,
+    COMMAND_RULE,
+    OFF_HOURS,
+    REFUSAL_BURST,
+    SENSITIVE_DATA,
+    SFTP_VOLUME,
+    Flag,
+)
+
+KIND_NAMES = {
+    "fr": {SENSITIVE_DATA: "Données de santé ou INS", COMMAND_RULE: "Règle de commande",
+           SFTP_VOLUME: "Volume SFTP", OFF_HOURS: "Nuit ou jour férié",
+           REFUSAL_BURST: "Refus en rafale", BREAK_GLASS: "Bris de glace"},
+    "en": {SENSITIVE_DATA: "Health or INS data", COMMAND_RULE: "Command rule",
+           SFTP_VOLUME: "SFTP volume", OFF_HOURS: "Night or public holiday",
+           REFUSAL_BURST: "Refusals in a burst", BREAK_GLASS: "Break-glass"},
+}
+
+_TEXT = {
+    "fr": {
+        SENSITIVE_DATA: "Session sur {target}, qui héberge : {categories}",
+        "command_flagged": "Commande signalée ({reason}) : {command}",
+        "command_refused": "Commande refusée ({reason}) : {command}",
+        SFTP_VOLUME: "{size} téléchargés par SFTP dans la session ({files} fichier(s), seuil "
+                     "{threshold}), dont {path}",
+        "night": "Session de nuit (à partir de {local_time})",
+        "holiday": "Session un jour férié : {holiday} (à partir de {local_time})",
+        REFUSAL_BURST: "{count} refus en moins de {minutes} min depuis {who}",
+        BREAK_GLASS: "Bris de glace : {justification} — revue {review}",
+        "open": "ouverte", "overdue": "EN RETARD", "closed": "close ({verdict})",
+        "justified": "justifié", "unjustified": "injustifié",
+        "technician": "le technicien {who}", "address": "l'adresse {who}",
+    },
+    "en": {
+        SENSITIVE_DATA: "Session on {target}, which holds: {categories}",
+        "command_flagged": "Command flagged ({reason}): {command}",
+        "command_refused": "Command refused ({reason}): {command}",
+        SFTP_VOLUME: "{size} downloaded by SFTP in the session ({files} file(s), threshold "
+                     "{threshold}), including {path}",
+        "night": "Session at night (from {local_time})",
+        "holiday": "Session on a public holiday: {holiday} (from {local_time})",
+        REFUSAL_BURST: "{count} refusals within {minutes} min from {who}",
+        BREAK_GLASS: "Break-glass: {justification} — review {review}",
+        "open": "open", "overdue": "OVERDUE", "closed": "closed ({verdict})",
+        "justified": "justified", "unjustified": "unjustified",
+        "technician": "technician {who}", "address": "address {who}",
+    },
+}
+
+
+def size(value: int) -> str:
+    """Bytes in the largest unit that keeps a number >= 1 (decimal units, as disks say)."""
+    amount = float(value)
+    for unit in ("B", "kB", "MB", "GB"):
+        if amount < 1000 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    raise AssertionError("unreachable")
+
+
+def kind_name(kind: str, language: str) -> str:
+    return KIND_NAMES.get(language, KIND_NAMES["fr"]).get(kind, kind)
+
+
+def describe(flag: Flag, language: str = "fr") -> str:
+    text = _TEXT.get(language, _TEXT["fr"])
+    d = flag.details
+    if flag.kind == SENSITIVE_DATA:
+        names = CATEGORY_NAMES.get(language, CATEGORY_NAMES["fr"])
+        return text[SENSITIVE_DATA].format(
+            target=flag.target, categories=", ".join(names.get(c, c) for c in d["categories"]))
+    if flag.kind == COMMAND_RULE:
+        key = "command_refused" if d.get("refused") else "command_flagged"
+        return text[key].format(reason=d.get("reason") or d.get("rule"), command=d.get("command"))
+    if flag.kind == SFTP_VOLUME:
+        return text[SFTP_VOLUME].format(size=size(d["bytes"]), files=d["files"],
+                                        threshold=size(d["threshold"]), path=d.get("path"))
+    if flag.kind == OFF_HOURS:
+        return text[d["reason"]].format(**d)
+    if flag.kind == REFUSAL_BURST:
+        who = text[d["by"]].format(who=d["who"])
+        return text[REFUSAL_BURST].format(count=d["count"], minutes=d["minutes"], who=who)
+    if flag.kind == BREAK_GLASS:
+        review = text[d["review"]].format(verdict=text.get(d.get("verdict") or "", ""))
+        return text[BREAK_GLASS].format(justification=d["justification"], review=review)
+    return flag.kind

@@ -1,0 +1,68 @@
+"""Break-glass over SSH: outside the maintenance windows a normal request is impossible, but
+the technician can declare an emergency at the last question; access opens at once, is
+recorded, and a review is opened for the DPO."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import yaml
+from sqlalchemy import select
+
+from bastion.audit import Actor
+from bastion.breakglass import list_reviews
+from bastion.contracts import load_contracts
+from bastion.models import Grant, Recording, utcnow
+from tests.proxy.conftest import Scenario, contract_for_tests
+
+KBDINT = ["-o", "LogLevel=INFO", "-o", "BatchMode=no", "-o", "KbdInteractiveAuthentication=yes"]
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _closed_window_contract(scenario: Scenario) -> None:
+    """Windows only on another day of the week than today (Paris): now is outside them."""
+    document = yaml.safe_load(contract_for_tests(scenario.client.public_key,
+                                                 [scenario.target.account]))
+    tomorrow = DAYS[(utcnow() + timedelta(days=1, hours=1)).weekday()]
+    document["scope"]["windows"] = [{"days": [tomorrow], "start": "10:00", "end": "11:00"}]
+    document["approval"]["break_glass"] = {"allowed": True, "max_minutes": 30,
+                                           "outside_windows": True}
+    path = scenario.client.workdir.parent / "editeur.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True))
+    assert load_contracts(scenario.core, [path], Actor("test", "admin")).ok
+
+
+def test_emergency_opens_at_once_outside_the_windows(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    _closed_window_contract(scenario)
+    tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                        extra=[*KBDINT, "-t"]))
+    tmux.wait_for(r"only an emergency can open access now")
+    tmux.wait_for(r"Reason for this access: $")
+    tmux.type("le serveur DPI ne répond plus aux urgences\n")
+    tmux.wait_for(r"Ticket reference \(optional\): $")
+    tmux.type("INC-9001\n")
+    tmux.wait_for(r"Emergency\? type URGENCE or press Enter: $")
+    tmux.type("URGENCE\n")
+    tmux.wait_for(r"EMERGENCY ACCESS opened until .* review \d+ is opened")
+    tmux.type("PS1='dpi> '; echo urgence-$((6*7))\n")
+    tmux.wait_for(r"^urgence-42$")
+    tmux.type("exit\n")
+    with scenario.core.db.session() as s:
+        grant = s.scalars(select(Grant)).one()
+        assert grant.break_glass and grant.not_after - grant.not_before <= timedelta(minutes=30)
+        assert s.scalars(select(Recording)).first() is not None  # recorded like any session
+    (review,) = list_reviews(scenario.core, state="open")
+    assert "ne répond plus" in review.justification
+
+
+def test_without_emergency_the_closed_window_refuses(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    _closed_window_contract(scenario)
+    tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                        extra=[*KBDINT, "-t"]))
+    tmux.wait_for(r"Reason for this access: $")
+    tmux.type("mise à jour planifiée du module\n")
+    tmux.wait_for(r"Ticket reference \(optional\): $")
+    tmux.type("\n")
+    tmux.wait_for(r"Emergency\? type URGENCE or press Enter: $")
+    tmux.type("\n")
+    tmux.wait_for(r"bastion: .*(maintenance window|outside)")

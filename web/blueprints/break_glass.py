@@ -1,0 +1,80 @@
+"""Declaring an emergency access from the console, for a technician who cannot declare it
+over SSH themself (an approver or an admin on the phone with them). The access opens at
+once; approvers and the DPO are told; the DPO's review is opened (bastion.breakglass)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from bastion import breakglass
+from bastion.models import Target, Technician, Vendor
+
+from ..access import requires
+from ..forms import choices
+from ..i18n import when
+from ..identity import core, signed_in_principal
+
+blueprint = Blueprint("break_glass", __name__, url_prefix="/break-glass")
+
+
+class DeclareForm(FlaskForm):
+    technician = SelectField(lazy_gettext("Technician"), validators=[DataRequired()])
+    target = SelectField(lazy_gettext("Target"), validators=[DataRequired()])
+    account = StringField(lazy_gettext("Account (optional)"),
+                          validators=[Optional(), Length(max=64)],
+                          description=lazy_gettext("Only when the contract allows several "
+                                                   "accounts on the target."))
+    justification = TextAreaField(
+        lazy_gettext("Justification"), validators=[DataRequired(), Length(max=2000)],
+        description=lazy_gettext("What is broken, why it cannot wait for an approval. The DPO "
+                                 "reviews every emergency access."))
+    ticket = StringField(lazy_gettext("Ticket (optional)"), validators=[Optional(), Length(max=100)])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        with core().db.session() as db:
+            people = db.execute(select(Technician.ident, Technician.full_name, Vendor.name)
+                                .join(Vendor, Vendor.id == Technician.vendor_id)
+                                .where(Technician.active.is_(True))
+                                .order_by(Vendor.name, Technician.full_name)).all()
+            targets = db.scalars(select(Target.name).where(Target.enabled.is_(True))
+                                 .order_by(Target.name)).all()
+        self.technician.choices = choices([("", "")] + [
+            (ident, f"{name} ({ident}), {vendor}") for ident, name, vendor in people])
+        self.target.choices = choices([("", "")] + [(name, name) for name in targets])
+
+
+@blueprint.get("/declare")
+@requires("approver", "admin")
+def declare_form() -> ResponseReturnValue:
+    return render_template("break_glass/declare.html", form=DeclareForm())
+
+
+@blueprint.post("/declare")
+@requires("approver", "admin")
+def declare() -> ResponseReturnValue:
+    form = DeclareForm()
+    if not form.validate():
+        return render_template("break_glass/declare.html", form=form), 400
+    try:
+        access = breakglass.declare_break_glass(
+            core(), technician=form.technician.data or "", target=form.target.data or "",
+            account=(form.account.data or "").strip() or None,
+            justification=form.justification.data or "", ticket=form.ticket.data,
+            declared_by_staff=signed_in_principal().db_id, source="console")
+    except breakglass.BreakGlassError as refusal:
+        flash(refusal.message, "error")
+        return render_template("break_glass/declare.html", form=form), refusal.status
+    flash(gettext("Emergency access open for %(technician)s on %(target)s until %(end)s. "
+                  "Approvers and the DPO are told; the DPO will review it.",
+                  technician=access.grant.technician, target=access.grant.target,
+                  end=when(access.not_after)), "success")
+    return redirect(url_for("home.index"))
