@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 from werkzeug.serving import make_server
 
+from . import controls
+from .access_review import close_overdue_campaigns
 from .approvals import NotificationWorker, run_housekeeping
 from .audit.forwarder import forwarder_from_settings
 from .audit.retention import purge_daily as purge_audit_daily
@@ -44,10 +46,13 @@ HOUSEKEEPING_SECONDS = 30
 
 
 async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
-    """Pending requests expire, grants past their end are ended, spent challenges go."""
+    """Pending requests expire, grants past their end are ended, spent challenges go,
+    overdue access reviews suspend what was not confirmed."""
     while not stop.is_set():
         try:
             await proxy.call(run_housekeeping, proxy.core)
+            # Access-review lines not confirmed by their campaign's deadline are suspended.
+            await proxy.call(close_overdue_campaigns, proxy.core)
         except Exception:  # noqa: BLE001 - a failed round is retried at the next one
             log.exception("housekeeping round failed")
         try:
@@ -78,6 +83,8 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
         asyncio.create_task(purge_audit_daily(core, stop)),
     ]
     background.append(asyncio.create_task(housekeeping(proxy, stop)))
+    # The DPO's daily summary (overdue break-glass reviews, flags), once per local day.
+    background.append(asyncio.create_task(controls.daily_summaries(core, stop)))
     notifier = NotificationWorker(core)
     notifier.start()
     forwarder = forwarder_from_settings(core.db, core.settings.syslog)

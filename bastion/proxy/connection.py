@@ -20,6 +20,8 @@ from bastion.approvals import (
     file_request,
 )
 from bastion.audit import Actor
+from bastion.breakglass import BreakGlassError, declare_break_glass
+from bastion.contracts import Decision
 from bastion.contracts.second_factor import judge_second_factor
 from bastion.crypto import DecryptionError
 from bastion.models import utcnow
@@ -31,7 +33,7 @@ from .forwards import open_forward, refuse_remote_forward
 from .policy import GrantPolicy, contract_decision, grant_constraints, second_factor_facts
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
-from .second_step import Plan, Questions, SuccessGate
+from .second_step import BREAK_GLASS_WORD, Plan, Questions, RequestDetails, SuccessGate
 from .upstream import (
     TargetLogin,
     UpstreamError,
@@ -79,6 +81,7 @@ class ProxyConnection(asyncssh.SSHServer):
         self.sk_flags: int | None = None
         self.second_factor: str | None = None
         self.notice_shown = False
+        self.emergency_only = False
         self.pending_request_id: int | None = None
         self.waiting_process: asyncssh.SSHServerProcess[bytes] | None = None
         self.warned = False
@@ -198,21 +201,33 @@ class ProxyConnection(asyncssh.SSHServer):
             code_check = lambda code: checker.check(identity.ident, secret, code)  # noqa: E731
         self.second_factor = verdict.reason
         ask_request = False
+        break_glass = False
         if self.gate.certificate is None:
             now = utcnow()
             decision = await self.service.call(
                 contract_decision, self.core, technician=identity.ident,
                 target=destination.name, account=resolution.account, channel="request", at=now)
-            if decision.allowed and decision.constraints is not None:
+            # An emergency may be allowed where a normal request is not (outside the
+            # maintenance windows, when the contract says so).
+            emergency = await self.service.call(
+                contract_decision, self.core, technician=identity.ident,
+                target=destination.name, account=resolution.account, channel="request", at=now,
+                break_glass=True)
+            usable = decision if decision.allowed else emergency
+            if usable.allowed and usable.constraints is not None:
                 grant = await self.service.call(
                     directory.find_active_grant, self.core, identity.technician_id,
-                    destination.target_id, decision.constraints.account, now)
+                    destination.target_id, usable.constraints.account, now)
                 ask_request = grant is None
-                self.requestable_channels = sorted(decision.constraints.channels)
+                self.requestable_channels = sorted(usable.constraints.channels)
+                break_glass = (emergency.allowed and emergency.constraints is not None
+                               and emergency.constraints.break_glass_allowed)
+                self.emergency_only = not decision.allowed
         if code_check is None and not ask_request:
             return Plan()
         return Plan(Questions(target=destination.name, ask_request=ask_request,
-                              code_check=code_check))
+                              code_check=code_check, break_glass_offered=break_glass,
+                              emergency_only=self.emergency_only))
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         if self.gate.key_proven:
@@ -329,6 +344,8 @@ class ProxyConnection(asyncssh.SSHServer):
             contract_decision, self.core, technician=resolution.identity.ident,
             target=resolution.destination.name, account=resolution.account, channel=channel,
             at=now)
+        if not decision.allowed:
+            decision = await self._emergency_decision(channel, now) or decision
         if not decision.allowed or decision.constraints is None:
             await self._audit_refusal(channel, "; ".join(decision.reasons),
                                       reasons=list(decision.reasons),
@@ -359,6 +376,26 @@ class ProxyConnection(asyncssh.SSHServer):
             directory.open_session, self.core, identity=resolution.identity,
             destination=resolution.destination, grant=grant, client_address=self.peer)
 
+    async def _emergency_decision(self, channel: str, now: datetime) -> Decision | None:
+        """Outside what a normal request allows (say, outside the maintenance windows), an
+        emergency may still be: when this login declared one, or a break-glass grant is
+        already open for it."""
+        resolution = self.resolution
+        assert resolution is not None and resolution.identity and resolution.destination
+        emergency = await self.service.call(
+            contract_decision, self.core, technician=resolution.identity.ident,
+            target=resolution.destination.name, account=resolution.account, channel=channel,
+            at=now, break_glass=True)
+        if not emergency.allowed or emergency.constraints is None:
+            return None
+        questions = self.gate.questions
+        if questions is not None and questions.answers is not None and questions.answers.break_glass:
+            return emergency
+        grant = await self.service.call(
+            directory.find_active_grant, self.core, resolution.identity.technician_id,
+            resolution.destination.target_id, emergency.constraints.account, now)
+        return emergency if grant is not None and grant.break_glass else None
+
     async def _request_and_wait(self, channel: str, account: str) -> GrantSnapshot | None:
         """File the request the technician described at login, and hold the channel until
         an approver answers (bounded; Ctrl-C cancels)."""
@@ -368,6 +405,11 @@ class ProxyConnection(asyncssh.SSHServer):
         answers, questions.answers = questions.answers, None  # one request per login
         resolution = self.resolution
         assert resolution is not None and resolution.identity and resolution.destination
+        if answers.break_glass:
+            return await self._declare_emergency(resolution, account, answers)
+        if self.emergency_only:
+            raise Refusal(f"outside the maintenance windows of your contract, only an "
+                          f"emergency ({BREAK_GLASS_WORD}) can open {self.target_name} now")
         now = utcnow()
         channels = [c for c in self.requestable_channels if c in REQUESTABLE] or [channel]
         try:
@@ -389,6 +431,26 @@ class ProxyConnection(asyncssh.SSHServer):
             raise Refusal(str(exc)) from None
         finally:
             self.pending_request_id = None
+        return await self.service.call(
+            directory.find_active_grant, self.core, resolution.identity.technician_id,
+            resolution.destination.target_id, account, utcnow())
+
+    async def _declare_emergency(self, resolution: Resolution, account: str,
+                                 answers: RequestDetails) -> GrantSnapshot | None:
+        """Break-glass: access opens at once, for the contract's short fixed time; the
+        approvers and the DPO are told at once and a review is opened."""
+        assert resolution.identity is not None and resolution.destination is not None
+        try:
+            access = await self.service.call(
+                declare_break_glass, self.core, technician=resolution.identity.ident,
+                target=resolution.destination.name, account=account,
+                justification=answers.reason, ticket=answers.ticket, source="ssh")
+        except BreakGlassError as exc:
+            raise Refusal(exc.message) from None
+        until = access.not_after.strftime("%H:%M UTC")
+        self.say(self.waiting_process)(
+            f"bastion: EMERGENCY ACCESS opened until {until}; the hospital's approvers and "
+            f"DPO are notified and review {access.review_id} is opened.")
         return await self.service.call(
             directory.find_active_grant, self.core, resolution.identity.technician_id,
             resolution.destination.target_id, account, utcnow())

@@ -31,10 +31,11 @@ from .directory import GrantSnapshot
 
 
 def contract_decision(core: Bastion, *, technician: str, target: str, account: str | None,
-                      channel: str, at: datetime) -> Decision:
+                      channel: str, at: datetime, break_glass: bool = False) -> Decision:
     with core.db.session() as session:
         decision, _version = decide_access(session, technician=technician, target=target,
-                                           account=account, channel=channel, at=at)
+                                           account=account, channel=channel, at=at,
+                                           break_glass=break_glass)
         return decision
 
 

@@ -38,6 +38,7 @@ class Questions:
     ask_request: bool
     code_check: Callable[[str], bool] | None = None
     break_glass_offered: bool = False
+    emergency_only: bool = False
     answers: RequestDetails | None = None
     code_ok: bool = False
     attempts: int = 0
@@ -69,6 +70,9 @@ class Questions:
         if self.ask_request and self.answers is None:
             lines.append("Your request goes to the hospital's IT for approval. "
                          "Sessions are recorded.")
+            if self.emergency_only:
+                lines.append("Outside your contract's maintenance windows: only an emergency "
+                             "can open access now.")
             if self.break_glass_offered:
                 lines.append(f"In an emergency, type {BREAK_GLASS_WORD} at the last question: "
                              "access opens at once and the DPO reviews it afterwards.")

@@ -57,6 +57,9 @@ def test_demo_prints_next_steps_that_work(tmp_path: Path, tmux: TmuxSession) -> 
         tmux.type("démonstration du bastion\n")
         tmux.wait_for(r"Ticket reference \(optional\): $")
         tmux.type("\n")
+        # The editor's contract allows break-glass: the last question offers it.
+        tmux.wait_for(r"Emergency\? type URGENCE or press Enter: $")
+        tmux.type("\n")
         tmux.wait_for(r"request \d+ is waiting for approval")
     finally:
         demo.send_signal(signal.SIGTERM)
