@@ -11,13 +11,34 @@ from flask_wtf.csrf import CSRFProtect
 
 from bastion.context import Bastion
 
-from . import access, errors, i18n, navigation, security
-from .blueprints import account, admin_staff, admin_targets, assets, audit, auth, health, home, vendors
+from . import access, api, errors, i18n, navigation, security, statuses
+from .blueprints import (
+    access_review,
+    account,
+    admin_staff,
+    admin_targets,
+    assets,
+    audit,
+    auth,
+    break_glass,
+    dpo,
+    grants,
+    health,
+    home,
+    live,
+    logbook,
+    replay,
+    requests,
+    sessions,
+    vendors,
+)
 from .config import SIGN_IN_ADDRESS_WINDOW_SECONDS, SIGN_IN_ATTEMPTS_PER_ADDRESS, flask_config
 from .identity import init_login
 from .throttle import Throttle
 
-BLUEPRINTS = (health, auth, home, account, admin_staff, admin_targets, vendors, audit, assets)
+BLUEPRINTS = (health, auth, home, account, admin_staff, admin_targets, vendors, audit, assets,
+              requests, live, sessions, replay, grants, dpo, break_glass,
+              logbook, access_review)
 
 
 def create_app(core: Bastion, config: Mapping[str, Any] | None = None) -> Flask:
@@ -41,9 +62,11 @@ def create_app(core: Bastion, config: Mapping[str, Any] | None = None) -> Flask:
     CSRFProtect(app)
 
     i18n.install(app)
+    statuses.install(app)
     security.install(app)
     errors.install(app)
     navigation.install(app)
     for module in BLUEPRINTS:
         app.register_blueprint(module.blueprint)
+    api.install(app)  # the JSON API under /api/v1 (web/api): after CSRFProtect and access.enforce
     return app

@@ -29,6 +29,9 @@ from bastion.models import NotificationOutbox, utcnow
 MAX_ATTEMPTS = 6
 CLAIM_TIMEOUT = timedelta(minutes=5)  # a claim older than this was a crashed worker's
 SMTP_TIMEOUT_SECONDS = 15
+# Outbox kinds whose e-mails are marked urgent (an emergency access opened without
+# approval: bastion.breakglass.notify). Mail clients sort and alert on these headers.
+URGENT_KINDS = frozenset({"break_glass.declared"})
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class _Claimed:
     body: str
     attempts: int
     request_id: int | None
+    kind: str
 
 
 def _claim(core: Bastion, now: datetime, limit: int) -> list[_Claimed]:
@@ -70,10 +74,11 @@ def _claim(core: Bastion, now: datetime, limit: int) -> list[_Claimed]:
         for row in rows:
             row.status, row.claimed_at, row.claimed_by = "sending", now, core.node
         return [_Claimed(r.id, r.channel, r.recipient, r.subject, r.body, r.attempts,
-                         r.request_id) for r in rows]
+                         r.request_id, r.kind) for r in rows]
 
 
-def send_email(core: Bastion, recipient: str, subject: str, body: str) -> None:
+def send_email(core: Bastion, recipient: str, subject: str, body: str, *,
+               urgent: bool = False) -> None:
     smtp = core.settings.smtp
     if not smtp.host:
         raise DeliveryError("no SMTP server is configured (smtp.host)")
@@ -84,6 +89,9 @@ def send_email(core: Bastion, recipient: str, subject: str, body: str) -> None:
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = make_msgid(domain=smtp.sender.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
+    if urgent:
+        message["Importance"] = "high"
+        message["X-Priority"] = "1 (Highest)"
     message.set_content(body, charset="utf-8")
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=SMTP_TIMEOUT_SECONDS) as client:
@@ -170,7 +178,8 @@ def deliver_pending(core: Bastion, *, now: datetime | None = None,
     for claimed in _claim(core, now, limit):
         try:
             if claimed.channel == "email":
-                send_email(core, claimed.recipient, claimed.subject or "", claimed.body)
+                send_email(core, claimed.recipient, claimed.subject or "", claimed.body,
+                           urgent=claimed.kind in URGENT_KINDS)
             elif claimed.channel == "webhook":
                 post_webhook(core, claimed.recipient, claimed.body, claimed.id)
             else:

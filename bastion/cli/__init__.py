@@ -6,24 +6,34 @@ import sys
 
 import click
 
+from .access_review import access_review
 from .audit import audit
 from .common import fail, main_group
 from .contracts import contracts
 from .demo import demo
 from .init import init
+from .logbook import logbook
 from .recordings import recordings
+from .reports import reports
 from .serve import serve
 from .staff import staff
 from .targets import targets
+from .technicians import technicians
+from .tokens import tokens
 
 main_group.add_command(init)
 main_group.add_command(serve)
 main_group.add_command(targets)
+main_group.add_command(technicians)
 main_group.add_command(staff)
 main_group.add_command(contracts)
 main_group.add_command(audit)
 main_group.add_command(recordings)
+main_group.add_command(reports)
 main_group.add_command(demo)
+main_group.add_command(logbook)
+main_group.add_command(access_review)
+main_group.add_command(tokens)
 
 
 def main() -> None:

@@ -111,4 +111,16 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
     query = AccessQuery(technician=technician, target=target_facts(row), account=account,
                         channel=channel, at=at, window_end=window_end, active_sessions=active,
                         break_glass=break_glass)
-    return decide(contract, query), version
+    decision = decide(contract, query)
+    # --- access review (bastion.access_review): a suspended or revoked access refuses ------
+    # Imported here: bastion.access_review imports this package. Checked on the account the
+    # engine settled (or every account when none was), so the refusal names the review.
+    from bastion.access_review.suspensions import blocking_decision
+
+    settled = decision.constraints.account if decision.constraints is not None else account
+    blocked = blocking_decision(session, technician_id=person.id, target_id=row.id,
+                                account=settled)
+    if blocked is not None:
+        return refuse(contract.reference, blocked.code, blocked.reason, blocked.headline), version
+    # --- end of access review --------------------------------------------------------------
+    return decision, version

@@ -4,6 +4,8 @@ Every table is created and changed only by Alembic migrations (``bastion/migrati
 """
 
 from .access import GRANT_STATES, REQUEST_STATES, AccessRequest, BreakGlassReview, Grant, Review
+from .access_review import AccessReviewCampaign, AccessReviewLine  # bastion.access_review
+from .api_tokens import ApiToken
 from .approvals import (
     CHALLENGE_PURPOSES,
     NOTIFICATION_STATES,
@@ -35,6 +37,9 @@ __all__ = [
     "SESSION_STATES",
     "STAFF_ROLES",
     "AccessRequest",
+    "AccessReviewCampaign",
+    "AccessReviewLine",
+    "ApiToken",
     "AuditEvent",
     "Base",
     "BreakGlassReview",

@@ -22,9 +22,16 @@ from web.access import IDENTITIES, rule_for
 
 from .conftest import People, session_for
 
+# The /api/v1 rows at the end are the JSON API's (web/api; its own tests are in tests/api).
 ROUTE_TABLE = """
 route                                              anon key enrol approver admin dpo technician
 GET  /                                             .    .   .     Y        Y     Y   Y
+GET  /access-reviews                               .    .   .     .        Y     Y   .
+POST /access-reviews                               .    .   .     .        Y     Y   .
+GET  /access-reviews/<int:campaign_id>             .    .   .     .        Y     Y   .
+POST /access-reviews/close-overdue                 .    .   .     .        Y     Y   .
+POST /access-reviews/lines/<int:line_id>/confirm   .    .   .     .        Y     Y   .
+POST /access-reviews/lines/<int:line_id>/revoke    .    .   .     .        Y     Y   .
 GET  /account/keys                                 .    .   .     Y        Y     Y   .
 POST /account/keys/<int:key_id>/remove             .    .   .     Y        Y     Y   .
 POST /account/keys/<int:key_id>/rename             .    .   .     Y        Y     Y   .
@@ -42,8 +49,39 @@ POST /admin/staff/new                              .    .   .     .        Y    
 GET  /assets/asciinema-player/<path:filename>      Y    Y   Y     Y        Y     Y   Y
 GET  /audit                                        .    .   .     .        Y     Y   .
 GET  /audit/integrity                              .    .   .     .        Y     Y   .
+GET  /break-glass/declare                           .    .   .     Y        Y     .   .
+POST /break-glass/declare                           .    .   .     Y        Y     .   .
+GET  /dpo                                          .    .   .     .        Y     Y   .
+GET  /dpo/break-glass                              .    .   .     .        Y     Y   .
+GET  /dpo/break-glass/<int:review_id>              .    .   .     .        Y     Y   .
+POST /dpo/break-glass/<int:review_id>              .    .   .     .        .     Y   .
+GET  /dpo/flags                                    .    .   .     .        Y     Y   .
+GET  /dpo/flags.csv                                .    .   .     .        Y     Y   .
+GET  /dpo/reports                                  .    .   .     .        Y     Y   .
+GET  /dpo/reports/print                            .    .   .     .        Y     Y   .
+GET  /dpo/reports/sessions.csv                     .    .   .     .        Y     Y   .
+GET  /grants                                       .    .   .     Y        Y     Y   .
+POST /grants/<int:grant_id>/revoke                 .    .   .     Y        Y     .   .
 GET  /healthz                                      Y    Y   Y     Y        Y     Y   Y
 POST /language                                     Y    Y   Y     Y        Y     Y   Y
+GET  /logbook                                      .    .   .     Y        Y     Y   .
+GET  /logbook/export.csv                           .    .   .     Y        Y     Y   .
+GET  /logbook/print                                .    .   .     Y        Y     Y   .
+GET  /logbook/print.css                            .    .   .     Y        Y     Y   .
+GET  /recordings/<int:recording_id>                .    .   .     Y        Y     Y   .
+GET  /recordings/<int:recording_id>/cast           .    .   .     Y        Y     Y   .
+GET  /requests                                     .    .   .     Y        Y     Y   .
+GET  /requests/<int:request_id>                    .    .   .     Y        Y     Y   .
+POST /requests/<int:request_id>/approve            .    .   .     Y        .     .   .
+POST /requests/<int:request_id>/approve/options    .    .   .     Y        .     .   .
+POST /requests/<int:request_id>/deny               .    .   .     Y        .     .   .
+GET  /sessions                                     .    .   .     Y        Y     Y   .
+GET  /sessions/<int:session_id>                    .    .   .     Y        Y     Y   .
+GET  /sessions/<int:session_id>/feed               .    .   .     Y        Y     .   .
+POST /sessions/<int:session_id>/terminate          .    .   .     Y        Y     .   .
+GET  /sessions/<int:session_id>/watch              .    .   .     Y        Y     .   .
+GET  /sessions/commands                            .    .   .     Y        Y     Y   .
+GET  /sessions/live                                .    .   .     Y        Y     .   .
 GET  /sign-in                                      Y    Y   Y     Y        Y     Y   Y
 POST /sign-in                                      Y    Y   Y     Y        Y     Y   Y
 GET  /sign-in/enrol                                .    .   Y     .        .     .   .
@@ -62,6 +100,21 @@ POST /targets/<int:target_id>/accounts             .    .   .     .        Y    
 GET  /targets/new                                  .    .   .     .        Y     .   .
 POST /targets/new                                  .    .   .     .        Y     .   .
 GET  /vendors                                      .    .   .     Y        Y     Y   .
+GET  /api/v1/grants                                 .    .   .     Y        Y     Y   Y
+GET  /api/v1/grants/<int:grant_id>                  .    .   .     Y        Y     Y   Y
+GET  /api/v1/grants/<int:grant_id>/certificate      .    .   .     Y        Y     .   Y
+POST /api/v1/grants/<int:grant_id>/certificate      .    .   .     Y        Y     .   Y
+POST /api/v1/grants/<int:grant_id>/revoke           .    .   .     Y        Y     .   .
+GET  /api/v1/requests                               .    .   .     Y        Y     Y   Y
+POST /api/v1/requests                               .    .   .     Y        Y     .   Y
+GET  /api/v1/requests/<int:request_id>              .    .   .     Y        Y     Y   Y
+POST /api/v1/requests/<int:request_id>/approval-options .  .   .   Y        .     .   .
+POST /api/v1/requests/<int:request_id>/approve      .    .   .     Y        .     .   .
+POST /api/v1/requests/<int:request_id>/cancel       .    .   .     Y        Y     .   Y
+POST /api/v1/requests/<int:request_id>/deny         .    .   .     Y        .     .   .
+GET  /api/v1/sessions                               .    .   .     Y        Y     Y   .
+GET  /api/v1/sessions/<int:session_id>              .    .   .     Y        Y     Y   .
+POST /api/v1/sessions/<int:session_id>/terminate    .    .   .     Y        Y     .   .
 """
 
 COLUMNS = ("anonymous", "key-pending", "enrol-pending", "approver", "admin", "dpo", "technician")
@@ -173,6 +226,7 @@ def _mismatches(app: Flask, client, people: People, identity: str) -> list[str]:
         if refused == (identity in allowed):
             mismatches.append(f"{route} as {identity}: got {response.status_code}, "
                               f"{'refused' if refused else 'allowed'}")
-        if refused and response.status_code not in (302, 403):
+        # 401: the JSON API answers callers who are not signed in with 401, not 403.
+        if refused and response.status_code not in (302, 401, 403):
             mismatches.append(f"{route} as {identity}: refused with {response.status_code}")
     return mismatches

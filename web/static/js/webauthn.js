@@ -97,8 +97,10 @@
   };
 
   document.addEventListener("DOMContentLoaded", () => {
-    document.querySelectorAll('[data-webauthn="sign-in"]').forEach((button) => {
-      button.addEventListener("click", () => run(button, "sign-in"));
+    // Approving a request is the same assertion ceremony as signing in; the server binds
+    // its challenge to the request's content.
+    document.querySelectorAll('[data-webauthn="sign-in"], [data-webauthn="approve"]').forEach((button) => {
+      button.addEventListener("click", () => run(button, "get"));
     });
     document.querySelectorAll('form[data-webauthn="register"]').forEach((form) => {
       form.addEventListener("submit", (event) => { event.preventDefault(); run(form, "register"); });
