@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -64,6 +64,13 @@ class RecordedCommand(Base):
     """A command the technician ran, extracted from the recording, for cross-session search."""
 
     __tablename__ = "recorded_commands"
+    # Issue 9: "command contains" search (ILIKE '%...%') over millions of commands. On
+    # PostgreSQL a trigram GIN index (pg_trgm) serves it; SQLite gets a plain index it
+    # does not use for such searches (SQLite deployments are small).
+    __table_args__ = (
+        Index("ix_recorded_commands_text_trgm", "text", postgresql_using="gin",
+              postgresql_ops={"text": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)

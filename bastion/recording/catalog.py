@@ -33,7 +33,8 @@ from .export import export_recording
 from .integrity import VerifyReport, verify_file
 from .reader import Expected, RecordingReader
 from .recorder import Limits, SessionRecorder, shared_executor
-from .storage import LocalFolderStorage, Storage
+from .s3_storage import storage_from_settings
+from .storage import Storage
 from .writer import RecordingWriter, SealResult, new_storage_key
 
 log = logging.getLogger("bastion.recording")
@@ -82,7 +83,8 @@ class RecordingService:
         worker thread; ``close()`` waits for it). Off: call :meth:`index_commands` later."""
         self.core = core
         self.index_on_close = index_on_close
-        self.storage = storage or LocalFolderStorage(core.settings.recordings_dir)
+        # [recording] storage picks the backend: a local folder or an S3 bucket (issue 9).
+        self.storage = storage or storage_from_settings(core.settings)
         settings = core.settings.recording
         self.limits = limits or Limits.from_megabytes(settings.session_budget_mb)
         self.chunk_bytes = settings.chunk_kib * 1024
