@@ -146,3 +146,36 @@ def test_grant_certificate_logs_in_until_revoked(scenario: Scenario, tmp_path) -
     # there is no grant and BatchMode cannot answer the request questions).
     refused = scenario.ssh("true", extra=[*with_cert, "-o", "PubkeyAcceptedAlgorithms=ssh-ed25519-cert-v01@openssh.com"])
     assert refused.returncode == 255
+
+
+def test_ssh_waits_and_an_approver_approves_through_the_json_api(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    """Issue 5's end to end: the technician's own ssh waits; an integration approves
+    through /api/v1 with the approver's token, the approver's security key signing the
+    request's content; the same ssh goes on into the real OpenSSH target."""
+    from bastion.api_tokens import create_token
+    from web import create_app
+
+    _staff_id, key = _approver(scenario)
+    _, token = create_token(scenario.core, name="ticketing", staff_username="alice",
+                            actor=Actor("test", "admin"))
+    api = create_app(scenario.core).test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                        extra=[*KBDINT, "-t"]))
+    tmux.wait_for(r"Reason for this access: $")
+    tmux.type("redémarrage du service d'import HL7\n")
+    tmux.wait_for(r"Ticket reference \(optional\): $")
+    tmux.type("INC-7731\n")
+    request_id = int(tmux.wait_for(r"request (\d+) is waiting for approval").group(1))
+    listed = api.get("/api/v1/requests?status=pending", headers=headers).get_json()
+    assert [r["id"] for r in listed["requests"]] == [request_id]
+    options = api.post(f"/api/v1/requests/{request_id}/approval-options", headers=headers)
+    assert options.status_code == 200, options.get_json()
+    assertion = key.get(options.get_json()["options"])
+    answer = api.post(f"/api/v1/requests/{request_id}/approve", headers=headers,
+                      json={"credential": assertion})
+    assert answer.status_code == 200, answer.get_json()
+    tmux.wait_for(rf"request {request_id} approved: connecting to dpi-app-01")
+    tmux.type("PS1='dpi> '; echo approved-by-api\n")
+    tmux.wait_for(r"^approved-by-api$")
+    tmux.type("exit\n")
