@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "BASTION_"
 DEFAULT_CONFIG_NAME = "bastion.toml"
@@ -137,8 +144,19 @@ class RecordingSettings(_Section):
 
 
 class AuditSettings(_Section):
+    # CNIL délibération 2021-122: access traces are kept 6 months to 1 year; longer, up to
+    # 3 years, only for a reason the hospital can state (e.g. a known attack window).
     retention_days: int = Field(365, ge=180, le=3 * 365)
+    retention_justification: str | None = Field(None, min_length=20, max_length=1000)
     checkpoint_every: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _longer_needs_a_reason(self) -> AuditSettings:
+        if self.retention_days > 365 and not self.retention_justification:
+            raise ValueError(
+                "keeping access traces more than 365 days needs retention_justification "
+                "(CNIL délibération 2021-122: 6 to 12 months, up to 3 years with a reason)")
+        return self
 
 
 class ApprovalSettings(_Section):

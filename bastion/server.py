@@ -45,6 +45,17 @@ class ConsoleThread(threading.Thread):
 HOUSEKEEPING_SECONDS = 30
 
 
+def record_retention(core: Bastion) -> None:
+    """The retention periods in force, and the justification for keeping access traces
+    beyond a year, go in the audit trail each time a node starts (CNIL 2021-122)."""
+    audit, recording = core.settings.audit, core.settings.recording
+    with core.db.session() as session:
+        core.audit.append(session, action="retention.in_force", outcome="ok", details={
+            "audit_retention_days": audit.retention_days,
+            "audit_retention_justification": audit.retention_justification,
+            "recording_retention_days": recording.retention_days})
+
+
 async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
     """Pending requests expire, grants past their end are ended, spent challenges go,
     overdue access reviews suspend what was not confirmed."""
@@ -64,6 +75,7 @@ async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
 async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
                 ready: Callable[[int, int], None] | None = None) -> None:
     core.db.require_current_schema()
+    await asyncio.to_thread(record_retention, core)
     proxy = ProxyService(core)
     ssh_port = await proxy.start()
     console = ConsoleThread(core, app_factory)

@@ -57,3 +57,14 @@ def test_environment_names_must_have_a_section(tmp_path: Path) -> None:
 def test_named_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="configuration file not found"):
         load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_access_traces_beyond_a_year_need_a_stated_reason(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="retention_justification.*CNIL"):
+        load_settings(env={"BASTION_AUDIT__RETENTION_DAYS": "700"})
+    kept = load_settings(env={"BASTION_AUDIT__RETENTION_DAYS": "700",
+                              "BASTION_AUDIT__RETENTION_JUSTIFICATION":
+                                  "enquête sur l'incident de sécurité 2026-11 en cours"})
+    assert kept.audit.retention_days == 700
+    with pytest.raises(ConfigError, match="greater than or equal to 180"):
+        load_settings(env={"BASTION_AUDIT__RETENTION_DAYS": "90"})
