@@ -27,6 +27,8 @@ from .blueprints import (
     home,
     live,
     logbook,
+    portal,  # vendor pages (technicians)
+    portal_auth,
     replay,
     requests,
     sessions,
@@ -38,7 +40,8 @@ from .throttle import Throttle
 
 BLUEPRINTS = (health, auth, home, account, admin_staff, admin_targets, vendors, audit, assets,
               requests, live, sessions, replay, grants, dpo, break_glass,
-              logbook, access_review)
+              logbook, access_review,
+              portal_auth, portal)  # vendor pages
 
 
 def create_app(core: Bastion, config: Mapping[str, Any] | None = None) -> Flask:

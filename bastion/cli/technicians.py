@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from sqlalchemy import select
 
 from bastion.models import Technician
+from bastion.passwords import WeakPasswordError, check_policy, hash_password
 from bastion.totp import TotpError, enrol
 
-from .common import CliState, cli_actor, fail, pass_state
+from .common import CliState, cli_actor, fail, pass_state, read_password
 
 
 @click.group()
@@ -42,3 +45,26 @@ def totp_enrol(state: CliState, ident: str) -> None:
         except TotpError as exc:
             fail(str(exc))
     click.echo(uri)
+
+
+@technicians.command("set-password")
+@click.argument("ident")
+@click.option("--password-file", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="File holding the password (otherwise it is prompted).")
+@pass_state
+def set_password(state: CliState, ident: str, password_file: Path | None) -> None:
+    """Set a technician's password for the vendor pages (their second factor is the
+    one-time code: see totp-enrol)."""
+    password = read_password(password_file, f"Password for {ident!r}")
+    try:
+        check_policy(password)
+    except WeakPasswordError as exc:
+        fail(str(exc))
+    with state.bastion() as core, core.db.session() as session:
+        tech = session.scalar(select(Technician).where(Technician.ident == ident))
+        if tech is None:
+            fail(f"unknown technician {ident}")
+        tech.password_hash = hash_password(password)
+        core.audit.append(session, action="technician.password_set", outcome="ok",
+                          actor=cli_actor(), technician=ident, vendor=tech.vendor.slug)
+    click.echo(f"password set for {ident}")

@@ -68,6 +68,16 @@ GET  /logbook                                      .    .   .     Y        Y    
 GET  /logbook/export.csv                           .    .   .     Y        Y     Y   .
 GET  /logbook/print                                .    .   .     Y        Y     Y   .
 GET  /logbook/print.css                            .    .   .     Y        Y     Y   .
+GET  /portal/grants                                 .    .   .     .        .     .   Y
+GET  /portal/grants/<int:grant_id>/certificate     .    .   .     .        .     .   Y
+GET  /portal/requests                               .    .   .     .        .     .   Y
+POST /portal/requests                               .    .   .     .        .     .   Y
+GET  /portal/requests/<int:request_id>             .    .   .     .        .     .   Y
+POST /portal/requests/<int:request_id>/cancel      .    .   .     .        .     .   Y
+GET  /portal/sign-in                                Y    Y   Y     Y        Y     Y   Y
+POST /portal/sign-in                                Y    Y   Y     Y        Y     Y   Y
+GET  /portal/sign-in/code                           Y    Y   Y     Y        Y     Y   Y
+POST /portal/sign-in/code                           Y    Y   Y     Y        Y     Y   Y
 GET  /recordings/<int:recording_id>                .    .   .     Y        Y     Y   .
 GET  /recordings/<int:recording_id>/cast           .    .   .     Y        Y     Y   .
 GET  /requests                                     .    .   .     Y        Y     Y   .
