@@ -12,10 +12,11 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bastion.models import SESSION_STATES, SshSession, Target, Technician, utcnow
+from bastion.models import SESSION_STATES, SshSession, Target, Technician
+from bastion.sessions import request_termination
 
 from ..access import requires
-from ..identity import Principal, core
+from ..identity import core
 from .bodies import Reason, parse
 from .common import caller, query_choices, query_limit
 from .errors import ApiError
@@ -67,17 +68,8 @@ def terminate(session_id: int) -> ResponseReturnValue:
         if row.status != "live":
             raise ApiError("session_not_live", f"session {session_id} is already {row.status}")
         # Asking twice changes nothing: the first order (and its reason) stands.
-        if row.terminate_requested_at is None:
-            _order(db, row, principal, reason)
+        request_termination(db, core().audit, row, actor=principal.actor(), reason=reason,
+                            via="api")
         return jsonify(session=session_view(row)), 202
 
 
-def _order(db: Session, row: SshSession, principal: Principal, reason: str) -> None:
-    actor = principal.actor()
-    row.terminate_requested_at = utcnow()
-    row.terminate_requested_by = actor.name
-    row.terminate_reason = reason
-    core().audit.append(db, action="session.terminate_requested", outcome="ok", actor=actor,
-                        vendor=row.technician.vendor.slug, technician=row.technician.ident,
-                        target=row.target.name, account=row.account_name, session_id=row.id,
-                        grant_id=row.grant_id, reasons=[reason], details={"via": "api"})

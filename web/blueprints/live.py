@@ -24,6 +24,7 @@ from wtforms.validators import DataRequired, Length
 
 from bastion.models import Grant, Recording, SshSession, utcnow
 from bastion.recording import RecordingError, RecordingReader, RecordingService
+from bastion.sessions import request_termination
 
 from ..access import requires
 from ..identity import core, signed_in_principal
@@ -162,16 +163,7 @@ def terminate(session_id: int) -> ResponseReturnValue:
         elif row.terminate_requested_at is not None:
             flash(gettext("Session %(id)d is already being closed.", id=session_id), "info")
         else:
-            reason = form.reason.data.strip()
-            actor = me.actor()
-            row.terminate_requested_at = utcnow()
-            row.terminate_requested_by = actor.name
-            row.terminate_reason = reason
-            bastion.audit.append(
-                db, action="session.terminate_requested", outcome="ok", actor=actor,
-                reasons=[reason], vendor=row.technician.vendor.slug,
-                technician=row.technician.ident, target=row.target.name,
-                account=row.account_name, session_id=row.id, grant_id=row.grant_id,
-                details={"node": row.node})
+            request_termination(db, bastion.audit, row, actor=me.actor(),
+                                reason=form.reason.data.strip(), via="console")
             flash(gettext("Session %(id)d will be closed within 2 seconds.", id=session_id), "success")
     return redirect(url_for("live.watch", session_id=session_id))
