@@ -1,4 +1,5 @@
 # The bastion: SSH proxy (2222) and web console (8080) in one process, as a non-root user.
+# Several containers of this image on one PostgreSQL are several nodes (see README).
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
@@ -11,10 +12,14 @@ COPY pyproject.toml README.md ./
 COPY bastion ./bastion
 COPY web ./web
 COPY contracts ./contracts
-RUN pip install --no-cache-dir .
+# [s3]: boto3, for recordings in an S3-compatible bucket shared by the nodes.
+RUN pip install --no-cache-dir '.[s3]'
 
 USER bastion
 ENV BASTION_CONFIG=/etc/bastion/bastion.toml
 EXPOSE 2222 8080
+# /healthz answers only while the database does (load balancers take a node out on 503).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"
 ENTRYPOINT ["bastion"]
 CMD ["serve"]

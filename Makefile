@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test bench lint system-deps clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed (found %s)" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -36,8 +36,13 @@ demo: $(STAMP)
 test: system-deps $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
 
+## make bench: benchmarks against direct OpenSSH (about 15 minutes; BENCH_FLAGS=--quick)
+bench: system-deps $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m bench $(BENCH_FLAGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check bastion web tests
+	$(BIN)/ruff check bastion web tests bench
 
 clean:
 	rm -rf $(VENV) var test-artifacts node_modules

@@ -1,0 +1,1 @@
+"""Benchmarks of the bastion against direct OpenSSH: ``python -m bench`` (see __main__)."""

@@ -1,0 +1,166 @@
+"""Small measuring tools: percentiles, wall-clock timing, a process's memory and CPU from
+/proc (Linux), and a py-spy profile of a running process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (no interpolation: a reported p99 is a measured value)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))
+    return ordered[rank]
+
+
+def summary_ms(seconds: list[float]) -> dict[str, float]:
+    return {"n": len(seconds), "p50_ms": round(percentile(seconds, 0.50) * 1000, 3),
+            "p90_ms": round(percentile(seconds, 0.90) * 1000, 3),
+            "p99_ms": round(percentile(seconds, 0.99) * 1000, 3),
+            "max_ms": round(max(seconds) * 1000, 3) if seconds else float("nan")}
+
+
+def timed(function: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def wait_quiet(pid: int, *, below: float = 0.05, window: float = 0.5, timeout: float = 120) -> float:
+    """Wait until ``pid`` uses less than ``below`` of a core over ``window`` seconds: the
+    bastion seals and indexes a recording after the client has gone (re-reading it all),
+    and that work must not be counted in the next measurement. Returns the time waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if cpu_seconds(pid) - before < below * window:
+            break
+    return time.perf_counter() - started
+
+
+@dataclass
+class CpuWindow:
+    cpu: float = 0.0
+    wall: float = 0.0
+
+    @property
+    def cores(self) -> float:
+        """Average number of cores busy (1.0 = one core at 100 %)."""
+        return self.cpu / self.wall if self.wall else 0.0
+
+
+@contextmanager
+def cpu_window(pid: int) -> Iterator[CpuWindow]:
+    window = CpuWindow()
+    cpu, wall = cpu_seconds(pid), time.perf_counter()
+    yield window
+    window.cpu, window.wall = cpu_seconds(pid) - cpu, time.perf_counter() - wall
+
+
+class Profile:
+    """py-spy sampling ``pid`` while the block runs: collapsed stacks, summarised as the
+    share of samples per function (self) and per module (anywhere in the stack)."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 200) -> None:
+        self.pid, self.out, self.rate = pid, out, rate
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return _py_spy() is not None
+
+    def __enter__(self) -> Profile:
+        spy = _py_spy()
+        if spy is not None:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.process = subprocess.Popen(
+                [spy, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw",
+                 "--output", str(self.out), "--threads", "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+    def stacks(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        if not self.out.exists():
+            return counts
+        for line in self.out.read_text(errors="replace").splitlines():
+            stack, _, count = line.rpartition(" ")
+            if count.isdigit():
+                counts[stack] += int(count)
+        return counts
+
+    def summary(self, top: int = 12) -> dict[str, Any]:
+        stacks = self.stacks()
+        total = sum(stacks.values())
+        own: Counter[str] = Counter()
+        modules: Counter[str] = Counter()
+        for stack, count in stacks.items():
+            frames = [frame for frame in stack.split(";") if frame]
+            if not frames:
+                continue
+            own[_short(frames[-1])] += count
+            for module in {_module(frame) for frame in frames}:
+                modules[module] += count
+        share = (lambda n: round(100 * n / total, 1)) if total else (lambda n: 0.0)
+        return {"samples": total,
+                "self_percent": {name: share(n) for name, n in own.most_common(top)},
+                "inclusive_percent": {name: share(n) for name, n in modules.most_common(top)}}
+
+
+def _py_spy() -> str | None:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return found if os.access(found, os.X_OK) else None
+
+
+def _short(frame: str) -> str:
+    """'function (path/to/module.py:12)' -> 'function (module.py)'."""
+    name, _, where = frame.partition(" (")
+    return f"{name} ({Path(where.split(':')[0]).name})" if where else name
+
+
+def _module(frame: str) -> str:
+    where = frame.partition(" (")[2].split(":")[0]
+    for marker in ("bastion/", "asyncssh/", "sqlalchemy/", "cryptography/", "asyncio/", "psycopg/"):
+        if marker in where:
+            rest = where.split(marker, 1)[1]
+            return marker + rest.split("/")[0].removesuffix(".py")
+    return Path(where).name or "?"
