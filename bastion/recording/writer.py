@@ -275,11 +275,11 @@ class RecordingWriter:
 
 def _incompressible(plaintext: bytes, raw: int) -> bool:
     """A chunk mostly made of binary output that deflate would not shrink (a quick trial
-    on 4 KiB of it says so) is stored as is: deflating random bytes runs at a tenth of
+    on 1 KiB of it says so) is stored as is: deflating random bytes runs at a tenth of
     the speed of everything else and saves nothing."""
     if raw < 4096 or raw * 2 < len(plaintext):
         return False
-    sample = plaintext[len(plaintext) // 2 - 2048:len(plaintext) // 2 + 2048]
+    sample = plaintext[len(plaintext) // 2 - 512:len(plaintext) // 2 + 512]
     return len(zlib.compress(sample, 1)) > 0.9 * len(sample)
 
 
