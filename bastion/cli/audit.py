@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 
 import click
 
@@ -20,7 +15,7 @@ from bastion.audit.service import checkpoint as checkpoint_now
 from bastion.audit.service import verify as verify_log
 from bastion.audit.signing import SigningKeyError
 
-from .common import CliState, cli_actor, fail, pass_state
+from .common import CliState, cli_actor, fail, pass_state, private_output
 
 
 @click.group()
@@ -69,15 +64,6 @@ def checkpoint(state: CliState) -> None:
                    f"(event {made.event_count} of the chain)")
 
 
-@contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        return
-    # 0600: the trail names people; an export is as private as the database.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        yield handle
 
 
 @audit.command("export")
@@ -97,7 +83,7 @@ def export(state: CliState, since: str | None, until: str | None, format_: str,
         end: datetime | None = parse_bound(until, zone, end=True) if until else None
     except ValueError as exc:
         fail(str(exc))
-    with state.bastion() as core, _output(output) as out:
+    with state.bastion() as core, private_output(output) as out:
         count = export_events(core, out, since=start, until=end, format=format_, actor=cli_actor())
     if output is not None:
         click.echo(f"{count} events written to {output}")

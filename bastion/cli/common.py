@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 import click
 
@@ -91,3 +92,15 @@ def read_password(password_file: Path | None, prompt: str) -> str:
     if not os.isatty(0):
         fail("no terminal to ask for the password: give --password-file")
     return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
+@contextmanager
+def private_output(path: Path | None) -> Iterator[TextIO]:
+    """Standard output, or a file created 0600: exports name people and what they did,
+    so a file is as private as the database it came from."""
+    if path is None:
+        yield sys.stdout
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        yield handle

@@ -3,19 +3,14 @@ a printable HTML page, for the maintenance contract's follow-up meetings."""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 
 import click
 
 from bastion.logbook import FORMATS, LogbookFilter, export_logbook
 
-from .common import CliState, cli_actor, fail, pass_state
+from .common import CliState, cli_actor, fail, pass_state, private_output
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -25,15 +20,6 @@ def logbook() -> None:
     """Intervention logbook: one entry per granted access, with what was done."""
 
 
-@contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        return
-    # 0600: the logbook names people and what they did; as private as the database.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        yield handle
 
 
 @logbook.command("export")
@@ -55,7 +41,7 @@ def export(state: CliState, vendor: str | None, target: str | None, since: datet
                           vendor, target)
     if query.since and query.until and query.until < query.since:
         fail("--until is before --since")
-    with state.bastion() as core, _output(output) as out:
+    with state.bastion() as core, private_output(output) as out:
         count = export_logbook(core, query, format=format_, out=out, actor=cli_actor(),
                                language=language or core.settings.web.default_language)
     if output is not None:
