@@ -207,21 +207,23 @@ class ProxyConnection(asyncssh.SSHServer):
             decision = await self.service.call(
                 contract_decision, self.core, technician=identity.ident,
                 target=destination.name, account=resolution.account, channel="request", at=now)
-            # An emergency may be allowed where a normal request is not (outside the
-            # maintenance windows, when the contract says so).
-            emergency = await self.service.call(
-                contract_decision, self.core, technician=identity.ident,
-                target=destination.name, account=resolution.account, channel="request", at=now,
-                break_glass=True)
-            usable = decision if decision.allowed else emergency
-            if usable.allowed and usable.constraints is not None:
+            emergency = decision
+            if not decision.allowed:
+                # An emergency may be allowed where a normal request is not (outside the
+                # maintenance windows, when the contract says so). When the request is
+                # allowed, the engine's break-glass answer differs only by the contract's
+                # break_glass.allowed, which the constraints already carry.
+                emergency = await self.service.call(
+                    contract_decision, self.core, technician=identity.ident,
+                    target=destination.name, account=resolution.account, channel="request",
+                    at=now, break_glass=True)
+            if emergency.allowed and emergency.constraints is not None:
                 grant = await self.service.call(
                     directory.find_active_grant, self.core, identity.technician_id,
-                    destination.target_id, usable.constraints.account, now)
+                    destination.target_id, emergency.constraints.account, now)
                 ask_request = grant is None
-                self.requestable_channels = sorted(usable.constraints.channels)
-                break_glass = (emergency.allowed and emergency.constraints is not None
-                               and emergency.constraints.break_glass_allowed)
+                self.requestable_channels = sorted(emergency.constraints.channels)
+                break_glass = emergency.constraints.break_glass_allowed
                 self.emergency_only = not decision.allowed
         if code_check is None and not ask_request:
             return Plan()
