@@ -24,7 +24,8 @@ def _approved(world: World, **fields: object) -> approvals.GrantInfo:
 
 def test_the_grant_window_is_the_request_window(any_world: World) -> None:
     world = any_world
-    request = world.file(minutes=90)
+    # A window that starts later, so the approval's own second cannot move its start.
+    request = world.file(minutes=90, start=utcnow() + timedelta(minutes=10))
     grant = world.approve(request.id, "alice").grant
     assert grant.not_before == request.window_start
     assert grant.not_after == request.window_end
