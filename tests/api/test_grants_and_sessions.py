@@ -7,6 +7,7 @@ from sqlalchemy import select
 from bastion.models import Grant, SshSession, utcnow
 from tests.approvals.conftest import audit_events, public_line
 from tests.approvals.test_certificates import fingerprint
+from tests.harness.queries import statements_sent
 
 from .conftest import ApiWorld
 from .test_auth import assert_error
@@ -115,3 +116,24 @@ def test_sessions_are_listed_shown_and_terminated_once(api: ApiWorld) -> None:
     with api.core.db.session() as db:
         row = db.scalar(select(SshSession).where(SshSession.id == live))
         assert row.terminate_requested_at is not None and row.terminate_requested_at <= utcnow()
+
+
+def test_listing_sessions_costs_the_same_queries_for_2_rows_as_for_20(api: ApiWorld) -> None:
+    # The list joins technician, vendor, target and recordings per page, not per row.
+    erin = api.as_staff("erin")
+    grant_id = granted(api)
+
+    def statements_for_list(expected: int) -> int:
+        with statements_sent(api.core.db.engine) as seen:
+            sessions = erin.get("/sessions?limit=500").get_json()["sessions"]
+        assert len(sessions) == expected
+        assert all(s["vendor"] == "acme" and s["target"] == "dpi-app-01" for s in sessions)
+        return len(seen)
+
+    for _ in range(2):
+        live_session(api, grant_id, status="ended")
+    statements_for_list(2)  # the first call also records the token's first use
+    few = statements_for_list(2)
+    for _ in range(18):
+        live_session(api, grant_id, status="ended")
+    assert statements_for_list(20) == few

@@ -19,6 +19,7 @@ from bastion.context import Bastion
 from bastion.models import Recording, SshSession, utcnow
 from bastion.recording import RecordingService
 from tests.approvals.conftest import World
+from tests.harness.queries import statements_sent
 from web import create_app
 
 from .supervision import (
@@ -75,6 +76,18 @@ def test_history_and_its_filters(app: Flask, client: FlaskClient, world: World,
     assert client.get("/sessions?start=garbage").status_code == 400
     sign_in(app, client, f"technician:{technician_id(world.core)}")
     assert client.get("/sessions").status_code == 403
+
+
+def test_listing_pages_load_people_with_the_page_not_per_row(app: Flask, client: FlaskClient,
+                                                             world: World, seeded: Seeded) -> None:
+    # A lazy load looks like "SELECT ... FROM technicians WHERE technicians.id = ?": one per
+    # row is what made a 500-row page cost 249 queries.
+    as_staff(app, client, world, "erin")
+    lazy = re.compile(r"FROM (technicians|targets|vendors)\s+WHERE \1\.id = ")
+    for path in ("/sessions", "/sessions/commands?q=systemctl"):
+        with statements_sent(world.core.db.engine) as seen:
+            assert client.get(path).status_code == 200
+        assert not [statement for statement in seen if lazy.search(statement)], path
 
 
 def test_a_sessions_page_and_the_command_search(app: Flask, client: FlaskClient, world: World,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from bastion.models import SESSION_STATES, SshSession, Target, Technician
 from bastion.sessions import request_termination
@@ -28,7 +28,12 @@ blueprint = Blueprint("sessions", __name__)
 @blueprint.get("/sessions")
 @requires("approver", "admin", "dpo")
 def index() -> ResponseReturnValue:
-    query = select(SshSession).order_by(SshSession.id.desc()).limit(query_limit())
+    # Everything session_view reads, loaded with the page (one query per relation, not
+    # per row): 500 sessions in 3 queries instead of 3 per session.
+    query = (select(SshSession)
+             .options(joinedload(SshSession.technician).joinedload(Technician.vendor),
+                      joinedload(SshSession.target), selectinload(SshSession.recordings))
+             .order_by(SshSession.id.desc()).limit(query_limit()))
     statuses = query_choices("status", SESSION_STATES)
     if statuses is not None:
         query = query.where(SshSession.status.in_(statuses))

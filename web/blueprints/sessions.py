@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_timezone, lazy_gettext
 from flask_wtf import FlaskForm
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
@@ -146,6 +146,13 @@ def flags_of(db: Session, sessions: list[SshSession]) -> dict[int, list[str]]:
     return found
 
 
+def _with_people() -> tuple[Any, ...]:
+    """The technician, vendor and target a listed session shows, loaded with the page
+    rather than one query per row."""
+    return (joinedload(SshSession.technician).joinedload(Technician.vendor),
+            joinedload(SshSession.target))
+
+
 def _older(rows: list[Any], more: bool) -> dict[str, Any] | None:
     return {**request.args.to_dict(), "before": rows[-1].id} if more and rows else None
 
@@ -162,7 +169,8 @@ def history() -> ResponseReturnValue:
             query = history_query(form)
             if before:
                 query = query.where(SshSession.id < before)
-            rows = list(db.scalars(query.order_by(SshSession.id.desc()).limit(PAGE + 1)))
+            rows = list(db.scalars(query.options(*_with_people())
+                                   .order_by(SshSession.id.desc()).limit(PAGE + 1)))
         more, rows = len(rows) > PAGE, rows[:PAGE]
         # Rendered inside the transaction: the template follows relationships.
         return render_template("sessions/history.html", form=form, sessions=rows,
@@ -215,7 +223,7 @@ def commands() -> ResponseReturnValue:
                 query = query.where(RecordedCommand.id < before)
             rows = list(db.scalars(query.order_by(RecordedCommand.id.desc()).limit(PAGE + 1)))
         more, rows = len(rows) > PAGE, rows[:PAGE]
-        sessions = {s.id: s for s in db.scalars(select(SshSession).where(
+        sessions = {s.id: s for s in db.scalars(select(SshSession).options(*_with_people()).where(
             SshSession.id.in_({r.session_id for r in rows})))}
         return render_template("sessions/commands.html", form=form, commands=rows,
                                sessions=sessions, searched=searched,
