@@ -28,11 +28,13 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from .errors import BudgetExceeded, RecordingClosed, RecordingFailed
 from .events import INPUT, MARKER, OUTPUT, RESIZE, Event, marker
 from .masking import TAIL_BYTES, at_secret_prompt, mask_until_enter
+from .write_queue import WriteQueue, shared_write_queue
 from .writer import RecordingWriter, SealResult
 
 MIB = 1024 * 1024
@@ -80,6 +82,7 @@ class SessionRecorder:
         *,
         limits: Limits | None = None,
         executor: Executor | None = None,
+        write_queue: WriteQueue | None = None,
         on_close: Callable[[SealResult], Any] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -87,7 +90,8 @@ class SessionRecorder:
     ) -> None:
         self.writer = writer
         self.limits = limits or Limits()
-        self._executor = executor or shared_executor()
+        self._executor = executor or shared_executor()  # opening and sealing
+        self._write_queue = write_queue or shared_write_queue()  # every append
         self._on_close = on_close
         self._sleep = sleep
         self._clock = clock
@@ -212,26 +216,20 @@ class SessionRecorder:
         self._pending.append(Event(self.writer.now(), code, data))
         self._waiters.append(waiter)
         if not self._flushing:
-            self._start_flush(loop)
+            self._start_flush()
         await waiter
 
-    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _start_flush(self) -> None:
         events, waiters = self._pending, self._waiters
         self._pending, self._waiters = [], []
         self._flushing = True
         if self._idle is not None:
             self._idle.clear()
-        future = loop.run_in_executor(self._executor, self.writer.append, events)
-        future.add_done_callback(lambda done: self._flush_done(loop, waiters, done))
+        self._write_queue.submit(partial(self.writer.append, events),
+                                 partial(self._flush_done, waiters))
 
-    def _flush_done(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        waiters: list[asyncio.Future[None]],
-        done: asyncio.Future[None],
-    ) -> None:
+    def _flush_done(self, waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
         self._flushing = False
-        error = done.exception() if not done.cancelled() else RecordingFailed("write cancelled")
         if error is not None:
             self._failure = str(error)
             # Everything waiting, in this write or queued behind it, is unrecorded.
@@ -244,7 +242,7 @@ class SessionRecorder:
                 if not waiter.done():  # a cancelled caller: its event is recorded anyway
                     waiter.set_result(None)
             if self._pending:
-                self._start_flush(loop)
+                self._start_flush()
                 return
         if self._idle is not None:
             self._idle.set()

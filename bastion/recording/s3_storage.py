@@ -128,6 +128,10 @@ class S3Storage:
         with self._lock:
             self._next[key] = sequence + 1
 
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._next.pop(key, None)
+
     def sync(self, key: str) -> None:
         """Every acknowledged PUT is already durable; sealing compacts (see the module)."""
         if not self.compact_on_seal:

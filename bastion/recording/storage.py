@@ -38,6 +38,9 @@ class Storage(Protocol):
     def sync(self, key: str) -> None:
         """Make everything appended so far durable (survive a power loss)."""
 
+    def release(self, key: str) -> None:
+        """The writer of ``key`` is done (sealed or failed): drop what was kept for it."""
+
     def open(self, key: str) -> BinaryIO:
         """A file object reading ``key`` from its start."""
 
@@ -64,6 +67,10 @@ class LocalFolderStorage:
     def __init__(self, root: Path | str, *, fsync_appends: bool = False) -> None:
         self.root = Path(root)
         self.fsync_appends = fsync_appends
+        # A recording being written keeps its file open: opening, stat-ing and closing it
+        # for every keystroke cost more than the write itself. Each key has one writer at
+        # a time, so an entry is only ever touched by one thread at once.
+        self._open_for_append: dict[str, int] = {}
 
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -100,31 +107,37 @@ class LocalFolderStorage:
                 pass
 
     def append(self, key: str, data: bytes) -> None:
-        path = self.path(key)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        except OSError as exc:
-            raise StorageError(f"cannot open recording {key}: {exc.strerror}") from exc
+        fd = self._open_for_append.get(key)
+        if fd is None:
+            try:
+                fd = os.open(self.path(key), os.O_WRONLY | os.O_APPEND)
+            except OSError as exc:
+                raise StorageError(f"cannot open recording {key}: {exc.strerror}") from exc
+            self._open_for_append[key] = fd
         try:
             before = os.fstat(fd).st_size
+        except OSError as exc:
+            raise StorageError(f"cannot append to recording {key}: {exc.strerror}") from exc
+        try:
+            _write_all(fd, data)
+            if self.fsync_appends:
+                os.fsync(fd)
+        except OSError as exc:
+            # All or nothing: cut a partial write (disk full mid-chunk) so the file
+            # still ends on a chunk boundary and verifies up to its last whole chunk.
             try:
-                _write_all(fd, data)
-                if self.fsync_appends:
-                    os.fsync(fd)
-            except OSError as exc:
-                # All or nothing: cut a partial write (disk full mid-chunk) so the file
-                # still ends on a chunk boundary and verifies up to its last whole chunk.
-                try:
-                    os.ftruncate(fd, before)
-                except OSError:
-                    pass
-                reason = "storage is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
-                raise StorageError(f"cannot append to recording {key}: {reason}") from exc
-        finally:
-            os.close(fd)
+                os.ftruncate(fd, before)
+            except OSError:
+                pass
+            reason = "storage is full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror
+            raise StorageError(f"cannot append to recording {key}: {reason}") from exc
 
     def sync(self, key: str) -> None:
         try:
+            fd = self._open_for_append.get(key)
+            if fd is not None:
+                os.fsync(fd)
+                return
             fd = os.open(self.path(key), os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -132,6 +145,11 @@ class LocalFolderStorage:
                 os.close(fd)
         except OSError as exc:
             raise StorageError(f"cannot sync recording {key}: {exc.strerror}") from exc
+
+    def release(self, key: str) -> None:
+        fd = self._open_for_append.pop(key, None)
+        if fd is not None:
+            os.close(fd)
 
     def open(self, key: str) -> BinaryIO:
         try:
@@ -152,6 +170,7 @@ class LocalFolderStorage:
 
     def delete(self, key: str) -> bool:
         path = self.path(key)
+        self.release(key)
         try:
             path.unlink()
         except FileNotFoundError:

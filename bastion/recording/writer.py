@@ -178,12 +178,14 @@ class RecordingWriter:
         if end_reason is not None:
             tail.append(Event(self.now(), MARKER, marker("end", reason=end_reason)))
         self._end_reason = end_reason
-        self._write(tail, final=True)
         try:
+            self._write(tail, final=True)
             self.storage.sync(self.storage_key)
         except StorageError as exc:
             self._error = str(exc)
             raise RecordingFailed(f"the recording could not be sealed: {exc}") from exc
+        finally:
+            self.storage.release(self.storage_key)
         self._closed = True
         return self.result()
 
@@ -211,12 +213,10 @@ class RecordingWriter:
         blob = b"".join(chunks)
         try:
             self.storage.append(self.storage_key, blob)
-        except StorageError as exc:
-            # The deflate stream moved past what storage holds: this writer is done.
-            self._error = str(exc)
-            raise RecordingFailed(f"the recording cannot be written: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - any backend failure fails the recording
-            self._error = f"{type(exc).__name__}: {exc}"
+            # The deflate stream moved past what storage holds: this writer is done.
+            self._error = str(exc) if isinstance(exc, StorageError) else f"{type(exc).__name__}: {exc}"
+            self.storage.release(self.storage_key)
             raise RecordingFailed(f"the recording cannot be written: {self._error}") from exc
         self._index, self._hash = index, digest
         self._size += len(blob)
