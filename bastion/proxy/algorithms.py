@@ -18,6 +18,17 @@ MACS = (
     "hmac-sha2-512-etm@openssh.com",
     "hmac-sha2-256-etm@openssh.com",
 )
+# Towards targets the bastion is the client, so its order decides: AES-GCM first. In
+# asyncssh it is one AES-NI call per packet, while chacha20-poly1305 takes several Python
+# calls (measured: 3 against 17 microseconds for a keystroke's packet, 8 against 29 for
+# 32 KiB), and every keystroke crosses this leg twice.
+UPSTREAM_CIPHERS = (
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes128-ctr",
+)
 COMPRESSION = ("none",)
 # Signature algorithms accepted from technicians' keys and certificates.
 CLIENT_SIGNATURES = (

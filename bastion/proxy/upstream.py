@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import asyncssh
 
 from . import messages
-from .algorithms import CIPHERS, KEX
+from .algorithms import KEX, UPSTREAM_CIPHERS
 from .directory import Destination
 
 
@@ -84,7 +84,7 @@ async def connect_target(destination: Destination, account: str, login: TargetLo
                 config=None,
                 **login.options(),
                 kex_algs=list(KEX) + ["ecdh-sha2-nistp256", "diffie-hellman-group14-sha256"],
-                encryption_algs=list(CIPHERS) + ["aes256-ctr", "aes128-ctr"],
+                encryption_algs=list(UPSTREAM_CIPHERS),
                 keepalive_interval=30,
             ),
             timeout,
