@@ -3,7 +3,8 @@
 - ``ssh_host_ed25519_key``: the bastion's SSH host key, shown to technicians' clients;
 - ``technician_ca``: signs technicians' time-boxed user certificates (grants);
 - ``target_ca``: signs the bastion's per-session certificates towards targets;
-- ``master.key``: 256-bit key that encrypts vaulted secrets and wraps recording keys;
+- ``master.key``: 256-bit key that encrypts vaulted secrets and wraps recording keys
+  (``bastion keys rotate-master`` replaces it: see ``bastion.master_key_rotation``);
 - ``audit_signing.key``: Ed25519 (PKCS#8 PEM) signing the audit log's checkpoints
   (``bastion.audit.signing``), with its public half in ``audit_signing.pub``.
 
@@ -29,6 +30,11 @@ MASTER_KEY = "master.key"
 WEB_SECRET = "web_secret.key"  # noqa: S105 - a file name, not a secret
 AUDIT_SIGNING_KEY = "audit_signing.key"
 AUDIT_SIGNING_PUB = "audit_signing.pub"
+
+
+def key_id(key: bytes) -> str:
+    """A master key's public name: recordings store it to say which key wraps them."""
+    return hashlib.sha256(key).hexdigest()[:16]
 
 
 class KeyStoreError(Exception):
@@ -117,9 +123,14 @@ class KeyStore:
     def master_key(self) -> bytes:
         return self._secret(MASTER_KEY)
 
+    def master_key_file(self, name: str) -> bytes:
+        """The 32-byte key in another file of the master key's (a rotation's
+        ``master.key.next`` or ``master.key.retired-<id>``), checked like ``master.key``."""
+        return self._secret(name)
+
     @property
     def master_key_id(self) -> str:
-        return hashlib.sha256(self.master_key).hexdigest()[:16]
+        return key_id(self.master_key)
 
     @property
     def web_secret(self) -> bytes:

@@ -44,6 +44,11 @@ def secret_of(master_key: bytes, ident: str, sealed: bytes | None) -> str | None
     return unseal(master_key, sealed, _purpose(ident)).decode() if sealed else None
 
 
+def reseal_secret(old_key: bytes, new_key: bytes, ident: str, sealed: bytes) -> bytes:
+    """Master-key rotation: the same TOTP secret, sealed with the new key."""
+    return seal(new_key, unseal(old_key, sealed, _purpose(ident)), _purpose(ident))
+
+
 class CodeChecker:
     """Checks codes, refusing a code already used in its time step (per process)."""
 

@@ -59,3 +59,8 @@ def set_secret(session: Session, audit: AuditLog, master_key: bytes, *, target: 
 
 def open_secret(master_key: bytes, target: str, account: str, sealed: bytes) -> bytes:
     return unseal(master_key, sealed, _purpose(target, account))
+
+
+def reseal_secret(old_key: bytes, new_key: bytes, target: str, account: str, sealed: bytes) -> bytes:
+    """Master-key rotation: the same secret, sealed with the new key for the same account."""
+    return seal(new_key, open_secret(old_key, target, account, sealed), _purpose(target, account))

@@ -12,6 +12,7 @@ from .common import fail, main_group
 from .contracts import contracts
 from .demo import demo
 from .init import init
+from .keys import keys
 from .logbook import logbook
 from .recordings import recordings
 from .reports import reports
@@ -34,6 +35,7 @@ main_group.add_command(demo)
 main_group.add_command(logbook)
 main_group.add_command(access_review)
 main_group.add_command(tokens)
+main_group.add_command(keys)
 
 
 def main() -> None:

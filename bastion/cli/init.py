@@ -12,6 +12,7 @@ from bastion.passwords import WeakPasswordError
 from bastion.staff import StaffError, add_staff
 
 from .common import CliState, cli_actor, fail, pass_state, read_password
+from .keys import finish_interrupted_rotation
 
 
 @click.command()
@@ -38,6 +39,8 @@ def init(state: CliState, admin_username: str, admin_name: str,
         before = core.db.current_revision()
         core.db.upgrade()
         after = core.db.current_revision()
+        # After the upgrade: the recovery reads tables this release's models describe.
+        finish_interrupted_rotation(core)
         with core.db.session() as session:
             has_admin = session.scalar(select(StaffRole).where(StaffRole.role == "admin").limit(1))
             core.audit.append(

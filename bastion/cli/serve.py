@@ -8,6 +8,7 @@ import logging
 import click
 
 from .common import CliState, pass_state
+from .keys import finish_interrupted_rotation
 
 
 def configure_logging(verbose: bool) -> None:
@@ -31,4 +32,7 @@ def serve(state: CliState, verbose: bool) -> None:
 
     configure_logging(verbose)
     with state.bastion() as core:
+        # Before anything seals or opens a value: a crash mid-rotation may have left the
+        # database sealed with master.key.next.
+        finish_interrupted_rotation(core)
         asyncio.run(run(core, create_app))
