@@ -99,6 +99,10 @@ class WebSettings(_Section):
     public_url: str = "http://localhost:8080"
     idle_minutes: int = Field(15, ge=1, le=24 * 60)
     secure_cookies: bool = False
+    # Reverse proxies in front of the console whose X-Forwarded-For/-Proto/-Host headers
+    # are believed (werkzeug's ProxyFix): 1 for one TLS proxy. 0 (default) ignores them,
+    # which is right when browsers reach the console directly: a client could forge them.
+    trusted_proxies: int = Field(0, ge=0, le=5)
     default_language: str = Field("fr", pattern="^(fr|en)$")
     time_zone: str = "Europe/Paris"
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bastion.context import Bastion
 
@@ -72,4 +73,15 @@ def create_app(core: Bastion, config: Mapping[str, Any] | None = None) -> Flask:
     for module in BLUEPRINTS:
         app.register_blueprint(module.blueprint)
     api.install(app)  # the JSON API under /api/v1 (web/api): after CSRFProtect and access.enforce
+    trust_proxies(app, core.settings.web.trusted_proxies)
     return app
+
+
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Behind ``hops`` reverse proxies (``[web] trusted_proxies``), take the client's
+    address, scheme and host from their X-Forwarded-* headers: audit events and console
+    sessions then record the browser's address, and external URLs say https. Never by
+    default: a client reaching the console directly could forge those headers."""
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops)

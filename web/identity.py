@@ -3,22 +3,30 @@ member (password verified, key due), or nobody.
 
 Principals are plain values rebuilt from the database on every request, so disabling an
 account or removing a role takes effect on the user's next click, and no ORM object
-outlives the transaction that loaded it.
+outlives the transaction that loaded it. The loader also requires the cookie's console
+session (``bastion.console_sessions``) to be live: revoked, idle, past its absolute limit,
+missing, or impossible to check (database error) all mean signed out.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask import current_app, g, session
 from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user
 from sqlalchemy.orm import Session
 
 from bastion.audit import Actor
+from bastion.console_sessions import check_session
 from bastion.context import Bastion
 from bastion.models import StaffUser, Technician
 
 from . import signin_state
+
+log = logging.getLogger("web.identity")
+ENDED_KEY = "console_session_ended"
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,15 @@ class Anonymous(AnonymousUserMixin):
 
     def has_role(self, *roles: str) -> bool:
         return False
+
+
+@dataclass(frozen=True)
+class Ended:
+    """Why the cookie's sign-in no longer holds (set by the loader, for
+    ``security.end_idle_sessions`` to tidy up, audit and tell the visitor)."""
+
+    reason: str  # idle | expired | revoked | missing | other principal | account | error
+    principal: Principal | None = None
 
 
 @dataclass(frozen=True)
@@ -101,8 +118,35 @@ def init_login(app_login: LoginManager) -> None:
 
     @app_login.user_loader
     def _load(user_id: str) -> Principal | None:
+        return load_signed_in(user_id)
+
+
+def load_signed_in(user_id: str) -> Principal | None:
+    """The principal, if the account is usable *and* the cookie's console session is live."""
+    try:
         with core().db.session() as db:
-            return load_principal(db, user_id)
+            principal = load_principal(db, user_id)
+            if principal is None:
+                g.setdefault(ENDED_KEY, Ended("account"))
+                return None
+            check = check_session(db, signin_state.session_token(), principal_kind=principal.kind,
+                                  principal_id=principal.db_id, idle=idle_limit())
+    except Exception:  # noqa: BLE001 - fail closed: what cannot be checked is signed out
+        log.exception("console session check failed")
+        g.setdefault(ENDED_KEY, Ended("error"))
+        return None
+    if not check.ok:
+        g.setdefault(ENDED_KEY, Ended(check.reason, principal))
+        return None
+    return principal
+
+
+def idle_limit() -> timedelta:
+    return timedelta(minutes=current_app.config["BASTION_IDLE_MINUTES"])
+
+
+def session_ended() -> Ended | None:
+    return g.get(ENDED_KEY)
 
 
 def current_identity() -> Identity:

@@ -33,6 +33,7 @@ MENU = (
     ("dpo.home", lazy_gettext("Controls")),
     ("break_glass.declare_form", lazy_gettext("Emergency access")),
     ("account.keys", lazy_gettext("My security keys")),
+    ("account.sessions", lazy_gettext("My sessions")),
     ("account.preferences", lazy_gettext("Preferences")),
 )
 
@@ -45,7 +46,7 @@ def menu_for_visitor() -> list[tuple[str, Any, bool]]:
     for endpoint, label in MENU:
         rule = rule_for(current_app, endpoint)
         if rule is not None and rule.allows(identity):
-            # Pages under a menu entry (a target's detail) highlight it; the two account
+            # Pages under a menu entry (a target's detail) highlight it; the account
             # entries share a blueprint, so they match exactly.
             area = endpoint.split(".")[0]
             current = request.endpoint == endpoint or (

@@ -57,11 +57,16 @@ def _locked(person: StaffUser, now: datetime) -> bool:
     return person.locked_until is not None and person.locked_until > now
 
 
+def _where(address: str | None) -> dict[str, str]:
+    """The client address for an audit event's details, when the caller knows it."""
+    return {"address": address} if address else {}
+
+
 def check_password(core: Bastion, username: str, password: str, *,
-                   now: datetime | None = None) -> int:
+                   address: str | None = None, now: datetime | None = None) -> int:
     """First factor. Returns the staff id; raises ``sign_in_failed``, the same for an
     unknown name, a disabled or locked account or a wrong password (nothing to enumerate;
-    the audit log records which it was)."""
+    the audit log records which it was). ``address``: the client's, for the audit log."""
     now = now or utcnow()
     failure: ApprovalError | None = None
     with core.db.session() as session:
@@ -88,7 +93,8 @@ def check_password(core: Bastion, username: str, password: str, *,
             return person.id
         core.audit.append(session, action="staff.sign_in_refused", outcome="denied",
                           actor=actor, reasons=[why],
-                          details={"code": failure.code, "step": "password"})
+                          details={"code": failure.code, "step": "password",
+                                   **_where(address)})
     raise failure
 
 
@@ -114,8 +120,10 @@ def sign_in_options(core: Bastion, *, staff: StaffRef | None = None,
 
 
 def verify_sign_in(core: Bastion, response: CredentialResponse, *,
-                   staff: StaffRef | None = None, now: datetime | None = None) -> SignedIn:
-    """Second factor (``staff`` given) or passkey sign-in (``staff`` None)."""
+                   staff: StaffRef | None = None, address: str | None = None,
+                   now: datetime | None = None) -> SignedIn:
+    """Second factor (``staff`` given) or passkey sign-in (``staff`` None). ``address``:
+    the client's, for the audit log."""
     now = now or utcnow()
     expected = staff_id_of(staff) if staff is not None else None
     passkey = expected is None
@@ -156,7 +164,8 @@ def verify_sign_in(core: Bastion, response: CredentialResponse, *,
         method = "passkey" if passkey else "password+key"
         core.audit.append(session, action="staff.signed_in", outcome="ok",
                           actor=staff_actor(person, "staff"),
-                          details={"method": method, "credential": stored.name})
+                          details={"method": method, "credential": stored.name,
+                                   **_where(address)})
         return SignedIn(person.id, person.username, person.full_name,
                         tuple(sorted(person.role_names)), person.language, person.time_zone,
                         method, stored.id)
@@ -170,6 +179,7 @@ def verify_sign_in(core: Bastion, response: CredentialResponse, *,
         core.audit.append(session, action="staff.sign_in_refused", outcome="denied",
                           actor=actor, reasons=[exc.message, *exc.reasons],
                           details={"code": exc.code,
-                                   "step": "passkey" if passkey else "security key"})
+                                   "step": "passkey" if passkey else "security key",
+                                   **_where(address)})
 
     return run_audited(core, work, refused)

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bastion.audit import Actor, AuditLog
+from bastion.console_sessions import revoke_all
 from bastion.context import Bastion
 from bastion.models import (
     ContractVersion,
@@ -135,6 +136,12 @@ def _apply(session: Session, audit: AuditLog, parsed: ParsedContract, actor: Act
                  "valid_until": contract.contract.valid_until.isoformat(),
                  "technicians": people})
     revoked = revoke_misfit_grants(session, audit, vendor, contract, label, actor, now)
+    # A technician dropped from the contract loses their vendor-portal sessions too.
+    for ident in people.get("deactivated", []):
+        tech_id = session.scalar(select(Technician.id).where(Technician.ident == ident))
+        if tech_id is not None:
+            revoke_all(session, audit, principal_kind="technician", principal_id=tech_id,
+                       reason=f"removed from {label}", actor=actor, now=now)
     return LoadedContract(parsed.path, vendor.slug, contract.reference, version.version, status,
                           people, revoked)
 

@@ -14,6 +14,7 @@ from .approvals import (
 )
 from .audit import AuditEvent
 from .base import Base, UTCDateTime, utcnow
+from .console_sessions import ConsoleSession  # bastion.console_sessions
 from .contracts import ContractVersion
 from .inventory import ACCOUNT_AUTH_METHODS, DATA_CATEGORIES, Target, TargetAccount
 from .people import (
@@ -43,6 +44,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "BreakGlassReview",
+    "ConsoleSession",
     "ContractVersion",
     "Grant",
     "NotificationOutbox",

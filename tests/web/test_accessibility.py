@@ -101,7 +101,7 @@ def test_every_page_passes_the_smoke_check(client: FlaskClient, core: Bastion, p
         "key-pending": ["/sign-in/key"],
         "enrol-pending": ["/sign-in/enrol"],
         "approver": ["/", "/vendors", "/targets", f"/targets/{target}", "/account/keys",
-                     "/account/preferences", "/audit"],
+                     "/account/sessions", "/account/preferences", "/audit"],
         "admin": ["/", "/admin/staff", "/admin/staff/new", f"/admin/staff/{staff}", "/targets/new",
                   f"/targets/{target}", "/audit", "/audit/integrity", "/audit?start=garbage"],
         "dpo": ["/", "/audit?outcome=ok"],
@@ -117,7 +117,7 @@ def test_every_page_passes_the_smoke_check(client: FlaskClient, core: Bastion, p
             found += problems_of(f"{identity} {path}", response.get_data(as_text=True))
             checked += 1
     assert found == []
-    assert checked == 23
+    assert checked == 24
 
 
 def test_the_checker_finds_what_it_looks_for() -> None:

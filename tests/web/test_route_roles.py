@@ -38,11 +38,16 @@ POST /account/keys/<int:key_id>/rename             .    .   .     Y        Y    
 POST /account/keys/options                         .    .   .     Y        Y     Y   .
 POST /account/keys/verify                          .    .   .     Y        Y     Y   .
 GET  /account/preferences                          .    .   .     Y        Y     Y   .
+GET  /account/sessions                             .    .   .     Y        Y     Y   .
+POST /account/sessions/<ref>/revoke                .    .   .     Y        Y     Y   .
+POST /account/sessions/revoke-others               .    .   .     Y        Y     Y   .
 POST /account/preferences                          .    .   .     Y        Y     Y   .
 GET  /admin/staff                                  .    .   .     .        Y     .   .
 GET  /admin/staff/<int:staff_id>                   .    .   .     .        Y     .   .
 POST /admin/staff/<int:staff_id>                   .    .   .     .        Y     .   .
 POST /admin/staff/<int:staff_id>/active            .    .   .     .        Y     .   .
+POST /admin/staff/<int:staff_id>/sessions/<ref>/revoke .  .   .     .        Y     .   .
+POST /admin/staff/<int:staff_id>/sessions/revoke-all .   .   .     .        Y     .   .
 POST /admin/staff/<int:staff_id>/unlock            .    .   .     .        Y     .   .
 GET  /admin/staff/new                              .    .   .     .        Y     .   .
 POST /admin/staff/new                              .    .   .     .        Y     .   .
@@ -209,6 +214,7 @@ def sample_url(path: str) -> str:
     # Ids that exist nowhere: an allowed request reaches the view and gets 404, a refused
     # one is stopped before; nothing is changed by a request that gets through.
     path = re.sub(r"<int:[a-z_]+>", "999999", path)
+    path = path.replace("<ref>", "0123456789ab")  # a console session's reference
     return re.sub(r"<path:[a-z_]+>", "no-such-file.js", path)
 
 
@@ -239,4 +245,6 @@ def _mismatches(app: Flask, client, people: People, identity: str) -> list[str]:
         # 401: the JSON API answers callers who are not signed in with 401, not 403.
         if refused and response.status_code not in (302, 401, 403):
             mismatches.append(f"{route} as {identity}: refused with {response.status_code}")
+        if route == "POST /sign-out":  # it ended the console session: sign in again
+            contents = session_for(app, identity, people)
     return mismatches

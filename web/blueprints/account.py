@@ -1,4 +1,4 @@
-"""The signed-in staff member's own account: security keys, language and time zone."""
+"""The signed-in staff member's own account: security keys, sessions, language and time zone."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ from bastion.approvals import (
     registration_options,
     remove_credential,
 )
+from bastion.console_sessions import find_session, live_sessions, revoke_all, revoke_session
 from bastion.models import StaffUser, WebAuthnCredential
 
 from .. import ceremonies, signin_state
 from ..access import public, safe_next, staff_only
 from ..forms import ActionForm, choices
 from ..i18n import LANGUAGES
-from ..identity import core, current_identity, forget_identity, signed_in_principal
+from ..identity import core, current_identity, forget_identity, idle_limit, signed_in_principal
 
 blueprint = Blueprint("account", __name__)
 
@@ -137,6 +138,53 @@ def key_add_verify() -> ResponseReturnValue:
         return ceremonies.error_response(error)
     flash(gettext("Security key added."), "success")
     return jsonify(redirect=url_for("account.keys"))
+
+
+@blueprint.get("/account/sessions")
+@staff_only()
+def sessions() -> ResponseReturnValue:
+    me = signed_in_principal()
+    with core().db.session() as db:
+        rows = live_sessions(db, principal_kind=me.kind, principal_id=me.db_id, idle=idle_limit())
+    return render_template("account/sessions.html", sessions=rows, action_form=ActionForm(),
+                           current_id=signin_state.current_session_id())
+
+
+@blueprint.post("/account/sessions/<ref>/revoke")
+@staff_only()
+def session_revoke(ref: str) -> ResponseReturnValue:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    me = signed_in_principal()
+    bastion = core()
+    with bastion.db.session() as db:
+        # Someone else's session is reported as missing, like someone else's key.
+        found = find_session(db, principal_kind=me.kind, principal_id=me.db_id, ref=ref)
+        if found is None:
+            abort(404)
+        revoke_session(db, bastion.audit, found.id, reason="signed out by its owner",
+                       actor=me.actor("staff"))
+    if found.id == signin_state.current_session_id():
+        signin_state.sign_out("signed out by its owner")
+        flash(gettext("You are signed out."), "info")
+        return redirect(url_for("auth.sign_in"))
+    flash(gettext("That session is signed out."), "success")
+    return redirect(url_for("account.sessions"))
+
+
+@blueprint.post("/account/sessions/revoke-others")
+@staff_only()
+def session_revoke_others() -> ResponseReturnValue:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    me = signed_in_principal()
+    bastion = core()
+    with bastion.db.session() as db:
+        count = revoke_all(db, bastion.audit, principal_kind=me.kind, principal_id=me.db_id,
+                           reason="other sessions signed out by their owner",
+                           actor=me.actor("staff"), keep=signin_state.current_session_id())
+    flash(gettext("Other sessions signed out: %(n)d.", n=count), "success")
+    return redirect(url_for("account.sessions"))
 
 
 @blueprint.route("/account/preferences", methods=["GET", "POST"])

@@ -1,7 +1,10 @@
-"""Admin: hospital staff accounts and their roles (create, change roles, disable, unlock).
+"""Admin: hospital staff accounts and their roles (create, change roles, disable, unlock,
+end console sessions).
 
 Guards against locking the hospital out of its own console: an admin cannot disable
 themselves or drop their own admin role, and the last active admin stays an admin.
+Disabling an account or taking a role away ends the person's console sessions at once
+(the account is judged again at their next sign-in, with its new roles).
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ from sqlalchemy.orm import Session
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
+from bastion.console_sessions import find_session, live_sessions, revoke_all, revoke_session
 from bastion.models import StaffRole, StaffUser, WebAuthnCredential
 from bastion.passwords import MIN_LENGTH, WeakPasswordError, check_policy
 from bastion.staff import StaffError, add_staff
 
+from .. import signin_state
 from ..access import requires
 from ..forms import ActionForm, CheckboxesField, choices
 from ..i18n import ROLE_NAMES
-from ..identity import Principal, core, signed_in_principal
+from ..identity import Principal, core, idle_limit, signed_in_principal
 
 blueprint = Blueprint("admin_staff", __name__, url_prefix="/admin/staff")
 
@@ -135,13 +140,28 @@ def staff_edit(staff_id: int) -> ResponseReturnValue:
                                      actor=me.actor("admin"),
                                      details={"username": user.username, "before": before,
                                               "after": after})
+                removed = sorted(set(before) - set(after))
+                if removed:
+                    _end_sessions(db, me, user.id, "roles removed: " + ", ".join(removed))
                 flash(gettext("Roles saved."), "success")
                 return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
         keys = list(db.scalars(select(WebAuthnCredential).where(WebAuthnCredential.staff_id == user.id)
                                .order_by(WebAuthnCredential.created_at)))
+        sessions = live_sessions(db, principal_kind="staff", principal_id=user.id,
+                                 idle=idle_limit())
         return render_template("admin/staff_edit.html", user=user, form=form, keys=keys,
+                               sessions=sessions, current_id=signin_state.current_session_id(),
                                action_form=ActionForm(), is_me=user.id == me.db_id), \
             400 if form.errors else 200
+
+
+def _end_sessions(db: Session, me: Principal, staff_id: int, reason: str) -> int:
+    """End the staff member's console sessions; an admin acting on their own account keeps
+    the session they are using (they chose the change; signing them out would only hide
+    its result)."""
+    keep = signin_state.current_session_id() if staff_id == me.db_id else None
+    return revoke_all(db, core().audit, principal_kind="staff", principal_id=staff_id,
+                      reason=reason, actor=me.actor("admin"), keep=keep)
 
 
 def _roles_problem(db: Session, me: Principal, user: StaffUser, roles: set[str]) -> str | None:
@@ -171,6 +191,8 @@ def staff_toggle_active(staff_id: int) -> ResponseReturnValue:
             bastion.audit.append(db, action="staff.enabled" if user.active else "staff.disabled",
                                  outcome="ok", actor=me.actor("admin"),
                                  details={"username": user.username})
+            if not user.active:
+                _end_sessions(db, me, user.id, "account disabled")
             flash(gettext("Account enabled.") if user.active else gettext(
                 "Account disabled: it can no longer sign in."), "success")
     return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
@@ -190,4 +212,38 @@ def staff_unlock(staff_id: int) -> ResponseReturnValue:
                              actor=signed_in_principal().actor("admin"),
                              details={"username": user.username})
     flash(gettext("Sign-in lock removed."), "success")
+    return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
+
+
+@blueprint.post("/<int:staff_id>/sessions/<ref>/revoke")
+@requires("admin")
+def staff_session_revoke(staff_id: int, ref: str) -> ResponseReturnValue:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    me = signed_in_principal()
+    bastion = core()
+    with bastion.db.session() as db:
+        _user_or_404(db, staff_id)
+        found = find_session(db, principal_kind="staff", principal_id=staff_id, ref=ref)
+        if found is None:
+            abort(404)
+        revoke_session(db, bastion.audit, found.id, reason="signed out by an administrator",
+                       actor=me.actor("admin"))
+    if found.id == signin_state.current_session_id():
+        signin_state.sign_out("signed out by an administrator")
+        return redirect(url_for("auth.sign_in"))
+    flash(gettext("That session is signed out."), "success")
+    return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
+
+
+@blueprint.post("/<int:staff_id>/sessions/revoke-all")
+@requires("admin")
+def staff_sessions_revoke_all(staff_id: int) -> ResponseReturnValue:
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    me = signed_in_principal()
+    with core().db.session() as db:
+        _user_or_404(db, staff_id)
+        count = _end_sessions(db, me, staff_id, "all sessions signed out by an administrator")
+    flash(gettext("Sessions signed out: %(n)d.", n=count), "success")
     return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))

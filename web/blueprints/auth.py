@@ -92,7 +92,7 @@ def sign_in() -> ResponseReturnValue:
     if throttled(username):
         raise TooManyRequests()
     try:
-        staff_id = check_password(core(), username, form.password.data)
+        staff_id = check_password(core(), username, form.password.data, address=client_address())
     except ApprovalError:
         flash(ceremonies.failure_message(), "error")
         return render_sign_in(form, 401)
@@ -108,14 +108,15 @@ def sign_in() -> ResponseReturnValue:
 @blueprint.post("/sign-out")
 @public()
 def sign_out() -> ResponseReturnValue:
-    form = SignOutForm()
+    valid = SignOutForm().validate_on_submit()  # before sign_out() clears the CSRF secret
     identity = current_identity()
-    if form.validate_on_submit() and identity.principal is not None:
+    ref = signin_state.sign_out()  # also ends the session's database row
+    if valid and identity.principal is not None:
         bastion = core()
         with bastion.db.session() as db:
             bastion.audit.append(db, action="staff.signed_out", outcome="ok",
-                                 actor=identity.principal.actor(), reasons=["signed out"])
-    signin_state.sign_out()
+                                 actor=identity.principal.actor(), reasons=["signed out"],
+                                 details={"session": ref})
     flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.sign_in"))
 
@@ -174,7 +175,7 @@ def _finish_assertion(staff_id: int | None) -> ResponseReturnValue:
     if credential is None:
         return ceremonies.missing_credential()
     try:
-        signed = verify_sign_in(core(), credential, staff=staff_id)
+        signed = verify_sign_in(core(), credential, staff=staff_id, address=client_address())
     except ApprovalError as error:
         return ceremonies.error_response(error)
     with core().db.session() as db:
