@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bastion.api_tokens import create_token
 from bastion.audit import Actor
@@ -165,6 +165,31 @@ def _time(client: Any, path: str, repeat: int, headers: dict[str, str] | None = 
     return summary_ms(seconds)
 
 
+def slowest_statement_plan(core: Bastion, client: Any, path: str) -> dict[str, Any]:
+    """Request ``path`` once more, find its slowest SQL statement and EXPLAIN ANALYZE it:
+    what a missed target is investigated with."""
+    timings: list[tuple[float, str, Any]] = []
+
+    def before(conn: Any, _cursor: Any, _statement: str, _params: Any, *_: Any) -> None:
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        timings.append((time.perf_counter() - conn.info.pop("bench_started"), statement, params))
+
+    event.listen(core.db.engine, "before_cursor_execute", before)
+    event.listen(core.db.engine, "after_cursor_execute", after)
+    try:
+        client.get(path)
+    finally:
+        event.remove(core.db.engine, "before_cursor_execute", before)
+        event.remove(core.db.engine, "after_cursor_execute", after)
+    seconds, statement, params = max(timings, key=lambda timing: timing[0])
+    with core.db.engine.connect() as connection:
+        plan = connection.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
+        lines = [row[0] for row in plan]
+    return {"statement_ms": round(seconds * 1000, 1), "statement": statement, "plan": lines}
+
+
 def run(world: World, sessions: int, commands: int, repeat: int) -> dict[str, Any]:
     url = world.postgres.create_database(f"console_{uuid.uuid4().hex[:8]}")
     core = prepare_core(world.core.settings.var_dir, url, node="bench-console")
@@ -199,6 +224,9 @@ def run(world: World, sessions: int, commands: int, repeat: int) -> dict[str, An
             results["queries"][label] = _time(console, path, repeat)
         results["queries"]["API: sessions, technician + state (500)"] = _time(
             api, "/api/v1/sessions?technician=tech07&status=ended&limit=500", repeat, bearer)
+        results["plans"] = {label: slowest_statement_plan(core, console, path)
+                            for label, path in queries.items()
+                            if results["queries"][label]["p50_ms"] > 200}
         # What the trigram index buys: the same searches without it.
         with core.db.engine.begin() as connection:
             connection.execute(text("DROP INDEX ix_recorded_commands_text_trgm"))
