@@ -30,7 +30,13 @@ from bastion.vault import open_secret
 from . import directory, messages
 from .directory import GrantSnapshot, Resolution
 from .forwards import open_forward, refuse_remote_forward
-from .policy import GrantPolicy, contract_decision, grant_constraints, second_factor_facts
+from .policy import (
+    GrantPolicy,
+    contract_decision,
+    grant_constraints,
+    second_factor_facts,
+    use_totp_code,
+)
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
 from .second_step import BREAK_GLASS_WORD, Plan, Questions, RequestDetails, SuccessGate
@@ -149,11 +155,11 @@ class ProxyConnection(asyncssh.SSHServer):
             return False
         return self.gate.questions.challenge()
 
-    def validate_kbdint_response(self, username: str, responses: list[str]):  # type: ignore[no-untyped-def]
+    async def validate_kbdint_response(self, username: str, responses: list[str]):  # type: ignore[no-untyped-def]
         questions = self.gate.questions
         if questions is None:
             return False
-        if questions.accept(list(responses)):
+        if await questions.accept(list(responses)):
             return True
         return questions.challenge() if questions.attempts < 3 else False
 
@@ -197,8 +203,10 @@ class ProxyConnection(asyncssh.SSHServer):
             return Plan(refusal=verdict.reason)
         if verdict.outcome == "ask_totp":
             secret = facts.totp_secret
-            checker = self.service.codes
-            code_check = lambda code: checker.check(identity.ident, secret, code)  # noqa: E731
+
+            async def code_check(code: str) -> bool:
+                return await self.service.call(use_totp_code, self.core, identity.ident,
+                                               secret, code)
         self.second_factor = verdict.reason
         ask_request = False
         break_glass = False

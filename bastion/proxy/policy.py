@@ -25,7 +25,7 @@ from bastion.contracts import (
 )
 from bastion.contracts.second_factor import SecondFactorPolicy, second_factor_policy
 from bastion.models import Technician
-from bastion.totp import secret_of
+from bastion.totp import secret_of, use_code
 
 from .directory import GrantSnapshot
 
@@ -54,6 +54,13 @@ def second_factor_facts(core: Bastion, technician: str) -> SecondFactorFacts:
     policy = second_factor_policy(current[1] if current else None,
                                   core.settings.ssh.second_factor)
     return SecondFactorFacts(policy, secret_of(core.keys.master_key, technician, sealed))
+
+
+def use_totp_code(core: Bastion, technician: str, secret: str, code: str) -> bool:
+    """The one-time code typed at login, accepted once across every node (database I/O:
+    run through ProxyService.call)."""
+    with core.db.session() as session:
+        return use_code(session, technician, secret, code)
 
 
 def grant_constraints(grant: GrantSnapshot) -> Constraints | None:

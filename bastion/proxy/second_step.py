@@ -36,7 +36,7 @@ class Questions:
 
     target: str
     ask_request: bool
-    code_check: Callable[[str], bool] | None = None
+    code_check: Callable[[str], Awaitable[bool]] | None = None
     break_glass_offered: bool = False
     emergency_only: bool = False
     answers: RequestDetails | None = None
@@ -81,13 +81,13 @@ class Questions:
         title = "Bastion access request" if self.ask_request else "Bastion second factor"
         return (title, "\n".join(lines) + ("\n" if lines else ""), "", self._prompts())
 
-    def accept(self, responses: list[str]) -> bool:
+    async def accept(self, responses: list[str]) -> bool:
         self.attempts += 1
         self.problem = None
         answers = list(responses)
         if self.code_check is not None and not self.code_ok:
             code = answers.pop(0) if answers else ""
-            if not self.code_check(code):
+            if not await self.code_check(code):
                 self.problem = "That one-time code is not valid: type the current one."
                 return False
             self.code_ok = True

@@ -15,7 +15,6 @@ import asyncssh
 
 from bastion.context import Bastion
 from bastion.models import utcnow
-from bastion.totp import CodeChecker
 
 from . import directory, messages
 from .algorithms import server_options
@@ -44,7 +43,6 @@ class ProxyService:
         self.technician_ca = core.keys.technician_ca
         self.technician_ca_line = core.keys.public_line("technician_ca")
         self.master_key = core.keys.master_key
-        self.codes = CodeChecker()
         self._host_key = core.keys.host_key
 
     async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:

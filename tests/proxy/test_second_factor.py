@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import struct
+import time
 from collections.abc import Iterator
 
 import asyncssh
@@ -20,7 +21,7 @@ from sqlalchemy import select
 from bastion import totp
 from bastion.audit import Actor
 from bastion.contracts import load_contracts
-from bastion.models import AuditEvent
+from bastion.models import AuditEvent, Technician
 from tests.proxy.conftest import Scenario, contract_for_tests
 
 KBDINT = ["-o", "LogLevel=INFO", "-o", "BatchMode=no", "-o", "KbdInteractiveAuthentication=yes"]
@@ -48,10 +49,18 @@ def test_one_time_code_typed_into_the_real_ssh(required: Scenario, tmux) -> None
     tmux.type("123456\n" if pyotp.TOTP(secret).now() != "123456" else "654321\n")
     tmux.wait_for(r"That one-time code is not valid")
     tmux.wait_for(r"One-time code: $")
-    tmux.type(pyotp.TOTP(secret).now() + "\n")
+    typed_at = time.time()
+    code = pyotp.TOTP(secret).at(typed_at)
+    tmux.type(code + "\n")
     tmux.type("PS1='dpi> '; echo second-factor-ok\n")
     tmux.wait_for(r"^second-factor-ok$")
     tmux.type("exit\n")
+    # The code's step is claimed in the database: no other node, nor the portal, takes it.
+    with required.core.db.session() as s:
+        claimed = s.scalar(select(Technician.totp_last_step).where(Technician.ident == "jdupont"))
+    assert claimed == totp.matching_step(secret, code, typed_at)
+    with required.core.db.session() as s:
+        assert not totp.use_code(s, "jdupont", secret, code)
 
 
 def test_no_second_factor_enrolled_is_refused_saying_what_to_enrol(required: Scenario) -> None:

@@ -26,7 +26,7 @@ from wtforms.validators import DataRequired, Length
 from bastion.audit import Actor
 from bastion.models import Technician, utcnow
 from bastion.passwords import verify_password
-from bastion.totp import CodeChecker, secret_of
+from bastion.totp import secret_of, use_code
 
 from .. import signin_state
 from ..access import public
@@ -90,8 +90,10 @@ def _lock() -> FailureLock:
     return _extension("portal_failure_lock", FailureLock)  # type: ignore[return-value]
 
 
-def _checker() -> CodeChecker:
-    return _extension("portal_code_checker", CodeChecker)  # type: ignore[return-value]
+def _code_accepted(ident: str, secret: str, code: str) -> bool:
+    """Once across every node and the SSH side too (bastion.totp.use_code)."""
+    with core().db.session() as db:
+        return use_code(db, ident, secret, code)
 
 
 def _audit(action: str, outcome: str, ident: str, why: str, **details: object) -> None:
@@ -202,7 +204,7 @@ def code_step() -> ResponseReturnValue:
         raise TooManyRequests()
     if refused is None and _lock().locked(ident):
         refused = "locked after repeated failures"
-    elif refused is None and (secret is None or not _checker().check(ident, secret, form.code.data)):
+    elif refused is None and (secret is None or not _code_accepted(ident, secret, form.code.data)):
         refused = "wrong or replayed one-time code"
     if refused is not None or principal is None:
         _failed(ident, refused or "unknown technician", "code")
