@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
+from itertools import chain
 from typing import Any, TextIO
 
 from sqlalchemy import delete, or_, select
@@ -388,9 +389,14 @@ class RecordingService:
             )
             started_at, session_id = recording.started_at, recording.session_id
         problems: list[RecordingCorrupted] = []
-        events = list(_events_until_error(reader, problems))
+        # Streamed, never held whole: a 300 MB transfer's events in a list kept the node's
+        # memory 700 MB high after the session ended. The header (terminal size) is known
+        # once the first event is read.
+        events = _events_until_error(reader, problems)
+        first = next(events, None)
         header = reader.header or {}
-        commands = extract_commands(events, header.get("width", 80), header.get("height", 24))
+        commands = extract_commands(chain([first] if first is not None else [], events),
+                                    header.get("width", 80), header.get("height", 24))
         with self.core.db.session() as session:
             session.execute(delete(RecordedCommand).where(RecordedCommand.recording_id == recording_id))
             for command in commands:

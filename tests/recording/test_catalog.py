@@ -8,6 +8,7 @@ import base64
 import hashlib
 import io
 import secrets
+import tracemalloc
 from datetime import timedelta
 
 import pytest
@@ -259,3 +260,27 @@ def test_catalog_on_sqlite_and_postgresql(any_core):
     out = io.StringIO()
     service.export(kept, out, DPO)
     assert "up 3 days" in out.getvalue()
+
+
+def test_indexing_a_large_recording_streams_its_events(service: RecordingService, new_session) -> None:
+    # 24 MiB of binary output (a transfer through `cat`): indexing reads it back chunk by
+    # chunk and never holds it whole (it once kept a node 700 MB high after a 300 MB cat).
+    service.index_on_close = False
+    piece = secrets.token_bytes(64 * 1024)
+
+    async def transfer() -> int:
+        recorder = await service.start(new_session(), "exec")
+        for _ in range(384):
+            await recorder.output(piece)
+        await recorder.output(b"\r\n$ ls\r\n")
+        await recorder.close("client closed")
+        return recorder.recording_id
+
+    recording_id = asyncio.run(transfer())
+    tracemalloc.start()
+    try:
+        service.index_commands(recording_id)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"indexing held {peak / 2**20:.1f} MiB"
