@@ -22,6 +22,7 @@ from .audit.forwarder import forwarder_from_settings
 from .audit.retention import purge_daily as purge_audit_daily
 from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
+from .gc_tuning import tune_for_many_sessions
 from .proxy.service import ProxyService
 from .recording import purge_daily
 
@@ -79,6 +80,7 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
                 ready: Callable[[int, int], None] | None = None) -> None:
     core.db.require_current_schema()
     await asyncio.to_thread(record_retention, core)
+    tune_for_many_sessions()
     proxy = ProxyService(core)
     ssh_port = await proxy.start()
     console = ConsoleThread(core, app_factory)
