@@ -12,7 +12,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bastion import approvals
 from bastion.audit import Actor
@@ -22,6 +22,7 @@ from bastion.totp import enrol
 from tests.approvals.conftest import (
     PASSWORD,
     World,
+    audit_events,
     build_world,
     contract_document,
     load_contract,
@@ -100,12 +101,30 @@ def test_a_technician_without_a_second_factor_is_refused_clearly(core: Bastion,
     assert post(client, "/portal/sign-in", {"ident": "kbenali", "password": PASSWORD}).status_code == 401
 
 
-def test_repeated_failures_lock_the_technician_out(core: Bastion, client: FlaskClient) -> None:
+def test_repeated_failures_lock_the_technician_out_on_every_node(core: Bastion,
+                                                                  client: FlaskClient) -> None:
     totp = setup_technician(core, "jdupont")
     assert totp is not None
-    for _ in range(5):
+    # Wrong passwords and wrong codes both count, spread over two nodes (two apps on one
+    # database): the lock is on the technician's row, not in one process.
+    other_node = create_app(core, {"TESTING": True}).test_client()
+    for _ in range(3):
         post(client, "/portal/sign-in", {"ident": "jdupont", "password": "wrong"})
-    assert post(client, "/portal/sign-in", {"ident": "jdupont", "password": PASSWORD}).status_code == 401
+    assert post(other_node, "/portal/sign-in", {"ident": "jdupont", "password": PASSWORD}).status_code == 302
+    assert post(other_node, "/portal/sign-in/code", {"code": "000000" if totp.now() != "000000" else "111111"}).status_code == 401
+    assert post(other_node, "/portal/sign-in", {"ident": "jdupont", "password": "wrong"}).status_code == 401
+    third_node = create_app(core, {"TESTING": True}).test_client()
+    assert sign_in(third_node, "jdupont", totp).status_code == 401
+    refusals = audit_events(core, "technician.sign_in_refused")
+    assert "portal sign-in locked until" in refusals[-2].reasons[0]
+    assert refusals[-1].reasons == ["locked after repeated failures"]
+    # The lock ends; a complete sign-in then clears the count.
+    with core.db.session() as db:
+        db.execute(update(Technician).where(Technician.ident == "jdupont")
+                   .values(locked_until=utcnow() - timedelta(seconds=1)))
+    assert sign_in(third_node, "jdupont", totp).status_code == 302
+    with core.db.session() as db:
+        assert db.scalar(select(Technician.failed_sign_ins).where(Technician.ident == "jdupont")) == 0
 
 
 def _local(minutes: int) -> str:

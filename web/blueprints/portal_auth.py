@@ -4,15 +4,13 @@ After the password the visitor stays anonymous for the access rules; only this m
 own session entry (``portal_pending``, five minutes) lets them reach the code step. A
 technician without a password or without a one-time-code secret is refused with a clear
 line. Every success and failure is audited. Abuse: the staff sign-in's per-address limit
-(``sign_in_throttle``) plus an in-process lock-out per technician after repeated failures
-(the technicians table has no lock-out columns; a restart forgets it).
+(``sign_in_throttle``) plus a lock-out per technician after repeated failures, kept in the
+database so it holds on every node (``bastion.portal_lockout``).
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
@@ -26,6 +24,7 @@ from wtforms.validators import DataRequired, Length
 from bastion.audit import Actor
 from bastion.models import Technician, utcnow
 from bastion.passwords import verify_password
+from bastion.portal_lockout import clear_failures, count_failure, locked_until
 from bastion.totp import secret_of, use_code
 
 from .. import signin_state
@@ -37,35 +36,6 @@ blueprint = Blueprint("portal_auth", __name__)
 
 PENDING_KEY = "portal_pending"
 PENDING_SECONDS = 300
-LOCK_AFTER_FAILURES = 5
-LOCK_SECONDS = 15 * 60
-
-
-class FailureLock:
-    """Failures per technician in a sliding window; locked once there are too many."""
-
-    def __init__(self, limit: int = LOCK_AFTER_FAILURES, window: float = LOCK_SECONDS) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, ident: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(ident, deque())
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        return failures
-
-    def locked(self, ident: str) -> bool:
-        with self._lock:
-            return len(self._recent(ident, time.monotonic())) >= self.limit
-
-    def fail(self, ident: str) -> None:
-        with self._lock:
-            self._recent(ident, time.monotonic()).append(time.monotonic())
-
-    def clear(self, ident: str) -> None:
-        with self._lock:
-            self._failures.pop(ident, None)
 
 
 class PasswordForm(FlaskForm):
@@ -80,14 +50,6 @@ class CodeForm(FlaskForm):
     code = StringField(lazy_gettext("One-time code"), validators=[DataRequired(), Length(max=12)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric",
                                   "autofocus": True})
-
-
-def _extension(name: str, factory: type) -> object:
-    return current_app.extensions.setdefault(name, factory())
-
-
-def _lock() -> FailureLock:
-    return _extension("portal_failure_lock", FailureLock)  # type: ignore[return-value]
 
 
 def _code_accepted(ident: str, secret: str, code: str) -> bool:
@@ -113,8 +75,16 @@ def _throttled(ident: str) -> bool:
 
 
 def _failed(ident: str, why: str, step: str) -> None:
-    _lock().fail(ident)
+    with core().db.session() as db:
+        until = count_failure(db, ident)
+    if until is not None:
+        why += f"; portal sign-in locked until {until.isoformat(timespec='seconds')}"
     _audit("technician.sign_in_refused", "denied", ident, why, step=step)
+
+
+def _locked(ident: str) -> bool:
+    with core().db.session() as db:
+        return locked_until(db, ident) is not None
 
 
 def _usable(tech: Technician | None) -> str | None:
@@ -152,7 +122,7 @@ def sign_in() -> ResponseReturnValue:
         has_code = bool(tech and tech.totp_secret_encrypted)
         tech_id = tech.id if tech else None
     good = verify_password(hashed, form.password.data)
-    if refused is None and _lock().locked(ident):
+    if refused is None and _locked(ident):
         refused = "locked after repeated failures"
     elif refused is None and not good:
         refused = "wrong password" if hashed else "no password set"
@@ -202,7 +172,7 @@ def code_step() -> ResponseReturnValue:
         principal = principal_from_technician(tech) if tech else None
     if _throttled(ident):
         raise TooManyRequests()
-    if refused is None and _lock().locked(ident):
+    if refused is None and _locked(ident):
         refused = "locked after repeated failures"
     elif refused is None and (secret is None or not _code_accepted(ident, secret, form.code.data)):
         refused = "wrong or replayed one-time code"
@@ -210,7 +180,8 @@ def code_step() -> ResponseReturnValue:
         _failed(ident, refused or "unknown technician", "code")
         flash(gettext("Wrong or expired code."), "error")
         return render_template("portal/code_step.html", form=form), 401
-    _lock().clear(ident)
+    with bastion.db.session() as db:
+        clear_failures(db, ident)
     signin_state.complete(principal, "password+totp")
     _audit("technician.signed_in", "ok", ident, "password and one-time code")
     return redirect(url_for("portal.my_requests"))
