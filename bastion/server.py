@@ -22,6 +22,7 @@ from .audit.forwarder import forwarder_from_settings
 from .audit.retention import purge_daily as purge_audit_daily
 from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
+from .free_memory import release_free_memory
 from .gc_tuning import tune_for_many_sessions
 from .proxy.service import ProxyService
 from .recording import purge_daily
@@ -61,13 +62,15 @@ def record_retention(core: Bastion) -> None:
 async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
     """Pending requests expire, grants past their end are ended, spent challenges go,
     overdue access reviews suspend what was not confirmed, console sessions ended over
-    30 days ago go."""
+    30 days ago go, and freed memory is handed back to the system."""
     while not stop.is_set():
         try:
             await proxy.call(run_housekeeping, proxy.core)
             # Access-review lines not confirmed by their campaign's deadline are suspended.
             await proxy.call(close_overdue_campaigns, proxy.core)
             await proxy.call(purge_console_sessions, proxy.core)
+            # Buffers freed by bulk transfers go back to the system (see free_memory).
+            await proxy.call(release_free_memory)
         except Exception:  # noqa: BLE001 - a failed round is retried at the next one
             log.exception("housekeeping round failed")
         try:
