@@ -21,11 +21,16 @@ LOCK_AFTER_FAILURES = 5
 LOCK_MINUTES = 15
 
 
+def is_locked(technician: Technician, now: datetime | None = None) -> bool:
+    """For a row already loaded (the sign-in steps load the technician anyway)."""
+    until = technician.locked_until
+    return until is not None and until > (now or utcnow())
+
+
 def locked_until(session: Session, ident: str, now: datetime | None = None) -> datetime | None:
     """When the lock on ``ident`` ends, if it is locked now."""
-    now = now or utcnow()
-    until = session.scalar(select(Technician.locked_until).where(Technician.ident == ident))
-    return until if until is not None and until > now else None
+    technician = session.scalar(select(Technician).where(Technician.ident == ident))
+    return technician.locked_until if technician is not None and is_locked(technician, now) else None
 
 
 def count_failure(session: Session, ident: str, now: datetime | None = None) -> datetime | None:

@@ -24,7 +24,7 @@ from wtforms.validators import DataRequired, Length
 from bastion.audit import Actor
 from bastion.models import Technician, utcnow
 from bastion.passwords import verify_password
-from bastion.portal_lockout import clear_failures, count_failure, locked_until
+from bastion.portal_lockout import clear_failures, count_failure, is_locked
 from bastion.totp import secret_of, use_code
 
 from .. import signin_state
@@ -82,10 +82,6 @@ def _failed(ident: str, why: str, step: str) -> None:
     _audit("technician.sign_in_refused", "denied", ident, why, step=step)
 
 
-def _locked(ident: str) -> bool:
-    with core().db.session() as db:
-        return locked_until(db, ident) is not None
-
 
 def _usable(tech: Technician | None) -> str | None:
     """Why this technician cannot sign in, or None."""
@@ -121,8 +117,9 @@ def sign_in() -> ResponseReturnValue:
         hashed = tech.password_hash if tech else None
         has_code = bool(tech and tech.totp_secret_encrypted)
         tech_id = tech.id if tech else None
+        locked = tech is not None and is_locked(tech)
     good = verify_password(hashed, form.password.data)
-    if refused is None and _locked(ident):
+    if refused is None and locked:
         refused = "locked after repeated failures"
     elif refused is None and not good:
         refused = "wrong password" if hashed else "no password set"
@@ -170,9 +167,10 @@ def code_step() -> ResponseReturnValue:
         secret = (secret_of(bastion.keys.master_key, ident, tech.totp_secret_encrypted)
                   if tech else None)
         principal = principal_from_technician(tech) if tech else None
+        locked = tech is not None and is_locked(tech)
     if _throttled(ident):
         raise TooManyRequests()
-    if refused is None and _locked(ident):
+    if refused is None and locked:
         refused = "locked after repeated failures"
     elif refused is None and (secret is None or not _code_accepted(ident, secret, form.code.data)):
         refused = "wrong or replayed one-time code"
