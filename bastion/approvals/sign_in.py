@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +26,7 @@ from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.models import StaffUser, WebAuthnCredential, utcnow
 from bastion.passwords import verify_password
+from bastion.sign_in_lockout import LOCK_MINUTES, clear_failures, count_failure, is_locked
 
 from .assertion import CredentialResponse, parse_assertion, verify_assertion
 from .attempts import run_audited
@@ -35,8 +36,6 @@ from .lookup import StaffRef, load_staff, staff_actor, staff_id_of
 from .registration import descriptors
 from .relying_party import relying_party, staff_user_handle
 
-LOCK_AFTER_FAILURES = 5
-LOCK_MINUTES = 15
 FAILED = ("wrong user name or password, or the account is locked for a while after "
           "repeated failures")
 
@@ -51,10 +50,6 @@ class SignedIn:
     time_zone: str
     method: str  # password+key | passkey
     credential_id: int
-
-
-def _locked(person: StaffUser, now: datetime) -> bool:
-    return person.locked_until is not None and person.locked_until > now
 
 
 def _where(address: str | None) -> dict[str, str]:
@@ -73,7 +68,7 @@ def check_password(core: Bastion, username: str, password: str, *,
         person = session.scalar(select(StaffUser).where(StaffUser.username == username))
         good = verify_password(person.password_hash if person else None, password)
         actor = Actor(f"staff:{username}", "staff")
-        if person is not None and _locked(person, now):
+        if person is not None and is_locked(person, now):
             # The same answer as a wrong password: a distinct one would tell a guesser
             # that the name exists (only real accounts ever get locked).
             failure = ApprovalError("sign_in_failed", FAILED)
@@ -82,14 +77,11 @@ def check_password(core: Bastion, username: str, password: str, *,
             failure = ApprovalError("sign_in_failed", FAILED)
             why = ("unknown user name" if person is None else
                    "account disabled" if not person.active else "wrong password")
-            if person is not None and not good:
-                person.failed_sign_ins += 1
-                if person.failed_sign_ins >= LOCK_AFTER_FAILURES:
-                    person.locked_until = now + timedelta(minutes=LOCK_MINUTES)
-                    person.failed_sign_ins = 0
-                    why += f"; account locked for {LOCK_MINUTES} minutes"
+            if person is not None and not good and count_failure(
+                    session, StaffUser, StaffUser.id == person.id, now) is not None:
+                why += f"; account locked for {LOCK_MINUTES} minutes"
         else:
-            person.failed_sign_ins = 0
+            clear_failures(session, StaffUser, StaffUser.id == person.id)
             return person.id
         core.audit.append(session, action="staff.sign_in_refused", outcome="denied",
                           actor=actor, reasons=[why],
@@ -152,7 +144,7 @@ def verify_sign_in(core: Bastion, response: CredentialResponse, *,
                 handle, staff_user_handle(core, person.id)):
             raise ApprovalError("unknown_credential",
                                 "this passkey belongs to another account")
-        if _locked(person, now):
+        if is_locked(person, now):
             raise ApprovalError("account_locked", "too many failed sign-ins: the account is "
                                                   "locked for now")
         new_count = verify_assertion(assertion, stored, rp=relying_party(core),

@@ -58,7 +58,7 @@ class Technician(Base):
     # the portal: a code works once (bastion.totp.use_code).
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     # Portal sign-in lock-out, in the database so it holds across nodes and restarts
-    # (bastion.portal_lockout), as StaffUser's does for the console.
+    # (bastion.sign_in_lockout), as StaffUser's does for the console.
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

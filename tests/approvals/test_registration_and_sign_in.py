@@ -10,9 +10,9 @@ from webauthn import options_to_json
 
 from bastion import approvals
 from bastion.approvals import ApprovalError
-from bastion.approvals.sign_in import LOCK_AFTER_FAILURES
 from bastion.audit import Actor
 from bastion.models import utcnow
+from bastion.sign_in_lockout import LOCK_AFTER_FAILURES
 from tests.approvals.authenticator import SoftAuthenticator, b64url
 from tests.approvals.conftest import PASSWORD, World, audit_events
 

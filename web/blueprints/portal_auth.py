@@ -5,7 +5,7 @@ own session entry (``portal_pending``, five minutes) lets them reach the code st
 technician without a password or without a one-time-code secret is refused with a clear
 line. Every success and failure is audited. Abuse: the staff sign-in's per-address limit
 (``sign_in_throttle``) plus a lock-out per technician after repeated failures, kept in the
-database so it holds on every node (``bastion.portal_lockout``).
+database so it holds on every node (``bastion.sign_in_lockout``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from wtforms.validators import DataRequired, Length
 from bastion.audit import Actor
 from bastion.models import Technician, utcnow
 from bastion.passwords import verify_password
-from bastion.portal_lockout import clear_failures, count_failure, is_locked
+from bastion.sign_in_lockout import clear_failures, count_failure, is_locked
 from bastion.totp import secret_of, use_code
 
 from .. import signin_state
@@ -76,7 +76,7 @@ def _throttled(ident: str) -> bool:
 
 def _failed(ident: str, why: str, step: str) -> None:
     with core().db.session() as db:
-        until = count_failure(db, ident)
+        until = count_failure(db, Technician, Technician.ident == ident)
     if until is not None:
         why += f"; portal sign-in locked until {until.isoformat(timespec='seconds')}"
     _audit("technician.sign_in_refused", "denied", ident, why, step=step)
@@ -179,7 +179,7 @@ def code_step() -> ResponseReturnValue:
         flash(gettext("Wrong or expired code."), "error")
         return render_template("portal/code_step.html", form=form), 401
     with bastion.db.session() as db:
-        clear_failures(db, ident)
+        clear_failures(db, Technician, Technician.ident == ident)
     signin_state.complete(principal, "password+totp")
     _audit("technician.signed_in", "ok", ident, "password and one-time code")
     return redirect(url_for("portal.my_requests"))
