@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 from bastion.console_sessions import find_session, live_sessions, revoke_all, revoke_session
 from bastion.models import StaffRole, StaffUser, WebAuthnCredential
 from bastion.passwords import MIN_LENGTH, WeakPasswordError, check_policy
+from bastion.sign_in_lockout import clear_failures
 from bastion.staff import StaffError, add_staff
 
 from .. import signin_state
@@ -28,6 +29,7 @@ from ..access import requires
 from ..forms import ActionForm, CheckboxesField, choices
 from ..i18n import ROLE_NAMES
 from ..identity import Principal, core, idle_limit, signed_in_principal
+from ..lookup import get_or_404
 
 blueprint = Blueprint("admin_staff", __name__, url_prefix="/admin/staff")
 
@@ -109,13 +111,6 @@ def staff_new() -> ResponseReturnValue:
     return render_template("admin/staff_new.html", form=form), 400 if form.errors else 200
 
 
-def _user_or_404(db: Session, staff_id: int) -> StaffUser:
-    user = db.get(StaffUser, staff_id)
-    if user is None:
-        abort(404)
-    return user
-
-
 @blueprint.route("/<int:staff_id>", methods=["GET", "POST"])
 @requires("admin")
 def staff_edit(staff_id: int) -> ResponseReturnValue:
@@ -123,7 +118,7 @@ def staff_edit(staff_id: int) -> ResponseReturnValue:
     me = signed_in_principal()
     bastion = core()
     with bastion.db.session() as db:
-        user = _user_or_404(db, staff_id)
+        user = get_or_404(db, StaffUser, staff_id)
         form = StaffRolesForm()
         if request.method == "GET":  # (wtforms 3.3 lets data= override the posted values)
             form.roles.data = sorted(user.role_names)
@@ -181,7 +176,7 @@ def staff_toggle_active(staff_id: int) -> ResponseReturnValue:
     me = signed_in_principal()
     bastion = core()
     with bastion.db.session() as db:
-        user = _user_or_404(db, staff_id)
+        user = get_or_404(db, StaffUser, staff_id)
         if user.active and user.id == me.db_id:
             flash(gettext("You cannot disable your own account."), "error")
         elif user.active and "admin" in user.role_names and active_admins(db) <= 1:
@@ -205,9 +200,8 @@ def staff_unlock(staff_id: int) -> ResponseReturnValue:
         abort(400)
     bastion = core()
     with bastion.db.session() as db:
-        user = _user_or_404(db, staff_id)
-        user.failed_sign_ins = 0
-        user.locked_until = None
+        user = get_or_404(db, StaffUser, staff_id)
+        clear_failures(db, StaffUser, StaffUser.id == user.id)
         bastion.audit.append(db, action="staff.unlocked", outcome="ok",
                              actor=signed_in_principal().actor("admin"),
                              details={"username": user.username})
@@ -223,7 +217,7 @@ def staff_session_revoke(staff_id: int, ref: str) -> ResponseReturnValue:
     me = signed_in_principal()
     bastion = core()
     with bastion.db.session() as db:
-        _user_or_404(db, staff_id)
+        get_or_404(db, StaffUser, staff_id)
         found = find_session(db, principal_kind="staff", principal_id=staff_id, ref=ref)
         if found is None:
             abort(404)
@@ -243,7 +237,7 @@ def staff_sessions_revoke_all(staff_id: int) -> ResponseReturnValue:
         abort(400)
     me = signed_in_principal()
     with core().db.session() as db:
-        _user_or_404(db, staff_id)
+        get_or_404(db, StaffUser, staff_id)
         count = _end_sessions(db, me, staff_id, "all sessions signed out by an administrator")
     flash(gettext("Sessions signed out: %(n)d.", n=count), "success")
     return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))

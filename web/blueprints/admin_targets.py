@@ -11,12 +11,11 @@ import re
 from typing import Any
 
 import asyncssh
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from wtforms import IntegerField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -27,6 +26,7 @@ from ..access import requires
 from ..forms import CheckboxesField, choices
 from ..i18n import category_name
 from ..identity import core, signed_in_principal
+from ..lookup import get_or_404
 
 blueprint = Blueprint("admin_targets", __name__, url_prefix="/targets")
 
@@ -106,18 +106,11 @@ def target_new() -> ResponseReturnValue:
     return render_template("admin/target_new.html", form=form), 400 if form.errors else 200
 
 
-def _target_or_404(db: Session, target_id: int) -> Target:
-    target = db.get(Target, target_id)
-    if target is None:
-        abort(404)
-    return target
-
-
 @blueprint.get("/<int:target_id>")
 @requires("admin", "approver", "dpo")
 def target_detail(target_id: int) -> ResponseReturnValue:
     with core().db.session() as db:
-        target = _target_or_404(db, target_id)
+        target = get_or_404(db, Target, target_id)
         return render_template("admin/target_detail.html", target=target,
                                fingerprint=fingerprint(target.host_key), form=AccountForm())
 
@@ -128,7 +121,7 @@ def account_add(target_id: int) -> ResponseReturnValue:
     form = AccountForm()
     bastion = core()
     with bastion.db.session() as db:
-        target = _target_or_404(db, target_id)
+        target = get_or_404(db, Target, target_id)
         name = (form.account.data or "").strip()
         if not form.validate_on_submit() or not ACCOUNT_NAME.match(name):
             flash(gettext("%(name)s is not a valid Unix user name.", name=name or "''"), "error")

@@ -29,6 +29,7 @@ from bastion.sessions import request_termination
 from ..access import requires
 from ..identity import core, signed_in_principal
 from ..live_feed import Feed, choose_recording, plain_reader, read_feed
+from ..lookup import get_or_404
 from ..player import with_player
 
 blueprint = Blueprint("live", __name__, url_prefix="/sessions")
@@ -127,9 +128,7 @@ def feed(session_id: int) -> ResponseReturnValue:
     known_size = request.args.get("size", type=int)
     # Loaded, then the transaction ends: the audited read below opens its own.
     with core().db.session() as db:
-        row = db.get(SshSession, session_id)
-        if row is None:
-            abort(404)
+        row = get_or_404(db, SshSession, session_id)
         recording = choose_recording(db, row, wanted)
     if recording is None:
         if wanted is not None:
@@ -153,9 +152,7 @@ def terminate(session_id: int) -> ResponseReturnValue:
     me = signed_in_principal()
     bastion = core()
     with bastion.db.session() as db:
-        row = db.get(SshSession, session_id)
-        if row is None:
-            abort(404)
+        row = get_or_404(db, SshSession, session_id)
         if not form.validate_on_submit():
             flash(gettext("Say why the session is terminated."), "error")
         elif row.status != "live":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import math
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
@@ -28,6 +28,7 @@ from bastion.recording.export import export_recording
 
 from ..access import requires
 from ..identity import core, signed_in_principal
+from ..lookup import get_or_404
 from ..player import with_player
 from ..timeline import build_timeline
 
@@ -42,9 +43,7 @@ def show(recording_id: int) -> ResponseReturnValue:
     start = request.args.get("t", 0.0, type=float)
     start = start if math.isfinite(start) and start > 0 else 0.0  # "nan", "inf": from the start
     with core().db.session() as db:
-        recording = db.get(Recording, recording_id)
-        if recording is None:
-            abort(404)
+        recording = get_or_404(db, Recording, recording_id)
         session_row = db.get(SshSession, recording.session_id)
         page = render_template("replay/show.html", recording=recording, s=session_row,
                                timeline=build_timeline(db, recording), start=start)
@@ -59,9 +58,7 @@ def _error(code: str, message: str, status: int) -> ResponseReturnValue:
 @requires(*READERS)
 def cast(recording_id: int) -> ResponseReturnValue:
     with core().db.session() as db:
-        recording = db.get(Recording, recording_id)
-        if recording is None:
-            abort(404)
+        recording = get_or_404(db, Recording, recording_id)
         still_open = recording.status == "open"
     service = RecordingService(core())
     try:

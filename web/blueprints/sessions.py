@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import get_timezone, lazy_gettext
 from flask_wtf import FlaskForm
@@ -39,6 +39,7 @@ from bastion.models.sessions import SESSION_STATES
 from ..access import requires
 from ..forms import choices
 from ..identity import core
+from ..lookup import get_or_404
 from ..statuses import status_name
 from .audit import _day_start, _escape_like
 
@@ -182,9 +183,7 @@ def history() -> ResponseReturnValue:
 @requires(*READERS)
 def show(session_id: int) -> ResponseReturnValue:
     with core().db.session() as db:
-        row = db.get(SshSession, session_id)
-        if row is None:
-            abort(404)
+        row = get_or_404(db, SshSession, session_id)
         grant = db.get(Grant, row.grant_id) if row.grant_id is not None else None
         access = db.get(AccessRequest, grant.request_id) if grant is not None else None
         recordings = list(db.scalars(select(Recording).where(Recording.session_id == row.id)
