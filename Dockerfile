@@ -7,13 +7,23 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/bastion --uid 10001 bastion
 
+# The folders the compose file mounts volumes on exist in the image, owned by the bastion's
+# user: Docker gives a new named volume the owner of the folder it is mounted on, so the
+# non-root process can write its keys, recordings and public halves.
+RUN install -d -o bastion -g bastion -m 0700 /var/lib/bastion/keys /var/lib/bastion/recordings \
+ && install -d -o bastion -g bastion -m 0755 /var/lib/bastion/public
+
 WORKDIR /opt/bastion
-COPY pyproject.toml README.md ./
+# Dependencies first, exactly as locked (versions and hashes; [s3] included: boto3 for
+# recordings in an S3-compatible bucket shared by the nodes). Regenerate the lock with
+#   pip-compile --generate-hashes --strip-extras --extra s3 -o deploy/requirements.lock pyproject.toml
+COPY deploy/requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
+COPY pyproject.toml README.md LICENSE ./
 COPY bastion ./bastion
 COPY web ./web
 COPY contracts ./contracts
-# [s3]: boto3, for recordings in an S3-compatible bucket shared by the nodes.
-RUN pip install --no-cache-dir '.[s3]'
+RUN pip install --no-cache-dir --no-deps .
 
 USER bastion
 ENV BASTION_CONFIG=/etc/bastion/bastion.toml

@@ -8,8 +8,10 @@ recordings are finalised) before the process exits.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 
@@ -30,13 +32,39 @@ from .recording import purge_daily
 log = logging.getLogger("bastion.server")
 
 
+class ListenError(Exception):
+    """A listening address cannot be taken; the message names the setting to change."""
+
+
+def listen_failure(exc: OSError, section: str, host: str, port: int) -> ListenError:
+    reason = {errno.EADDRINUSE: "the port is already in use",
+              errno.EACCES: "permission denied (ports below 1024 need privileges)",
+              errno.EADDRNOTAVAIL: "this machine has no such address"}.get(
+                  exc.errno or 0, exc.strerror or str(exc))
+    return ListenError(
+        f"cannot listen on {host}:{port}: {reason}; change [{section}] listen_host/listen_port "
+        f"(BASTION_{section.upper()}__LISTEN_PORT) or stop what holds the port")
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 class ConsoleThread(threading.Thread):
     def __init__(self, core: Bastion, app_factory: Callable[[Bastion], object]) -> None:
         super().__init__(name="bastion-console", daemon=True)
         web = core.settings.web
-        self.server = make_server(web.listen_host, web.listen_port, app_factory(core),
-                                  threaded=True)
-        self.port = self.server.server_port
+        # The socket is bound here rather than by Werkzeug, which prints to stderr and
+        # exits the process when the port is taken: the operator gets our one line instead.
+        try:
+            listener = socket.create_server((web.listen_host, web.listen_port),
+                                            family=_family(web.listen_host))
+        except OSError as exc:
+            raise listen_failure(exc, "web", web.listen_host, web.listen_port) from None
+        with listener:
+            self.server = make_server(web.listen_host, web.listen_port, app_factory(core),
+                                      threaded=True, fd=listener.fileno())
+        self.port = self.server.port
 
     def run(self) -> None:
         self.server.serve_forever()
@@ -85,8 +113,16 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
     await asyncio.to_thread(record_retention, core)
     tune_for_many_sessions()
     proxy = ProxyService(core)
-    ssh_port = await proxy.start()
-    console = ConsoleThread(core, app_factory)
+    ssh = core.settings.ssh
+    try:
+        ssh_port = await proxy.start()
+    except OSError as exc:
+        raise listen_failure(exc, "ssh", ssh.listen_host, ssh.listen_port) from None
+    try:
+        console = ConsoleThread(core, app_factory)
+    except ListenError:
+        await proxy.stop()
+        raise
     console.start()
     log.info("SSH proxy listening on %s:%d", core.settings.ssh.listen_host, ssh_port)
     log.info("console listening on %s:%d", core.settings.web.listen_host, console.port)

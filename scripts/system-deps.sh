@@ -20,6 +20,7 @@ else
     have tmux || need="$need tmux"
     { have initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need="$need postgresql"
     have chromium || need="$need chromium"
+    have nginx || need="$need nginx"
     have npm || need="$need npm"
 fi
 

@@ -9,6 +9,7 @@ import click
 from .access_review import access_review
 from .audit import audit
 from .common import fail, main_group
+from .config import config
 from .contracts import contracts
 from .demo import demo
 from .init import init
@@ -36,6 +37,7 @@ main_group.add_command(logbook)
 main_group.add_command(access_review)
 main_group.add_command(tokens)
 main_group.add_command(keys)
+main_group.add_command(config)
 
 
 def main() -> None:

@@ -65,6 +65,8 @@ pass_state = click.make_pass_decorator(CliState)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="dpi-bastion", prog_name="bastion",
+                      message="%(prog)s %(version)s")
 @click.option(
     "--config",
     "config_path",

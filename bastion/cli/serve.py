@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from .common import CliState, pass_state
+from .common import CliState, fail, pass_state
 from .keys import finish_interrupted_rotation
 
 
@@ -27,6 +27,7 @@ def configure_logging(verbose: bool) -> None:
 @pass_state
 def serve(state: CliState, verbose: bool) -> None:
     """Run the SSH proxy and the web console until SIGTERM or SIGINT."""
+    from bastion.server import ListenError
     from bastion.server import serve as run
     from web import create_app
 
@@ -35,4 +36,7 @@ def serve(state: CliState, verbose: bool) -> None:
         # Before anything seals or opens a value: a crash mid-rotation may have left the
         # database sealed with master.key.next.
         finish_interrupted_rotation(core)
-        asyncio.run(run(core, create_app))
+        try:
+            asyncio.run(run(core, create_app))
+        except ListenError as exc:
+            fail(str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -16,7 +17,14 @@ from bastion.server import serve
 
 from . import setup
 from .builtin_target import start_builtin_target
-from .sshd_target import ensure_accounts, find_sshd, start_sshd
+from .sshd_target import (
+    account_creation_warning,
+    ensure_accounts,
+    find_sshd,
+    may_create_accounts,
+    missing_accounts,
+    start_sshd,
+)
 
 DEMO_TARGET_PORT = 2022
 
@@ -73,19 +81,27 @@ def print_next_steps(core: Bastion, accounts: setup.DemoAccounts, ssh_port: int,
     click.echo("\n".join(lines))
 
 
+def _accounts_agreed() -> bool:
+    missing = missing_accounts()
+    if missing:
+        click.echo(account_creation_warning(missing), err=True)
+    return may_create_accounts(missing, setting=os.environ.get("BASTION_DEMO_ACCOUNTS"),
+                               interactive=sys.stdin.isatty(), ask=input)
+
+
 async def run_demo(core: Bastion, app_factory) -> None:  # type: ignore[no-untyped-def]
     accounts = prepare(core)
     folder = core.settings.var_dir / "demo"
     port = _free(DEMO_TARGET_PORT)
     trusted_ca = core.settings.public_dir / "target_ca.pub"
     process = server = None
-    if find_sshd() and os.geteuid() == 0:
+    if find_sshd() and os.geteuid() == 0 and _accounts_agreed():
         ensure_accounts()
         process, host_key_file = start_sshd(folder / "target", port, trusted_ca)
         kind = "OpenSSH sshd"
     else:
         server, host_key_file = await start_builtin_target(folder / "target", port, trusted_ca)
-        kind = "built-in asyncssh target (OpenSSH's sshd not available or not root)"
+        kind = "built-in asyncssh target (no OpenSSH sshd, not root, or demo accounts declined)"
     try:
         host_key = " ".join(Path(host_key_file).read_text().split()[:2])
         await asyncio.to_thread(setup.ensure_targets, core, "127.0.0.1", port, host_key)

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 DEMO_ACCOUNTS = ("maint", "appadmin", "dbmaint", "pacsmaint")
@@ -18,6 +19,38 @@ def find_sshd() -> str | None:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def missing_accounts() -> list[str]:
+    missing = []
+    for name in DEMO_ACCOUNTS:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            missing.append(name)
+    return missing
+
+
+def account_creation_warning(missing: list[str]) -> str:
+    """What root is told before the demo adds Unix accounts to this machine."""
+    names = ", ".join(missing)
+    return (f"warning: running as root, the demo target will create the Unix accounts {names} "
+            f"on this machine (remove them afterwards with: userdel -r NAME). "
+            f"Set BASTION_DEMO_ACCOUNTS=no to use the built-in demo target instead.")
+
+
+def may_create_accounts(missing: list[str], *, setting: str | None, interactive: bool,
+                        ask: Callable[[str], str]) -> bool:
+    """Whether the demo may add ``missing`` accounts: BASTION_DEMO_ACCOUNTS=yes|no decides;
+    otherwise a person at a terminal is asked, and an unattended run (CI) goes ahead, since
+    the warning is printed first."""
+    if not missing:
+        return True
+    if setting is not None:
+        return setting.strip().lower() in ("yes", "y", "1", "true")
+    if interactive:
+        return ask("Create them? [y/N] ").strip().lower() in ("y", "yes", "o", "oui")
+    return True
 
 
 def ensure_accounts() -> list[str]:
