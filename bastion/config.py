@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -90,7 +91,19 @@ class SshSettings(_Section):
     key_exchange: str = Field("compatible", pattern="^(compatible|post-quantum-only)$")
     # ANS rules from 1 January 2026: no single factor for remote access to a health
     # information system. A contract may say otherwise for its vendor (authentication section).
+    # "off" is only an exception: with its reason and its last day (included), after which
+    # the second factor is required again; every start records it in the audit trail.
     second_factor: str = Field("required", pattern="^(required|off)$")
+    second_factor_off_reason: str | None = Field(None, min_length=10, max_length=500)
+    second_factor_off_until: date | None = None
+
+    @model_validator(mode="after")
+    def _off_is_an_exception(self) -> SshSettings:
+        if self.second_factor == "off" and not (self.second_factor_off_reason
+                                                 and self.second_factor_off_until):
+            raise ValueError("second_factor = \"off\" is only accepted as an exception: set "
+                             "second_factor_off_reason and second_factor_off_until (last day)")
+        return self
 
 
 class WebSettings(_Section):
@@ -320,7 +333,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
 
 def _describe(error: dict[str, Any], source: str) -> str:
     key = ".".join(str(part) for part in error["loc"])
-    message = error["msg"]
+    message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check its spelling and section)"
     got = error.get("input")

@@ -28,6 +28,7 @@ from .free_memory import release_free_memory
 from .gc_tuning import tune_for_many_sessions
 from .proxy.service import ProxyService
 from .recording import purge_daily
+from .second_factor_exceptions import record_second_factor_exceptions
 
 log = logging.getLogger("bastion.server")
 
@@ -111,6 +112,7 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
                 ready: Callable[[int, int], None] | None = None) -> None:
     core.db.require_current_schema()
     await asyncio.to_thread(record_retention, core)
+    await asyncio.to_thread(record_second_factor_exceptions, core)
     tune_for_many_sessions()
     proxy = ProxyService(core)
     ssh = core.settings.ssh

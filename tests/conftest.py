@@ -40,10 +40,16 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     db.dispose()
 
 
+# Most tests are about something else than the technicians' second factor: they turn it
+# off (an exception has a reason and a last day), and tests/proxy/test_second_factor.py
+# turns it on with its own settings.
+SECOND_FACTOR_OFF = {"BASTION_SSH__SECOND_FACTOR": "off",
+                     "BASTION_SSH__SECOND_FACTOR_OFF_REASON": "tests about something else",
+                     "BASTION_SSH__SECOND_FACTOR_OFF_UNTIL": "2099-12-31"}
+
+
 def make_settings(tmp_path: Path, **env: str) -> Settings:
-    # Most tests are about something else than the technicians' second factor: they turn it
-    # off here, and tests/proxy/test_second_factor.py turns it on with its own settings.
-    base = {"BASTION_PATHS__VAR_DIR": str(tmp_path / "var"), "BASTION_SSH__SECOND_FACTOR": "off"}
+    base = {"BASTION_PATHS__VAR_DIR": str(tmp_path / "var"), **SECOND_FACTOR_OFF}
     base.update(env)
     return load_settings(None, env=base)
 

@@ -17,6 +17,7 @@ import click
 from bastion.config import ConfigError, Settings, load_settings
 from bastion.db import Database, DatabaseError
 from bastion.keys import KeyStore, KeyStoreError
+from bastion.models import utcnow
 
 from .common import CliState, pass_state
 
@@ -50,9 +51,13 @@ def _weakening_settings(settings: Settings) -> list[Finding]:
             ("http://localhost", "http://127.0.0.1")):
         findings.append(Finding("warning", "web", f"public_url {web.public_url} is not https: "
                                 "put the console behind TLS (deploy/nginx/bastion.conf)"))
-    if settings.ssh.second_factor == "off":
+    ssh = settings.ssh
+    if ssh.second_factor == "off" and ssh.second_factor_off_until is not None:
+        state = (f"until {ssh.second_factor_off_until}" if utcnow().date() <= ssh.second_factor_off_until
+                 else f"expired on {ssh.second_factor_off_until}: the second factor is required again")
         findings.append(Finding("warning", "ssh", "second_factor = off: technicians sign in "
-                                "with one factor (ANS rules require two since 2026)"))
+                                "with one factor (ANS rules require two since 2026), as an "
+                                f"exception ({ssh.second_factor_off_reason}) {state}"))
     if settings.database_url.startswith("sqlite"):
         findings.append(Finding("warning", "database", "SQLite is for the demo and one node; "
                                 "use PostgreSQL in production"))

@@ -37,6 +37,8 @@ class CheckReport:
     files: list[ParsedContract]
     problems: list[Problem]
     notes: list[str] = field(default_factory=list)
+    # Accepted, but the DPO must know: exceptions to the rules and deadlines coming up.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -88,7 +90,23 @@ def check_texts(sources: Sequence[tuple[str, str]], inventory: Inventory | None,
             problems.extend(_inventory_problems(parsed, inventory))
     if not sources:
         notes.append("no contract file given")
-    return CheckReport(files, sorted(set(problems)), notes)
+    warnings = [w for parsed in valid for w in _file_warnings(parsed, now)]
+    return CheckReport(files, sorted(set(problems)), notes, sorted(warnings))
+
+
+def _file_warnings(parsed: ParsedContract, now: datetime) -> list[Problem]:
+    contract = parsed.contract
+    assert contract is not None
+    out: list[Problem] = []
+    exception = contract.authentication.exception
+    if exception is not None:
+        today = now.astimezone(contract.zone).date()
+        state = (f"until {exception.until}" if today <= exception.until
+                 else f"expired on {exception.until}: the second factor is required again")
+        out.append(Problem(parsed.path, parsed.lines.line(("authentication", "exception")),
+                           f"second factor off for vendor {contract.vendor.id} as an exception "
+                           f"({exception.reason}), {state}"))
+    return out
 
 
 def _file_problems(parsed: ParsedContract, now: datetime) -> list[Problem]:

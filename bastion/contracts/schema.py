@@ -261,12 +261,23 @@ class Approval(_Strict):
 SecondFactorMethod = Literal["security_key", "totp"]
 
 
+class SecondFactorException(_Strict):
+    """Why this vendor's technicians may sign in with one factor, and until when."""
+
+    reason: Text = Field(description="Why the second factor is switched off (shown to the DPO).")
+    until: date = Field(description="Last day (included) of the exception; from the next day "
+                                    "the second factor is required again.")
+
+
 class Authentication(_Strict):
     """The technicians' second factor (ANS rules for remote access to health systems)."""
 
     second_factor: Literal["required", "off"] | None = Field(
-        None, description="'required' (the rule from 2026), 'off', or absent to follow the "
-                          "bastion's setting.")
+        None, description="'required' (the rule from 2026), 'off' (an exception: give "
+                          "'exception' with its reason and last day), or absent to follow "
+                          "the bastion's setting.")
+    exception: SecondFactorException | None = Field(
+        None, description="Required with second_factor: off.")
     methods: list[SecondFactorMethod] = Field(
         default_factory=lambda: ["security_key", "totp"], min_length=1,
         description="Second factors accepted: a FIDO2 security-key SSH key (sk-ssh-ed25519, "
@@ -274,6 +285,15 @@ class Authentication(_Strict):
     security_key_verify_required: bool = Field(
         False, description="Security keys must verify the person (PIN or biometrics), not "
                            "just be touched: keys created with 'ssh-keygen -O verify-required'.")
+
+    @model_validator(mode="after")
+    def _off_is_an_exception(self) -> Authentication:
+        if self.second_factor == "off" and self.exception is None:
+            raise ValueError("second_factor: off is only accepted as an exception: add "
+                             "'exception:' with its 'reason' and its last day 'until'")
+        if self.second_factor != "off" and self.exception is not None:
+            raise ValueError("'exception' only goes with second_factor: off")
+        return self
 
 
 class Contract(_Strict):

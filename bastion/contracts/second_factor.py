@@ -4,7 +4,8 @@ whether what the technician presented satisfies it. Pure: the proxy supplies the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from datetime import date
+from typing import Any, Literal
 
 from .schema import Contract
 
@@ -20,12 +21,47 @@ class SecondFactorPolicy:
     verify_required: bool
 
 
-def second_factor_policy(contract: Contract | None, default: str) -> SecondFactorPolicy:
-    """The contract's rule, or the bastion's setting when the contract says nothing."""
+@dataclass(frozen=True)
+class SecondFactorRule:
+    """``required``, or ``off`` as an exception: why, and the last day it holds. An ``off``
+    without both, or past its last day, counts as ``required`` (fail closed)."""
+
+    setting: str
+    reason: str | None = None
+    until: date | None = None
+
+    def off_on(self, today: date) -> bool:
+        return (self.setting == "off" and bool(self.reason) and self.until is not None
+                and today <= self.until)
+
+
+def setting_rule(ssh: Any) -> SecondFactorRule:
+    """The bastion's own rule, from its ``[ssh]`` settings."""
+    return SecondFactorRule(ssh.second_factor, ssh.second_factor_off_reason,
+                            ssh.second_factor_off_until)
+
+
+def contract_rule(contract: Contract | None) -> SecondFactorRule | None:
+    """The contract's own rule, or None when it follows the bastion's setting."""
     section = contract.authentication if contract is not None else None
-    required = (section.second_factor if section and section.second_factor else default)
+    if section is None or section.second_factor is None:
+        return None
+    exception = section.exception
+    return SecondFactorRule(section.second_factor, exception.reason if exception else None,
+                            exception.until if exception else None)
+
+
+def second_factor_policy(contract: Contract | None, default: SecondFactorRule | str,
+                         today: date | None = None) -> SecondFactorPolicy:
+    """The contract's rule, or the bastion's setting when the contract says nothing. An
+    exception (``off``) holds only with its reason and until its last day: ``today``
+    None means the caller has already checked the date (tables in tests)."""
+    section = contract.authentication if contract is not None else None
+    rule = contract_rule(contract) or (
+        default if isinstance(default, SecondFactorRule) else SecondFactorRule(default))
+    off = rule.setting == "off" if today is None else rule.off_on(today)
     return SecondFactorPolicy(
-        required=required == "required",
+        required=not off,
         methods=frozenset(section.methods if section else ("security_key", "totp")),
         verify_required=bool(section and section.security_key_verify_required),
     )

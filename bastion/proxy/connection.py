@@ -22,7 +22,7 @@ from bastion.approvals import (
 from bastion.audit import Actor
 from bastion.breakglass import BreakGlassError, declare_break_glass
 from bastion.contracts import Decision
-from bastion.contracts.second_factor import judge_second_factor
+from bastion.contracts.second_factor import SecondFactorVerdict, judge_second_factor
 from bastion.crypto import DecryptionError
 from bastion.models import utcnow
 from bastion.vault import open_secret
@@ -34,6 +34,7 @@ from .policy import (
     GrantPolicy,
     contract_decision,
     grant_constraints,
+    locked_line,
     second_factor_facts,
     use_totp_code,
 )
@@ -161,6 +162,10 @@ class ProxyConnection(asyncssh.SSHServer):
             return False
         if await questions.accept(list(responses)):
             return True
+        if questions.locked:
+            if self.conn is not None and questions.problem:
+                self.conn.send_auth_banner(f"bastion: {questions.problem}\r\n")
+            return False
         return questions.challenge() if questions.attempts < 3 else False
 
     async def _check_certificate(self, certificate: Any) -> str | None:
@@ -197,6 +202,8 @@ class ProxyConnection(asyncssh.SSHServer):
                                       sk_flags=self.sk_flags,
                                       totp_enrolled=facts.totp_secret is not None)
         code_check = None
+        if verdict.outcome == "ask_totp" and facts.locked_until is not None:
+            verdict = SecondFactorVerdict("refused", locked_line(facts.locked_until))
         if verdict.outcome == "refused":
             await self._refuse_login(self.route.technician if self.route else "?",
                                      self.key_algorithm, verdict.reason, quiet=True)
@@ -204,9 +211,9 @@ class ProxyConnection(asyncssh.SSHServer):
         if verdict.outcome == "ask_totp":
             secret = facts.totp_secret
 
-            async def code_check(code: str) -> bool:
+            async def code_check(code: str) -> str | None:
                 return await self.service.call(use_totp_code, self.core, identity.ident,
-                                               secret, code)
+                                               secret, code, self.peer)
         self.second_factor = verdict.reason
         ask_request = False
         break_glass = False

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.contracts import (
     Constraints,
@@ -23,8 +24,13 @@ from bastion.contracts import (
     current_contract_for_technician,
     decide_access,
 )
-from bastion.contracts.second_factor import SecondFactorPolicy, second_factor_policy
-from bastion.models import Technician
+from bastion.contracts.second_factor import (
+    SecondFactorPolicy,
+    second_factor_policy,
+    setting_rule,
+)
+from bastion.models import Technician, utcnow
+from bastion.sign_in_lockout import clear_failures, count_failure, locked_until
 from bastion.totp import secret_of, use_code
 
 from .directory import GrantSnapshot
@@ -43,6 +49,7 @@ def contract_decision(core: Bastion, *, technician: str, target: str, account: s
 class SecondFactorFacts:
     policy: SecondFactorPolicy
     totp_secret: str | None
+    locked_until: datetime | None = None
 
 
 def second_factor_facts(core: Bastion, technician: str) -> SecondFactorFacts:
@@ -51,16 +58,44 @@ def second_factor_facts(core: Bastion, technician: str) -> SecondFactorFacts:
         current = current_contract_for_technician(session, technician)
         person = session.scalar(select(Technician).where(Technician.ident == technician))
         sealed = person.totp_secret_encrypted if person else None
-    policy = second_factor_policy(current[1] if current else None,
-                                  core.settings.ssh.second_factor)
-    return SecondFactorFacts(policy, secret_of(core.keys.master_key, technician, sealed))
+        locked = locked_until(session, Technician, Technician.ident == technician)
+    contract = current[1] if current else None
+    # An exception's last day is a day in the contract's time zone (the bastion's: UTC).
+    today = utcnow().astimezone(contract.zone).date() if contract else utcnow().date()
+    policy = second_factor_policy(contract, setting_rule(core.settings.ssh), today)
+    return SecondFactorFacts(policy, secret_of(core.keys.master_key, technician, sealed), locked)
 
 
-def use_totp_code(core: Bastion, technician: str, secret: str, code: str) -> bool:
+def locked_line(until: datetime) -> str:
+    return (f"too many wrong one-time codes or passwords: locked until "
+            f"{until.isoformat(timespec='minutes')} UTC; wait, or ask the hospital's IT to unlock you")
+
+
+def use_totp_code(core: Bastion, technician: str, secret: str, code: str,
+                  client_address: str | None = None) -> str | None:
     """The one-time code typed at login, accepted once across every node (database I/O:
-    run through ProxyService.call)."""
+    run through ProxyService.call). None when accepted, else the line to show.
+
+    A wrong code counts on the technician's row, the same counter as the vendor portal's
+    sign-in (bastion.sign_in_lockout): guesses spread over connections and nodes add up."""
+    actor = Actor(f"ssh:{technician}", "technician")
     with core.db.session() as session:
-        return use_code(session, technician, secret, code)
+        until = locked_until(session, Technician, Technician.ident == technician)
+        if until is None and use_code(session, technician, secret, code):
+            clear_failures(session, Technician, Technician.ident == technician)
+            return None
+        if until is not None:
+            reason = "one-time code not checked: " + locked_line(until)
+        else:
+            until = count_failure(session, Technician, Technician.ident == technician)
+            reason = "wrong or already used one-time code" + (
+                f"; technician locked until {until.isoformat(timespec='seconds')}" if until else "")
+        core.audit.append(session, action="login.code_refused", outcome="denied", actor=actor,
+                          technician=technician, reasons=[reason],
+                          details={"client_address": client_address})
+        if until is not None:
+            return locked_line(until)
+        return "That one-time code is not valid: type the current one."
 
 
 def grant_constraints(grant: GrantSnapshot) -> Constraints | None:

@@ -36,13 +36,15 @@ class Questions:
 
     target: str
     ask_request: bool
-    code_check: Callable[[str], Awaitable[bool]] | None = None
+    # None when the code is accepted, else the line telling the technician why not.
+    code_check: Callable[[str], Awaitable[str | None]] | None = None
     break_glass_offered: bool = False
     emergency_only: bool = False
     answers: RequestDetails | None = None
     code_ok: bool = False
     attempts: int = 0
     problem: str | None = None
+    locked: bool = False
 
     @property
     def done(self) -> bool:
@@ -87,8 +89,10 @@ class Questions:
         answers = list(responses)
         if self.code_check is not None and not self.code_ok:
             code = answers.pop(0) if answers else ""
-            if not await self.code_check(code):
-                self.problem = "That one-time code is not valid: type the current one."
+            problem = await self.code_check(code)
+            if problem is not None:
+                self.problem = problem
+                self.locked = problem.startswith("too many")
                 return False
             self.code_ok = True
         if self.ask_request and self.answers is None:

@@ -109,3 +109,23 @@ def test_schema_command_prints_the_committed_schema(workdir: Path) -> None:
     result = run(workdir, "contracts", "schema")
     assert result.exit_code == 0
     assert result.stdout == SCHEMA.read_text(encoding="utf-8")
+
+
+def test_second_factor_off_only_as_a_dated_exception(workdir: Path, write_contract: Write) -> None:
+    bare = write_contract(with_changes({"authentication": {"second_factor": "off"}}))
+    refused = run(workdir, "contracts", "check", str(bare))
+    assert refused.exit_code == 1
+    assert "second_factor: off is only accepted as an exception: add 'exception:'" in refused.stdout
+    dated = write_contract(with_changes({"authentication": {
+        "second_factor": "off",
+        "exception": {"reason": "vendor's security keys delivered in March (ticket SEC-12)",
+                      "until": "2099-03-31"}}}))
+    flagged = run(workdir, "contracts", "check", str(dated))
+    assert flagged.exit_code == 0, flagged.output
+    assert (f"{dated}:") in flagged.stderr
+    assert ("warning: second factor off for vendor acme as an exception (vendor's security keys "
+            "delivered in March (ticket SEC-12)), until 2099-03-31") in flagged.stderr
+    past = write_contract(with_changes({"authentication": {
+        "second_factor": "off", "exception": {"reason": "old exception", "until": "2020-01-31"}}}))
+    expired = run(workdir, "contracts", "check", str(past))
+    assert "expired on 2020-01-31: the second factor is required again" in expired.stderr

@@ -14,13 +14,14 @@ from bastion.cli import main_group
 from bastion.models import utcnow
 from tests.approvals.conftest import World, audit_events
 from tests.breakglass.conftest import JUSTIFICATION
+from tests.conftest import SECOND_FACTOR_OFF
 
 from .test_period import open_session, proxy_event
 
 
 def run(world: World, *args: str, **env: str):  # type: ignore[no-untyped-def]
     base = {"BASTION_PATHS__VAR_DIR": str(world.core.settings.var_dir),
-            "BASTION_SSH__SECOND_FACTOR": "off"}
+            **SECOND_FACTOR_OFF}
     return CliRunner().invoke(main_group, ["reports", *args], env={**base, **env})
 
 

@@ -31,7 +31,7 @@ from bastion.recording import RecordingError, RecordingService, TerminalInfo
 from bastion.recording.encryption import unwrap_data_key
 from bastion.totp import enrol, matching_step, secret_of
 from bastion.vault import open_secret, set_secret
-from tests.conftest import make_settings
+from tests.conftest import SECOND_FACTOR_OFF, make_settings
 from tests.recording.conftest import add_session
 
 ACTOR = Actor("cli:admin", "admin")
@@ -274,7 +274,7 @@ def test_values_sealed_by_a_node_that_kept_the_old_key_are_swept_by_the_next_rot
 @pytest.fixture
 def cli(core: Bastion, tmp_path: Path):
     runner = CliRunner()
-    env = {"BASTION_PATHS__VAR_DIR": str(tmp_path / "var"), "BASTION_SSH__SECOND_FACTOR": "off"}
+    env = {"BASTION_PATHS__VAR_DIR": str(tmp_path / "var"), **SECOND_FACTOR_OFF}
     return lambda *args: runner.invoke(main_group, list(args), env=env)
 
 

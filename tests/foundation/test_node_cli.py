@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bastion.demo.sshd_target import account_creation_warning, may_create_accounts
+from tests.conftest import SECOND_FACTOR_OFF
 from tests.harness.ports import free_port
 
 BASTION = [sys.executable, "-m", "bastion"]
@@ -58,7 +59,7 @@ def test_config_check_after_init_passes_and_names_weakening_settings(initialised
     assert "ok      database:" in result.stdout and "schema current" in result.stdout
     assert "ok      keys:" in result.stdout
     weakened = run(initialised, "config", "check", env={
-        **ports, "BASTION_SSH__SECOND_FACTOR": "off",
+        **ports, **SECOND_FACTOR_OFF,
         "BASTION_WEB__PUBLIC_URL": "https://bastion.example-hopital.fr"})
     assert weakened.returncode == 0
     assert "warning ssh: second_factor = off" in weakened.stdout

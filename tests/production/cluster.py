@@ -29,6 +29,7 @@ from bastion.context import Bastion
 from bastion.contracts import decide_access, load_contracts
 from bastion.inventory import add_target
 from bastion.models import AccessRequest, Grant, Target, Technician, utcnow
+from tests.conftest import SECOND_FACTOR_OFF
 from tests.harness.ports import free_port, wait_for_port
 
 ADMIN = Actor("test:setup", "admin")
@@ -39,7 +40,7 @@ def base_environment(var_dir: Path, database_url: str) -> dict[str, str]:
     env = {"BASTION_PATHS__VAR_DIR": str(var_dir), "BASTION_DATABASE__URL": database_url}
     # These sessions are about the proxy, not the technicians' second factor.
     if "second_factor" in SshSettings.model_fields:
-        env["BASTION_SSH__SECOND_FACTOR"] = "off"
+        env.update(SECOND_FACTOR_OFF)
     return env
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bastion.audit import Actor
 from bastion.models import Recording, SshSession
 from bastion.recording import RecordingService
+from tests.conftest import SECOND_FACTOR_OFF
 from tests.harness.ports import free_port, wait_for_port
 from tests.proxy.conftest import RunningProxy, Scenario
 
@@ -102,7 +103,7 @@ def test_sigkill_leaves_a_verifiable_recording_and_an_interrupted_session(
     ssh_port, web_port = free_port(), free_port()
     env = {**os.environ, "BASTION_PATHS__VAR_DIR": str(scenario.core.settings.var_dir),
            "BASTION_SSH__LISTEN_PORT": str(ssh_port), "BASTION_WEB__LISTEN_PORT": str(web_port),
-           "BASTION_NODE__NAME": "node-under-test", "BASTION_SSH__SECOND_FACTOR": "off"}
+           "BASTION_NODE__NAME": "node-under-test", **SECOND_FACTOR_OFF}
     serve = subprocess.Popen([sys.executable, "-m", "bastion", "serve"], env=env,
                              stderr=subprocess.PIPE)
     try:

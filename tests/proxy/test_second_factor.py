@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import struct
 import time
 from collections.abc import Iterator
@@ -52,6 +53,8 @@ def test_one_time_code_typed_into_the_real_ssh(required: Scenario, tmux) -> None
     typed_at = time.time()
     code = pyotp.TOTP(secret).at(typed_at)
     tmux.type(code + "\n")
+    # Typed before the shell is up, the line can be read by ssh's prompt under load.
+    tmux.wait_for(r"\$ $")
     tmux.type("PS1='dpi> '; echo second-factor-ok\n")
     tmux.wait_for(r"^second-factor-ok$")
     tmux.type("exit\n")
@@ -152,3 +155,80 @@ def test_security_key_without_verification_refused_when_required(required: Scena
 def test_security_key_touch_is_enough_when_verification_not_required(required: Scenario, soft_key) -> None:  # type: ignore[no-untyped-def]
     required.grant()
     assert _connect_with(required, soft_key) == "via-security-key\n"
+
+
+# --- wrong one-time codes: audited, and a lock on the technician across connections ----------
+
+
+def _askpass(scenario: Scenario, answer: str) -> dict[str, str]:
+    """The real ssh reads keyboard-interactive answers from SSH_ASKPASS when forced to:
+    each prompt of each connection gets ``answer``, as a guessing script would send."""
+    script = scenario.client.workdir / "askpass"
+    script.write_text(f"#!/bin/sh\necho '{answer}'\n")
+    script.chmod(0o700)
+    return {**os.environ, "SSH_ASKPASS": str(script), "SSH_ASKPASS_REQUIRE": "force",
+            "DISPLAY": ":0"}
+
+
+def _code_events(scenario: Scenario) -> list[AuditEvent]:
+    with scenario.core.db.session() as s:
+        return list(s.scalars(select(AuditEvent).where(AuditEvent.action == "login.code_refused")
+                              .order_by(AuditEvent.id)))
+
+
+def test_wrong_codes_are_audited_and_lock_the_technician_across_connections(
+        required: Scenario) -> None:
+    secret = _enrol_totp(required)
+    required.grant()
+    wrong = "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+    guessing = _askpass(required, wrong)
+    seen, connections, last = 0, 0, None
+    while connections < 5:
+        last = required.client.ssh(required.user, "127.0.0.1", required.proxy.port, "true",
+                                   extra=[*KBDINT, "-o", "NumberOfPasswordPrompts=1"],
+                                   env=guessing)
+        connections += 1
+        assert last.returncode == 255
+        now_seen = len(_code_events(required))
+        assert now_seen > seen  # every wrong code is an audit event
+        seen = now_seen
+        if "locked until" in last.stderr.decode():
+            break
+    assert connections > 1  # the count spans connections
+    assert "bastion: too many wrong one-time codes or passwords: locked until" in \
+        last.stderr.decode()
+    events = _code_events(required)
+    assert len(events) == 5  # the fifth wrong code locks; no sixth code is even asked
+    assert "technician locked until" in events[-1].reasons[0]
+    assert all(e.technician == "jdupont" and e.outcome == "denied" for e in events)
+    with required.core.db.session() as s:
+        assert s.scalar(select(Technician.locked_until)
+                        .where(Technician.ident == "jdupont")) is not None
+    # The right code does not help while the lock holds: refused before any code is asked.
+    right = _askpass(required, pyotp.TOTP(secret).now())
+    locked = required.client.ssh(required.user, "127.0.0.1", required.proxy.port, "true",
+                                 extra=KBDINT, env=right)
+    assert locked.returncode == 255
+    assert "locked until" in locked.stderr.decode()
+    with required.core.db.session() as s:
+        refused = s.scalars(select(AuditEvent).where(AuditEvent.action == "login.refused")
+                            .order_by(AuditEvent.id.desc())).first()
+    assert "locked until" in refused.reasons[0]
+
+
+def test_a_right_code_clears_earlier_failures(required: Scenario) -> None:
+    secret = _enrol_totp(required)
+    required.grant()
+    wrong = "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+    required.client.ssh(required.user, "127.0.0.1", required.proxy.port, "true",
+                        extra=[*KBDINT, "-o", "NumberOfPasswordPrompts=1"],
+                        env=_askpass(required, wrong))
+    with required.core.db.session() as s:
+        assert 0 < s.scalar(select(Technician.failed_sign_ins)
+                            .where(Technician.ident == "jdupont")) < 5
+    ok = required.client.ssh(required.user, "127.0.0.1", required.proxy.port, "echo in",
+                             extra=KBDINT, env=_askpass(required, pyotp.TOTP(secret).now()))
+    assert ok.stdout == b"in\n", ok.stderr
+    with required.core.db.session() as s:
+        assert s.scalar(select(Technician.failed_sign_ins)
+                        .where(Technician.ident == "jdupont")) == 0

@@ -25,6 +25,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from bastion import breakglass, controls
 from bastion.controls import Flag, Moment
 from bastion.models import Vendor, utcnow
+from bastion.second_factor_exceptions import second_factor_exceptions
 
 from ..access import requires
 from ..forms import choices
@@ -136,8 +137,11 @@ def home() -> ResponseReturnValue:
     counts: dict[str, int] = {}
     for flag in flags:
         counts[flag.kind] = counts.get(flag.kind, 0) + 1
+    with core().db.session() as session:
+        exceptions = second_factor_exceptions(session, core().settings.ssh, now)
     return render_template(
         "dpo/home.html", overdue=[r for r in reviews if r.is_overdue(now)],
+        second_factor_exceptions=exceptions,
         open_reviews=[r for r in reviews if not r.is_overdue(now)],
         counts=[(k, controls.kind_name(k, language), counts[k])
                 for k in controls.FLAG_KINDS if k in counts],
