@@ -16,11 +16,12 @@ from pathlib import Path
 
 from .engine import TargetFacts, rule_matches
 from .parsing import ParsedContract, Problem, parse_contract
-from .schema import Contract, TargetRule
+from .schema import HEALTH_DATA, Contract, TargetRule
 from .sshkeys import inspect_key, weakness
 from .windows import day_end, describe_minute, weekly_spans
 
 CONTRACT_SUFFIXES = (".yaml", ".yml")
+HDS_WARNING_DAYS = 60
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,18 @@ def _file_warnings(parsed: ParsedContract, now: datetime) -> list[Problem]:
     contract = parsed.contract
     assert contract is not None
     out: list[Problem] = []
+    hds = contract.contract.hds_certificate
+    if hds is not None:
+        left = (hds.valid_until - now.astimezone(contract.zone).date()).days
+        if 0 <= left < HDS_WARNING_DAYS:
+            out.append(Problem(parsed.path, parsed.lines.line(("contract", "hds_certificate")),
+                               f"HDS certificate {hds.number} of vendor {contract.vendor.id} "
+                               f"expires on {hds.valid_until}, in {left} day(s): ask for the "
+                               "renewed certificate"))
+    if contract.contract.data_location is None:
+        out.append(Problem(parsed.path, parsed.lines.line(("contract",)),
+                           "no contract.data_location: record where the vendor processes the "
+                           "data (and the legal basis of any transfer outside the EU/EEA)"))
     exception = contract.authentication.exception
     if exception is not None:
         today = now.astimezone(contract.zone).date()
@@ -135,6 +148,16 @@ def _file_problems(parsed: ParsedContract, now: datetime) -> list[Problem]:
             if weak:
                 problem(("technicians", i, "keys", k), f"technician {tech.id}: {weak}")
     out.extend(_window_problems(parsed))
+    hds = info.hds_certificate
+    health = sorted(set(contract.scope.data_categories) & set(HEALTH_DATA))
+    if health and hds is None:
+        problem(("scope", "data_categories"),
+                f"the vendor may reach {', '.join(health)} data: record its HDS certificate "
+                "under contract.hds_certificate (number, valid_until)")
+    if hds is not None and now >= day_end(hds.valid_until, contract.zone):
+        problem(("contract", "hds_certificate", "valid_until"),
+                f"HDS certificate {hds.number} expired on {hds.valid_until}: record the "
+                "renewed certificate (health data are refused meanwhile)")
     sftp = contract.channels.sftp
     if sftp.access != "none" and not sftp.allow:
         problem(("channels", "sftp", "access"),

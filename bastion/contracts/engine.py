@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .constraints import CommandRule, Constraints, SftpRules, parse_host_port
-from .schema import Contract, TargetRule
+from .schema import HEALTH_DATA, Contract, TargetRule
 from .windows import day_end, day_start, next_opening, open_until
 
 REQUEST = "request"
@@ -129,6 +129,7 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
         found.checked.append(f"contract {ref} valid {info.valid_from} to {info.valid_until}")
 
     _check_technician(contract, query, found, ends)
+    _check_hds(contract, query, found, ends)
     target = query.target
     rules = matching_rules(contract, target)
     if not rules:
@@ -191,6 +192,34 @@ def _check_technician(contract: Contract, query: AccessQuery, found: _Findings,
             return
         ends["the technician's own end date"] = end
     found.checked.append(f"technician {entry.id} named, employed by {entry.employer}")
+
+
+def _check_hds(contract: Contract, query: AccessQuery, found: _Findings,
+               ends: dict[str, datetime]) -> None:
+    """Health or INS data are reached only while the vendor's HDS certificate holds."""
+    # Health data outside the contract's scope are refused as such (data_out_of_scope).
+    health = sorted(set(query.target.data_categories) & set(HEALTH_DATA)
+                    & set(contract.scope.data_categories))
+    if not health:
+        return
+    certificate = contract.contract.hds_certificate
+    if certificate is None:
+        found.fail("hds_certificate_missing",
+                   f"contract {contract.reference} records no HDS certificate, and target "
+                   f"{query.target.name} holds {', '.join(health)} data",
+                   f"contract {contract.reference} has no HDS certificate for health data; "
+                   "the hospital's IT must record it")
+    elif query.at >= day_end(certificate.valid_until, contract.zone):
+        found.fail("hds_certificate_expired",
+                   f"the vendor's HDS certificate {certificate.number} expired on "
+                   f"{certificate.valid_until}; target {query.target.name} holds "
+                   f"{', '.join(health)} data",
+                   f"the vendor's HDS certificate expired on {certificate.valid_until}: no "
+                   "access to health data until the contract records a valid one")
+    else:
+        ends["the HDS certificate's end"] = day_end(certificate.valid_until, contract.zone)
+        found.checked.append(f"HDS certificate {certificate.number} valid until "
+                             f"{certificate.valid_until}")
 
 
 def _check_data(contract: Contract, target: TargetFacts, found: _Findings) -> None:

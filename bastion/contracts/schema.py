@@ -97,6 +97,39 @@ def _regex(value: str) -> str:
     return value
 
 
+# What people type when they do not have the reference: not evidence of an art. 28 agreement.
+_PLACEHOLDERS = {"na", "n/a", "nd", "n/d", "none", "nil", "null", "tbd", "tbc", "todo", "xxx",
+                 "unknown", "pending", "aucun", "aucune", "néant", "neant", "inconnu",
+                 "à venir", "a venir", "en cours", "nc", "sans objet", "so"}
+
+
+def _reference(value: str) -> str:
+    squeezed = " ".join(value.lower().replace(".", "").split())
+    if (squeezed in _PLACEHOLDERS or squeezed.strip("-_?x* ") == ""
+            or not any(ch.isalnum() for ch in value)):
+        raise ValueError(f"{value!r} is a placeholder, not a reference: write the signed "
+                         "agreement's reference (no contract without its article 28 agreement)")
+    return value
+
+
+# EU member states and the other EEA states, where the GDPR applies (no transfer).
+EEA_COUNTRIES = ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU",
+                 "IE", "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES",
+                 "SE", "IS", "LI", "NO")
+TRANSFER_BASES = ("adequacy-decision", "standard-contractual-clauses",
+                  "binding-corporate-rules")
+# Categories whose hosting or access needs an HDS-certified vendor (code de la santé
+# publique, art. L.1111-8).
+HEALTH_DATA = ("health", "ins")
+
+
+def _country(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2}", value):
+        raise ValueError(f"{value!r} is not a country code: two capital letters (ISO 3166), "
+                         "e.g. FR")
+    return value
+
+
 def _path_glob(value: str) -> str:
     if not value.startswith("/"):
         raise ValueError(f"path pattern {value!r} must be absolute (start with '/')")
@@ -137,6 +170,8 @@ PathGlob = Annotated[str, AfterValidator(_path_glob)]
 HostPort = Annotated[str, AfterValidator(_host_port)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+Reference = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_reference)]
+Country = Annotated[str, AfterValidator(_country)]
 Approvers = Annotated[int, Field(ge=1, le=3)]
 
 
@@ -147,14 +182,53 @@ class _Strict(BaseModel):
 class VendorInfo(_Strict):
     id: Slug = Field(description="Short identifier of the vendor in the bastion, e.g. 'medilogic'.")
     name: ShortText = Field(description="Legal name of the vendor company.")
+    contract_owner_email: Email | None = Field(
+        None, description="The vendor's contract owner, told when the DPO judges one of its "
+                          "technicians' emergency accesses unjustified.")
+
+
+class HdsCertificate(_Strict):
+    """The vendor's HDS certificate (hébergeur de données de santé)."""
+
+    number: Reference = Field(description="The certificate's number.")
+    valid_until: date = Field(description="Last day (included) of the certificate.")
+
+
+class DataLocation(_Strict):
+    """Where the vendor processes the hospital's data (its staff working on the servers
+    included), and the legal basis of any transfer outside the EU/EEA (GDPR chapter V)."""
+
+    countries: list[Country] = Field(
+        min_length=1, description="ISO 3166 codes of the countries, e.g. [FR] or [FR, MA].")
+    transfer_basis: Literal[
+        "adequacy-decision", "standard-contractual-clauses", "binding-corporate-rules"] | None = \
+        Field(None, description="Required when a country is outside the EU/EEA.")
+    transfer_reference: Reference | None = Field(
+        None, description="The decision or the signed clauses, e.g. 'SCC 2021/914 module 3, "
+                          "annexe 4 of the DPA'.")
+
+    @model_validator(mode="after")
+    def _transfers_have_a_basis(self) -> DataLocation:
+        outside = sorted(set(self.countries) - set(EEA_COUNTRIES))
+        if outside and (self.transfer_basis is None or self.transfer_reference is None):
+            raise ValueError(
+                f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} outside the EU/EEA: "
+                "a transfer needs transfer_basis (adequacy-decision, "
+                "standard-contractual-clauses or binding-corporate-rules) and transfer_reference")
+        return self
 
 
 class ContractInfo(_Strict):
     reference: ShortText = Field(description="The signed contract's reference.")
-    dpa_reference: ShortText = Field(
+    dpa_reference: Reference = Field(
         description="Reference of the GDPR article 28 data processing agreement.")
     valid_from: date = Field(description="First day the contract allows access.")
     valid_until: date = Field(description="Last day (included) the contract allows access.")
+    hds_certificate: HdsCertificate | None = Field(
+        None, description="Required when scope.data_categories include health or ins.")
+    data_location: DataLocation | None = Field(
+        None, description="Where the vendor processes the data; outside the EU/EEA only with "
+                          "a legal basis.")
 
     @field_validator("valid_until")
     @classmethod
@@ -167,7 +241,7 @@ class ContractInfo(_Strict):
 
 class Subprocessor(_Strict):
     name: ShortText = Field(description="Legal name, as written in technicians' 'employer'.")
-    dpa_reference: ShortText = Field(
+    dpa_reference: Reference = Field(
         description="Reference of the article 28 agreement binding this subprocessor.")
     location: ShortText | None = Field(None, description="Where its staff work from.")
 

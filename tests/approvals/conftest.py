@@ -58,7 +58,9 @@ def contract_document(**changes: Any) -> dict[str, Any]:
         "time_zone": "Europe/Paris",
         "vendor": {"id": "acme", "name": "Acme Santé SAS"},
         "contract": {"reference": "ACME-1", "dpa_reference": "DPA-ACME-1",
-                     "valid_from": "2025-01-01", "valid_until": "2099-12-31"},
+                     "valid_from": "2025-01-01", "valid_until": "2099-12-31",
+                     "hds_certificate": {"number": "HDS-ACME-1", "valid_until": "2099-12-31"},
+                     "data_location": {"countries": ["FR"]}},
         "technicians": [
             {"id": "jdupont", "full_name": "Jean Dupont", "email": "jean.dupont@acme.example",
              "employer": "Acme Santé SAS", "keys": [public_line("jdupont")]},

@@ -65,11 +65,13 @@ target_rules = st.builds(
     st.lists(st.sampled_from(["x", "y", "z"]), min_size=1, max_size=2, unique=True),
 )
 documents = st.builds(
-    lambda zone, start, length, techs, rules, cats, wins, limits, chans, bg: {
+    lambda zone, start, length, techs, rules, cats, wins, limits, chans, bg, hds: {
         "time_zone": zone,
         "vendor": {"id": "vendor", "name": VENDOR},
         "contract": {"reference": "C-1", "dpa_reference": "D-1", "valid_from": str(start),
-                     "valid_until": str(start + timedelta(days=length))},
+                     "valid_until": str(start + timedelta(days=length)),
+                     "hds_certificate": {"number": "HDS-1",
+                                         "valid_until": str(start + timedelta(days=hds))}},
         "subprocessors": [{"name": SUB, "dpa_reference": "D-1-S"}],
         "technicians": list({t["id"]: t for t in [T0, *techs]}.values()),
         "scope": {"targets": rules, "data_categories": cats, "windows": wins, **limits},
@@ -98,6 +100,7 @@ documents = st.builds(
     st.fixed_dictionaries({"break_glass": st.fixed_dictionaries({
         "allowed": st.booleans(), "max_minutes": st.integers(5, 240),
         "outside_windows": st.booleans()})}),
+    st.integers(-30, 700),  # the HDS certificate's last day, from the contract's first
 )
 
 
@@ -241,6 +244,9 @@ def assert_within_contract(contract: Contract, query: AccessQuery) -> None:
     assert local_day(last, contract) <= info.valid_until
     if person.valid_until:
         assert local_day(last, contract) <= person.valid_until
+    if query.target.data_categories & {"health", "ins"}:
+        assert info.hds_certificate is not None
+        assert local_day(last, contract) <= info.hds_certificate.valid_until
     assert end <= at + timedelta(minutes=contract.scope.max_session_minutes)
     if query.window_end is not None:
         assert end <= query.window_end

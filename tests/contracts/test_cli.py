@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
@@ -129,3 +131,52 @@ def test_second_factor_off_only_as_a_dated_exception(workdir: Path, write_contra
         "second_factor": "off", "exception": {"reason": "old exception", "until": "2020-01-31"}}}))
     expired = run(workdir, "contracts", "check", str(past))
     assert "expired on 2020-01-31: the second factor is required again" in expired.stderr
+
+
+@pytest.mark.parametrize("placeholder", ["N/A", "n/a", "TBD", "néant", "-", "???", "à venir"])
+def test_check_refuses_a_placeholder_for_the_article_28_reference(
+        workdir: Path, write_contract: Write, placeholder: str) -> None:
+    path = write_contract(with_changes({"contract.dpa_reference": placeholder}))
+    result = run(workdir, "contracts", "check", str(path))
+    assert result.exit_code == 1
+    assert (f"contract.dpa_reference: {placeholder!r} is a placeholder, not a reference: write "
+            "the signed agreement's reference") in result.stdout
+
+
+def test_check_demands_hds_for_health_data_and_a_basis_for_transfers(
+        workdir: Path, write_contract: Write) -> None:
+    health = write_contract(with_changes({"scope.data_categories": ["administrative", "health"]}))
+    result = run(workdir, "contracts", "check", str(health))
+    assert result.exit_code == 1
+    assert ("the vendor may reach health data: record its HDS certificate under "
+            "contract.hds_certificate (number, valid_until)") in result.stdout
+    transfer = write_contract(with_changes({"contract.data_location": {"countries": ["FR", "US"]}}))
+    result = run(workdir, "contracts", "check", str(transfer))
+    assert result.exit_code == 1
+    assert ("contract.data_location: US is outside the EU/EEA: a transfer needs transfer_basis "
+            "(adequacy-decision, standard-contractual-clauses or binding-corporate-rules) and "
+            "transfer_reference") in result.stdout
+    based = write_contract(with_changes({"contract.data_location": {
+        "countries": ["FR", "US"], "transfer_basis": "adequacy-decision",
+        "transfer_reference": "EU-US Data Privacy Framework, décision (UE) 2023/1795"}}))
+    assert run(workdir, "contracts", "check", str(based)).exit_code == 0
+
+
+def test_check_warns_of_an_hds_certificate_expiring_within_60_days(
+        workdir: Path, write_contract: Write) -> None:
+    paris_today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    soon = (paris_today + timedelta(days=20)).isoformat()
+    path = write_contract(with_changes({
+        "scope.data_categories": ["administrative", "health"],
+        "contract.hds_certificate": {"number": "HDS-CERT-9", "valid_until": soon},
+        "contract.data_location": {"countries": ["FR"]}}))
+    result = run(workdir, "contracts", "check", str(path))
+    assert result.exit_code == 0, result.output
+    assert (f"warning: HDS certificate HDS-CERT-9 of vendor acme expires on {soon}, in "
+            "20 day(s): ask for the renewed certificate") in result.stderr
+    expired = write_contract(with_changes({
+        "scope.data_categories": ["administrative", "health"],
+        "contract.hds_certificate": {"number": "HDS-CERT-9", "valid_until": "2020-01-01"}}))
+    result = run(workdir, "contracts", "check", str(expired))
+    assert result.exit_code == 1
+    assert "HDS certificate HDS-CERT-9 expired on 2020-01-01" in result.stdout

@@ -23,6 +23,9 @@ def ask(c: Contract, *, technician: str = "jdupont", target: TargetFacts = APP,
 
 
 DB_IN_SCOPE = {"scope.targets": [{"name": "dpi-db-01", "accounts": ["dbmaint"]}]}
+HEALTH_IN_SCOPE = {**DB_IN_SCOPE,
+                   "scope.data_categories": ["administrative", "technical", "ins", "health"]}
+HDS = {"number": "HDS-CERT-1", "valid_until": "2028-01-31"}
 SFTP_READ = {"channels.sftp": {"access": "read", "allow": ["/var/log/**"]}}
 
 # (case id, contract changes, query, expected failure codes: () means allowed)
@@ -49,8 +52,19 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], tuple[str, ...]]] = [
      {"scope.targets": [{"labels": {"role": "app", "env": "test"}, "accounts": ["maint"]}]}, {},
      ("target_out_of_scope",)),
     ("target named but holds health data", DB_IN_SCOPE, {"target": DB}, ("data_out_of_scope",)),
-    ("health data in scope", {**DB_IN_SCOPE, "scope.data_categories":
-                              ["administrative", "ins", "health"]}, {"target": DB}, ()),
+    ("health data in scope", {**HEALTH_IN_SCOPE, "contract.hds_certificate": HDS}, {"target": DB},
+     ()),
+    ("health data without an HDS certificate", HEALTH_IN_SCOPE, {"target": DB},
+     ("hds_certificate_missing",)),
+    ("HDS certificate expired", {**HEALTH_IN_SCOPE, "contract.hds_certificate": {
+        **HDS, "valid_until": "2027-03-01"}}, {"target": DB}, ("hds_certificate_expired",)),
+    ("HDS certificate's last day included", {**HEALTH_IN_SCOPE, "contract.hds_certificate": {
+        **HDS, "valid_until": "2027-03-02"}}, {"target": DB}, ()),
+    ("expired HDS certificate, target without health data", {
+        **HEALTH_IN_SCOPE, "contract.hds_certificate": {**HDS, "valid_until": "2027-03-01"},
+        "scope.targets": [{"name": "dpi-db-01", "accounts": ["dbmaint"]},
+                          {"name": "dpi-app-01", "accounts": ["maint"]}]},
+     {}, ()),
     ("account not allowed", {}, {"account": "appadmin"}, ("account_not_allowed",)),
     ("account not on the target", {}, {"account": "root"}, ("account_unknown",)),
     ("account named and allowed", {}, {"account": "maint"}, ()),
@@ -178,8 +192,7 @@ def test_allow_lists_what_was_checked() -> None:
     ({"approval.approvers_by_data_category": {"staff": 3}}, 1),
 ])
 def test_approvers_required_follow_the_target_data(extra: dict[str, Any], approvers: int) -> None:
-    c = contract({**DB_IN_SCOPE, "scope.data_categories": ["administrative", "ins", "health"],
-                  **extra})
+    c = contract({**HEALTH_IN_SCOPE, "contract.hds_certificate": HDS, **extra})
     decision = ask(c, target=DB)
     assert decision.constraints is not None
     assert decision.constraints.approvers_required == approvers

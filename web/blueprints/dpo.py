@@ -24,6 +24,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from bastion import breakglass, controls
 from bastion.controls import Flag, Moment
+from bastion.hds_certificates import hds_deadlines
 from bastion.models import Vendor, utcnow
 from bastion.second_factor_exceptions import second_factor_exceptions
 
@@ -139,9 +140,10 @@ def home() -> ResponseReturnValue:
         counts[flag.kind] = counts.get(flag.kind, 0) + 1
     with core().db.session() as session:
         exceptions = second_factor_exceptions(session, core().settings.ssh, now)
+        deadlines = hds_deadlines(session, now)
     return render_template(
         "dpo/home.html", overdue=[r for r in reviews if r.is_overdue(now)],
-        second_factor_exceptions=exceptions,
+        second_factor_exceptions=exceptions, hds_deadlines=deadlines,
         open_reviews=[r for r in reviews if not r.is_overdue(now)],
         counts=[(k, controls.kind_name(k, language), counts[k])
                 for k in controls.FLAG_KINDS if k in counts],

@@ -1,5 +1,7 @@
-"""Second factor switched off: only as an exception with a reason and a last day, recorded
-in the audit trail at each start of a real ``bastion serve``, and shown on the DPO's home."""
+"""What the DPO must know about the rules in force. Second factor switched off: only as an
+exception with a reason and a last day, recorded in the audit trail at each start of a
+real ``bastion serve``, and shown on the DPO's home. HDS certificates expiring within 60
+days: on the DPO's home too."""
 
 from __future__ import annotations
 
@@ -8,8 +10,10 @@ import os
 import signal
 import sqlite3
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
+from bastion.models import utcnow
 from tests.approvals.conftest import contract_document, load_contract
 from tests.breakglass.test_console import Console, console  # noqa: F401 - fixture
 from tests.foundation.test_node_cli import BASTION, initialised, run  # noqa: F401 - fixture
@@ -66,3 +70,15 @@ def test_the_dpo_sees_every_exception_and_whether_it_still_holds(console: Consol
     assert "tests about something else" in section
 
 
+
+
+def test_the_dpo_sees_hds_certificates_to_renew(console: Console) -> None:  # noqa: F811
+    soon = (utcnow() + timedelta(days=30)).date()
+    document = contract_document()
+    document["contract"]["hds_certificate"] = {"number": "HDS-CERT-2024-0042",
+                                               "valid_until": str(soon)}
+    load_contract(console.world.core, document)
+    console.sign_in("dpo")
+    section = console.page("/dpo").split('id="hds-heading"')[1].split("</section>")[0]
+    assert "HDS-CERT-2024-0042" in section and str(soon) in section
+    assert "jour(s) restant(s)" in section
