@@ -22,6 +22,7 @@ from .access_review import close_overdue_campaigns
 from .approvals import NotificationWorker, run_housekeeping
 from .audit.forwarder import forwarder_from_settings
 from .audit.retention import purge_daily as purge_audit_daily
+from .breakglass.channels import start_problem
 from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
 from .free_memory import release_free_memory
@@ -35,6 +36,10 @@ log = logging.getLogger("bastion.server")
 
 class ListenError(Exception):
     """A listening address cannot be taken; the message names the setting to change."""
+
+
+class StartRefused(ListenError):
+    """The node would run in a state the rules forbid; the message names the setting."""
 
 
 def listen_failure(exc: OSError, section: str, host: str, port: int) -> ListenError:
@@ -88,6 +93,12 @@ def record_retention(core: Bastion) -> None:
             "recording_retention_days": recording.retention_days})
 
 
+def _audit_start_refused(core: Bastion, problem: str) -> None:
+    with core.db.session() as session:
+        core.audit.append(session, action="node.start_refused", outcome="failed",
+                          reasons=[problem], details={"node": core.node})
+
+
 async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
     """Pending requests expire, grants past their end are ended, spent challenges go,
     overdue access reviews suspend what was not confirmed, console sessions ended over
@@ -109,10 +120,19 @@ async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
 
 
 async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
-                ready: Callable[[int, int], None] | None = None) -> None:
+                ready: Callable[[int, int], None] | None = None, *,
+                demo: bool = False) -> None:
     core.db.require_current_schema()
     await asyncio.to_thread(record_retention, core)
     await asyncio.to_thread(record_second_factor_exceptions, core)
+    # Break-glass that could tell nobody must not be offered (CNIL, bris de glace).
+    problem = await asyncio.to_thread(start_problem, core)
+    if problem is not None and demo:
+        # The demo runs on a laptop without a mail server; it says so rather than pretend.
+        log.warning("demo: %s", problem)
+    elif problem is not None:
+        await asyncio.to_thread(_audit_start_refused, core, problem)
+        raise StartRefused(problem)
     tune_for_many_sessions()
     proxy = ProxyService(core)
     ssh = core.settings.ssh

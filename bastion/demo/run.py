@@ -112,7 +112,7 @@ async def run_demo(core: Bastion, app_factory) -> None:  # type: ignore[no-untyp
                                        + "; ".join(str(p) for p in report.problems))
         accounts.totp_uri = await asyncio.to_thread(setup.technician_totp, core, folder)
         await serve(core, app_factory, ready=lambda ssh_port, web_port: print_next_steps(
-            core, accounts, ssh_port, web_port, kind))
+            core, accounts, ssh_port, web_port, kind), demo=True)
     finally:
         if process is not None:
             process.terminate()

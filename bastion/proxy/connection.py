@@ -21,6 +21,7 @@ from bastion.approvals import (
 )
 from bastion.audit import Actor
 from bastion.breakglass import BreakGlassError, declare_break_glass
+from bastion.breakglass.channels import deliver_declared, notice
 from bastion.contracts import Decision
 from bastion.contracts.second_factor import SecondFactorVerdict, judge_second_factor
 from bastion.crypto import DecryptionError
@@ -465,9 +466,11 @@ class ProxyConnection(asyncssh.SSHServer):
         except BreakGlassError as exc:
             raise Refusal(exc.message) from None
         until = access.not_after.strftime("%H:%M UTC")
+        # Sent before the technician is told, so the line says who actually knows.
+        told = await self.service.call(deliver_declared, self.core, access.request_id)
         self.say(self.waiting_process)(
-            f"bastion: EMERGENCY ACCESS opened until {until}; the hospital's approvers and "
-            f"DPO are notified and review {access.review_id} is opened.")
+            f"bastion: EMERGENCY ACCESS opened until {until}; review {access.review_id} is "
+            f"opened for the DPO; {notice(told)}")
         return await self.service.call(
             directory.find_active_grant, self.core, resolution.identity.technician_id,
             resolution.destination.target_id, account, utcnow())

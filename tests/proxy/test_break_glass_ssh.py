@@ -4,8 +4,12 @@ recorded, and a review is opened for the DPO."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -66,3 +70,57 @@ def test_without_emergency_the_closed_window_refuses(scenario: Scenario, tmux) -
     tmux.wait_for(r"Emergency\? type URGENCE or press Enter: $")
     tmux.type("\n")
     tmux.wait_for(r"bastion: .*(maintenance window|outside)")
+
+
+# --- the notice tells who was actually told ---------------------------------------------------
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[int]]]:
+    """A real HTTP receiver; answers with the status in the list (tests change it)."""
+    status = [204]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status[0])
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hooks?token=s3cr3t", status
+    server.shutdown()
+
+
+def _declare_over_ssh(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                        extra=[*KBDINT, "-t"]))
+    tmux.wait_for(r"Reason for this access: $")
+    tmux.type("le serveur DPI ne répond plus aux urgences\n")
+    tmux.wait_for(r"Ticket reference \(optional\): $")
+    tmux.type("INC-9002\n")
+    tmux.wait_for(r"Emergency\? type URGENCE or press Enter: $")
+    tmux.type("URGENCE\n")
+
+
+def test_the_notice_names_who_was_told(scenario: Scenario, tmux, webhook) -> None:  # type: ignore[no-untyped-def]
+    url, _status = webhook
+    scenario.core.settings = scenario.core.settings.with_changes("webhook", url=url)
+    _closed_window_contract(scenario)
+    _declare_over_ssh(scenario, tmux)
+    screen = tmux.wait_for(r"EMERGENCY ACCESS opened until .*").group(0)
+    tmux.wait_for(r"told: webhook 127\.0\.0\.1\.")
+    assert "NOBODY" not in tmux.screen() and "s3cr3t" not in screen
+
+
+def test_the_notice_says_when_nobody_could_be_told(scenario: Scenario, tmux, webhook) -> None:  # type: ignore[no-untyped-def]
+    url, status = webhook
+    status[0] = 500
+    scenario.core.settings = scenario.core.settings.with_changes("webhook", url=url)
+    _closed_window_contract(scenario)
+    _declare_over_ssh(scenario, tmux)
+    tmux.wait_for(r"NOBODY could be told yet \(webhook 127\.0\.0\.1 \(webhook answered HTTP "
+                  r"500\)\): call the hospital's IT on-call line now\.")

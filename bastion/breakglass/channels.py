@@ -1,0 +1,134 @@
+"""Whether break-glass can announce itself: an emergency access that opens while nobody is
+told is the very thing the CNIL's bris de glace fiche forbids. ``bastion serve`` checks the
+channels at start; after each declaration the technician is told who was actually told.
+
+Blocking (SMTP, sockets, database): called from a thread, never from the event loop.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from bastion.approvals.delivery import deliver_pending
+from bastion.config import Settings
+from bastion.context import Bastion
+from bastion.contracts.repository import ContractStoreError, contract_of
+from bastion.models import ContractVersion, NotificationOutbox
+
+from .notify import DECLARED
+
+PROBE_TIMEOUT_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class ChannelProbe:
+    working: list[str]  # "smtp host:port", "webhook host:port"
+    problems: list[str]  # one phrase each, naming the setting
+
+
+def probe_channels(settings: Settings) -> ChannelProbe:
+    """SMTP: connect and EHLO (and STARTTLS when set); webhook: its host accepts a TCP
+    connection. Neither sends anything."""
+    working: list[str] = []
+    problems: list[str] = []
+    smtp = settings.smtp
+    if smtp.host:
+        try:
+            with smtplib.SMTP(smtp.host, smtp.port, timeout=PROBE_TIMEOUT_SECONDS) as client:
+                code, _ = client.ehlo()
+                if code != 250:
+                    raise smtplib.SMTPException(f"EHLO answered {code}")
+                if smtp.starttls:
+                    client.starttls()
+            working.append(f"smtp {smtp.host}:{smtp.port}")
+        except (OSError, smtplib.SMTPException) as exc:
+            problems.append(f"smtp.host {smtp.host}:{smtp.port} does not answer ({exc})")
+    else:
+        problems.append("smtp.host is not set")
+    url = settings.webhook.url
+    if url:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((host, port), timeout=PROBE_TIMEOUT_SECONDS).close()
+            working.append(f"webhook {host}:{port}")
+        except OSError as exc:
+            problems.append(f"webhook.url host {host}:{port} is unreachable ({exc})")
+    else:
+        problems.append("webhook.url is not set")
+    return ChannelProbe(working, problems)
+
+
+def vendors_with_break_glass(core: Bastion) -> list[str]:
+    with core.db.session() as session:
+        versions = session.scalars(select(ContractVersion)
+                                   .where(ContractVersion.is_current.is_(True))).all()
+        found = []
+        for version in versions:
+            try:
+                contract = contract_of(version)
+            except ContractStoreError:
+                continue  # unreadable: the decision point refuses its vendor anyway
+            if contract.approval.break_glass.allowed:
+                found.append(contract.vendor.id)
+    return sorted(found)
+
+
+def start_problem(core: Bastion) -> str | None:
+    """The one line ``serve`` stops with, or None when break-glass can be announced (or no
+    contract allows it)."""
+    vendors = vendors_with_break_glass(core)
+    if not vendors:
+        return None
+    probe = probe_channels(core.settings)
+    if probe.working:
+        return None
+    return (f"break-glass is allowed in the contract(s) of {', '.join(vendors)} but no "
+            f"notification channel works: {'; '.join(probe.problems)}. Set [smtp] host or "
+            "[webhook] url to a working server, or set approval.break_glass.allowed: false")
+
+
+@dataclass(frozen=True)
+class Told:
+    delivered: list[str]
+    not_delivered: list[str]  # "e-mail to x (reason)"
+
+
+def deliver_declared(core: Bastion, request_id: int) -> Told:
+    """Send the emergency's notifications now, then read what became of each."""
+    deliver_pending(core)
+    with core.db.session() as session:
+        rows = session.scalars(select(NotificationOutbox).where(
+            NotificationOutbox.request_id == request_id,
+            NotificationOutbox.kind == DECLARED).order_by(NotificationOutbox.id)).all()
+        delivered, missing = [], []
+        for row in rows:
+            what = ("e-mail to " + row.recipient if row.channel == "email"
+                    else "webhook " + (urlsplit(row.recipient).hostname or "?"))
+            if row.status == "sent":
+                delivered.append(what)
+            elif row.status == "sending":
+                missing.append(f"{what} (being sent)")
+            else:
+                missing.append(f"{what} ({(row.last_error or row.status)[:120]})")
+    return Told(delivered, missing)
+
+
+def notice(told: Told) -> str:
+    """What the technician is told about who knows of the emergency: only the truth."""
+    if told.delivered and not told.not_delivered:
+        return "told: " + ", ".join(told.delivered) + "."
+    if told.delivered:
+        return ("told: " + ", ".join(told.delivered) + "; NOT delivered yet: "
+                + ", ".join(told.not_delivered) + ".")
+    if told.not_delivered:
+        return ("NOBODY could be told yet (" + ", ".join(told.not_delivered)
+                + "): call the hospital's IT on-call line now.")
+    return ("NOBODY was told (no webhook, and no approver or DPO to e-mail): call the "
+            "hospital's IT on-call line now.")
