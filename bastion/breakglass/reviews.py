@@ -18,6 +18,7 @@ from bastion.context import Bastion
 from bastion.models import BreakGlassReview, StaffUser, utcnow
 
 from .errors import InvalidInput, NotTheReviewer, ReviewAlreadyClosed, ReviewNotFound
+from .unjustified import suspend_after_unjustified
 from .views import VERDICTS, ReviewInfo, review_info
 
 MAX_COMMENT = 4000
@@ -107,6 +108,9 @@ def close_review(core: Bastion, review_id: int, *, staff: StaffRef, verdict: str
                          "deadline": review.deadline.isoformat(),
                          "overdue": review.deadline <= now},
                 **subject)
+            if verdict == "unjustified":
+                suspend_after_unjustified(session, core, review,
+                                          Actor(f"staff:{person.username}", "dpo"), now)
             return review_info(session, review)
         # A refused attempt is evidence too: it commits with the block, then is raised.
         name = f"staff:{person.username}" if person is not None else f"staff:#{staff_id}"
