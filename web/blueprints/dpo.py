@@ -2,8 +2,10 @@
 flags of a period with a link to each moment in the recordings, a break-glass review
 closed with a verdict, and reports per vendor and period (CSV and printable).
 
-The DPO audits and never changes access; admins read these pages too, without the
-review form. Exports and printable reports are audited: they leave the console.
+The DPO audits and never changes access. Admins do not read these pages: they keep the
+inventory and the accounts, and least privilege keeps them out of the review of what
+technicians did (CNIL, fiche traçabilité). Exports and printable reports are audited:
+they leave the console.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .audit import _day_start
 
 blueprint = Blueprint("dpo", __name__, url_prefix="/dpo")
 
-READERS = ("dpo", "admin")
+READERS = ("dpo",)
 FLAG_DAYS = 7  # the flags page and the home's counts: the last week by default
 REPORT_DAYS = 30
 
