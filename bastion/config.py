@@ -200,14 +200,24 @@ class WebhookSettings(_Section):
 
 class SyslogSettings(_Section):
     """RFC 5424 syslog to a SIEM; off while ``host`` is unset. UDP may lose messages
-    silently; TCP (RFC 6587 octet counting) retries until the SIEM takes them."""
+    silently; TCP (RFC 6587 octet counting) retries until the SIEM takes them; TLS (RFC
+    5425, usually port 6514) does the same encrypted, trusting ``ca_file`` alone."""
 
     host: str | None = None
     port: int = Field(514, ge=1, le=65535)
-    protocol: str = Field("udp", pattern="^(udp|tcp)$")
+    protocol: str = Field("udp", pattern="^(udp|tcp|tls)$")
+    ca_file: Path | None = None  # the SIEM's CA (PEM), pinned: the system's CAs are not used
+    server_name: str | None = None  # the name in the SIEM's certificate, if not ``host``
     # RFC 5424 APP-NAME: 1 to 48 printable US-ASCII characters, no space.
     app_name: str = Field("dpi-bastion", pattern=r"^[!-~]{1,48}$")
     facility: int = Field(13, ge=0, le=23)  # 13: "log audit"; 10 (authpriv) is also common
+
+    @model_validator(mode="after")
+    def _tls_pins_a_ca(self) -> SyslogSettings:
+        if self.protocol == "tls" and self.ca_file is None:
+            raise ValueError("protocol = \"tls\" needs ca_file: the SIEM's CA certificate (PEM), "
+                             "the only one trusted")
+        return self
 
 
 # --- end of SIEM forwarding ---------------------------------------------------------------

@@ -45,7 +45,9 @@ class SyslogForwarder:
         self.db = db
         self.settings = settings
         self.destination = f"{settings.protocol}://{settings.host}:{settings.port}"
-        self._sender = sender or make_sender(settings.protocol, settings.host, settings.port)
+        self._sender = sender or make_sender(settings.protocol, settings.host, settings.port,
+                                             ca_file=settings.ca_file,
+                                             server_name=settings.server_name)
         self._batch = batch
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()

@@ -1,5 +1,6 @@
-"""Audit events as RFC 5424 syslog messages, sent over UDP (RFC 5426) or TCP with
-octet-counting framing (RFC 6587 section 3.4.1).
+"""Audit events as RFC 5424 syslog messages, sent over UDP (RFC 5426), TCP with
+octet-counting framing (RFC 6587 section 3.4.1), or TLS (RFC 5425: the same framing inside
+TLS, the SIEM's certificate checked against one pinned CA).
 
 One message per event::
 
@@ -13,8 +14,10 @@ later show that the bastion's copy was altered), MSG a readable line.
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 # SD-IDs need an IANA Private Enterprise Number: 32473 is the one reserved for examples
@@ -112,9 +115,12 @@ class TcpSender:
         self._timeout = timeout
         self._socket: socket.socket | None = None
 
+    def _connect(self) -> socket.socket:
+        return socket.create_connection(self._address, timeout=self._timeout)
+
     def send(self, message: bytes) -> None:
         if self._socket is None:
-            self._socket = socket.create_connection(self._address, timeout=self._timeout)
+            self._socket = self._connect()
         try:
             self._socket.sendall(str(len(message)).encode("ascii") + b" " + message)
         except OSError:
@@ -127,9 +133,35 @@ class TcpSender:
             self._socket = None
 
 
-def make_sender(protocol: str, host: str, port: int) -> Sender:
+class TlsSender(TcpSender):
+    """RFC 5425: octet counting inside TLS 1.2 or later. Only ``ca_file`` is trusted (the
+    system's CAs are not loaded), and the SIEM's certificate must name ``server_name``
+    (default: the host): audit traces hold personal data and must not reach an impostor."""
+
+    def __init__(self, host: str, port: int, *, ca_file: Path, server_name: str | None = None,
+                 timeout: float = 5.0) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_file))
+        self._context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._server_name = server_name or host
+
+    def _connect(self) -> socket.socket:
+        raw = super()._connect()
+        try:
+            return self._context.wrap_socket(raw, server_hostname=self._server_name)
+        except (OSError, ssl.SSLError):
+            raw.close()
+            raise
+
+
+def make_sender(protocol: str, host: str, port: int, *, ca_file: Path | None = None,
+                server_name: str | None = None) -> Sender:
     if protocol == "udp":
         return UdpSender(host, port)
     if protocol == "tcp":
         return TcpSender(host, port)
+    if protocol == "tls":
+        if ca_file is None:
+            raise ValueError("syslog over TLS needs [syslog] ca_file (the SIEM's CA)")
+        return TlsSender(host, port, ca_file=ca_file, server_name=server_name)
     raise ValueError(f"unknown syslog protocol {protocol!r}")

@@ -1,10 +1,12 @@
-"""A local syslog receiver (UDP, or TCP with RFC 6587 octet counting) and an RFC 5424
-parser written from the RFC, independently of the code under test."""
+"""A local syslog receiver (UDP, TCP with RFC 6587 octet counting, or the same inside TLS
+as RFC 5425 asks) and an RFC 5424 parser written from the RFC, independently of the code
+under test."""
 
 from __future__ import annotations
 
 import re
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 
@@ -79,6 +81,8 @@ class Receiver:
     port: int = 0
     messages: list[bytes] = field(default_factory=list)
     connections: int = 0
+    tls: ssl.SSLContext | None = None  # protocol "tls": the server side's context
+    handshake_errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         kind = socket.SOCK_DGRAM if self.protocol == "udp" else socket.SOCK_STREAM
@@ -86,7 +90,7 @@ class Receiver:
         self._socket.bind(("127.0.0.1", self.port))
         self.port = self._socket.getsockname()[1]
         self._arrived = threading.Condition()
-        if self.protocol == "tcp":
+        if self.protocol in ("tcp", "tls"):
             self._socket.listen()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -111,6 +115,13 @@ class Receiver:
     def _read_frames(self, connection: socket.socket) -> None:
         """RFC 6587 octet counting: MSG-LEN SP SYSLOG-MSG, repeated."""
         buffer = b""
+        if self.tls is not None:
+            try:
+                connection = self.tls.wrap_socket(connection, server_side=True)
+            except (OSError, ssl.SSLError) as exc:
+                self.handshake_errors.append(str(exc))
+                connection.close()
+                return
         with connection:
             while chunk := connection.recv(65536):
                 buffer += chunk
