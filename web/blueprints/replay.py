@@ -6,6 +6,8 @@ That read is audited before any byte is read (``RecordingService.open_reader``: 
 ``recording.viewed`` event with the viewer and the purpose ``replay``, invariant 9), and
 only verified data is sent: a recording that fails verification is refused with the
 problem its check names. Typed input is left out of the export (it may hold a password).
+Sessions on servers holding health or INS data are replayed by the DPO only (approvers
+while the session is live): ``bastion.replay_access``; a refusal is audited.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import math
 from flask import Blueprint, Response, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
+from sqlalchemy.orm import Session
 
 from bastion.models import Recording, SshSession
 from bastion.recording import (
@@ -24,7 +27,9 @@ from bastion.recording import (
     RecordingService,
     RecordingTruncated,
 )
+from bastion.recording.catalog import session_audit_fields
 from bastion.recording.export import export_recording
+from bastion.replay_access import replay_refusal
 
 from ..access import requires
 from ..identity import core, signed_in_principal
@@ -45,9 +50,32 @@ def show(recording_id: int) -> ResponseReturnValue:
     with core().db.session() as db:
         recording = get_or_404(db, Recording, recording_id)
         session_row = db.get(SshSession, recording.session_id)
+        if _refusal(db, recording) is not None:
+            return render_template("error.html", status=403, message=_refused_line()), 403
         page = render_template("replay/show.html", recording=recording, s=session_row,
                                timeline=build_timeline(db, recording), start=start)
     return with_player(page)
+
+
+def _refused_line() -> str:
+    return gettext("This session reached health or INS data: its replay is for the DPO "
+                   "(approvers: only while the session is live). Ask the DPO.")
+
+
+def _refusal(db: Session, recording: Recording) -> str | None:
+    """Least privilege on health-data sessions; a refusal is an audit event."""
+    session_row = db.get(SshSession, recording.session_id)
+    if session_row is None:
+        return None
+    principal = signed_in_principal()
+    refusal = replay_refusal(principal.roles, session_row.target.data_categories or (),
+                             live=session_row.status == "live")
+    if refusal is not None:
+        core().audit.append(db, action="recording.view_refused", outcome="denied",
+                            actor=principal.actor(), reasons=[refusal],
+                            details={"recording_id": recording.id},
+                            **session_audit_fields(session_row))
+    return refusal
 
 
 def _error(code: str, message: str, status: int) -> ResponseReturnValue:
@@ -60,6 +88,9 @@ def cast(recording_id: int) -> ResponseReturnValue:
     with core().db.session() as db:
         recording = get_or_404(db, Recording, recording_id)
         still_open = recording.status == "open"
+        refusal = _refusal(db, recording)
+    if refusal is not None:
+        return _error("replay_not_allowed", _refused_line(), 403)
     service = RecordingService(core())
     try:
         reader = service.open_reader(recording_id, signed_in_principal().actor(), purpose="replay")
