@@ -327,14 +327,16 @@ class RecordingService:
             )
             return report
 
-    def open_reader(self, recording_id: int, actor: Actor, purpose: str = "replay") -> RecordingReader:
+    def open_reader(self, recording_id: int, actor: Actor, purpose: str = "replay",
+                    reason: str | None = None) -> RecordingReader:
         """A verifying reader for replay (the console), audited before anything is read:
-        who looked at what."""
+        who looked at what, and why when the viewer said (``reason``)."""
         with self.core.db.session() as session:
             recording = self._get(session, recording_id)
             self.core.audit.append(
                 session, action="recording.viewed", outcome="ok", actor=actor,
-                details={"recording_id": recording_id, "purpose": purpose},
+                reasons=[reason] if reason else [],
+                details={"recording_id": recording_id, "purpose": purpose, "reason": reason},
                 **session_audit_fields(recording.session),
             )
             return RecordingReader(

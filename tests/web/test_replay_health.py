@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from tests.approvals.conftest import World
 
 from .supervision import Seeded, as_staff, end_session, events, open_session, record
-from .test_sessions_console import app, seeded, world  # noqa: F401 - fixtures
+from .test_sessions_console import PURPOSE, app, seeded, world  # noqa: F401 - fixtures
 
 
 def test_health_sessions_are_replayed_by_the_dpo(app: Flask, client: FlaskClient,  # noqa: F811
@@ -24,21 +24,21 @@ def test_health_sessions_are_replayed_by_the_dpo(app: Flask, client: FlaskClient
     page = client.get(f"/recordings/{recording}")
     assert page.status_code == 403
     assert "sa relecture est réservée au DPO" in page.get_data(as_text=True)
-    cast = client.get(f"/recordings/{recording}/cast")
+    cast = client.get(f"/recordings/{recording}/cast?purpose={PURPOSE}")
     assert cast.status_code == 403
     assert cast.get_json()["error"]["code"] == "replay_not_allowed"
 
     as_staff(app, client, world, "alice")  # approver: the session has ended
-    assert client.get(f"/recordings/{recording}/cast").status_code == 403
+    assert client.get(f"/recordings/{recording}/cast?purpose={PURPOSE}").status_code == 403
     # ... but a live session on the same server can be supervised.
-    assert client.get(f"/recordings/{seeded.live_recording}/cast").status_code == 200
+    assert client.get(f"/recordings/{seeded.live_recording}/cast?purpose={PURPOSE}").status_code == 200
 
     as_staff(app, client, world, "erin")  # DPO
-    assert client.get(f"/recordings/{recording}").status_code == 200
-    assert client.get(f"/recordings/{recording}/cast").status_code == 200
+    assert client.get(f"/recordings/{recording}?purpose={PURPOSE}").status_code == 200
+    assert client.get(f"/recordings/{recording}/cast?purpose={PURPOSE}").status_code == 200
     # A session on a server without health data: unchanged for approvers.
     as_staff(app, client, world, "alice")
-    assert client.get(f"/recordings/{seeded.finished_recording}/cast").status_code == 200
+    assert client.get(f"/recordings/{seeded.finished_recording}/cast?purpose={PURPOSE}").status_code == 200
 
     refused = events(world.core, "recording.view_refused")
     assert [e.actor for e in refused] == ["staff:dave", "staff:dave", "staff:alice"]

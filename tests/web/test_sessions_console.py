@@ -52,6 +52,9 @@ def seeded(world: World) -> Seeded:
     return seed_sessions(world.core)
 
 
+PURPOSE = "review+of+ticket+INC-4242+restart"
+
+
 def _session_links(page: str) -> set[int]:
     return {int(n) for n in re.findall(r'href="/sessions/(\d+)"', page)}
 
@@ -108,7 +111,13 @@ def test_a_sessions_page_and_the_command_search(app: Flask, client: FlaskClient,
 def test_replay_is_an_audited_read_of_verified_data(app: Flask, client: FlaskClient, world: World,
                                                    seeded: Seeded) -> None:
     as_staff(app, client, world, "erin")
-    page = client.get(f"/recordings/{seeded.finished_recording}?t=1.5")
+    # First the purpose, then the player: the purpose goes into the audit log.
+    form = client.get(f"/recordings/{seeded.finished_recording}?t=1.5")
+    assert form.status_code == 200 and 'name="purpose"' in form.get_data(as_text=True)
+    assert 'id="replay-player"' not in form.get_data(as_text=True)
+    assert client.get(f"/recordings/{seeded.finished_recording}?purpose=x").status_code == 400
+    assert client.get(f"/recordings/{seeded.finished_recording}/cast").status_code == 400
+    page = client.get(f"/recordings/{seeded.finished_recording}?t=1.5&purpose={PURPOSE}")
     assert page.status_code == 200
     # The player compiles its terminal emulator (WebAssembly): allowed here only.
     assert "'wasm-unsafe-eval'" in page.headers["Content-Security-Policy"]
@@ -120,7 +129,8 @@ def test_replay_is_an_audited_read_of_verified_data(app: Flask, client: FlaskCli
     assert 'data-start="1.5"' in html
     assert events(world.core, "recording.viewed") == []  # the page reads no recording
 
-    cast = client.get(f"/recordings/{seeded.finished_recording}/cast")
+    cast_url = re.search(r'data-cast-url="([^"]+)"', html).group(1).replace("&amp;", "&")
+    cast = client.get(cast_url)
     assert cast.status_code == 200 and cast.headers["Cache-Control"] == "no-store"
     lines = [json.loads(line) for line in cast.get_data(as_text=True).splitlines()]
     assert lines[0]["version"] == 2 and lines[0]["width"] == 80
@@ -131,6 +141,7 @@ def test_replay_is_an_audited_read_of_verified_data(app: Flask, client: FlaskCli
     (viewed,) = events(world.core, "recording.viewed")
     assert (viewed.actor, viewed.details["purpose"], viewed.session_id) == (
         "staff:erin", "replay", seeded.finished)
+    assert viewed.details["reason"] == viewed.reasons[0] == "review of ticket INC-4242 restart"
 
 
 def test_a_corrupted_recording_is_refused_with_its_problem(app: Flask, client: FlaskClient,
@@ -142,7 +153,7 @@ def test_a_corrupted_recording_is_refused_with_its_problem(app: Flask, client: F
     data[-40] ^= 0xFF  # one bit of the last chunk's ciphertext
     path.write_bytes(bytes(data))
     as_staff(app, client, world, "alice")
-    reply = client.get(f"/recordings/{seeded.finished_recording}/cast")
+    reply = client.get(f"/recordings/{seeded.finished_recording}/cast?purpose={PURPOSE}")
     assert reply.status_code == 409
     assert reply.get_json()["error"]["code"] == "recording_corrupted"
     assert "chunk" in reply.get_json()["error"]["message"]

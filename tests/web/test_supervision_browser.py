@@ -184,6 +184,8 @@ def test_approve_watch_terminate_replay(scenario: Scenario, tmux: TmuxSession,  
                                                                 Recording.channel == "shell"))
         page.click(f"a[href='/recordings/{recording_id}']")
         page.wait_for_url(f"{server.url}/recordings/{recording_id}")
+        page.fill("#purpose", "supervision of request for the watched session")  # said first
+        page.click("form.purpose button[type=submit]")
         page.wait_for_selector("#replay-player .ap-player")
         page.click("[data-seek] >> text=echo watched-$((6*7))")
         page_true(tab, "Math.abs(Number(document.querySelector('.replay-time').dataset.seconds)"
@@ -202,6 +204,8 @@ def test_approve_watch_terminate_replay(scenario: Scenario, tmux: TmuxSession,  
         tab.shot("sup-10-command-search")
         page.click("a >> text=Revoir à partir d'ici")
         page.wait_for_url(f"{server.url}/recordings/{recording_id}?t=*")
+        page.fill("#purpose", "DPO check of the command flagged in the review")
+        page.click("form.purpose button[type=submit]")
         page.wait_for_selector("#replay-player .ap-player")
         tab.shot("sup-11-replay-dpo")
         refused = page.goto(f"{server.url}/sessions/{session_id}/watch")

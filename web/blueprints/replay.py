@@ -40,6 +40,7 @@ from ..timeline import build_timeline
 blueprint = Blueprint("replay", __name__, url_prefix="/recordings")
 
 READERS = ("approver", "admin", "dpo")
+PURPOSE_MIN, PURPOSE_MAX = 10, 300
 
 
 @blueprint.get("/<int:recording_id>")
@@ -52,9 +53,23 @@ def show(recording_id: int) -> ResponseReturnValue:
         session_row = db.get(SshSession, recording.session_id)
         if _refusal(db, recording) is not None:
             return render_template("error.html", status=403, message=_refused_line()), 403
+        purpose = _purpose()
+        if purpose is None:
+            # Least privilege on the traces: say why before seeing (and the audit keeps it).
+            given = "purpose" in request.args
+            return render_template("replay/purpose.html", recording=recording, s=session_row,
+                                   start=start, given=request.args.get("purpose", "")[:PURPOSE_MAX],
+                                   minimum=PURPOSE_MIN), 400 if given else 200
         page = render_template("replay/show.html", recording=recording, s=session_row,
-                               timeline=build_timeline(db, recording), start=start)
+                               timeline=build_timeline(db, recording), start=start,
+                               purpose=purpose)
     return with_player(page)
+
+
+def _purpose() -> str | None:
+    """The viewer's stated purpose, if long enough to say something."""
+    text = " ".join(request.args.get("purpose", "").split())
+    return text if PURPOSE_MIN <= len(text) <= PURPOSE_MAX else None
 
 
 def _refused_line() -> str:
@@ -91,9 +106,15 @@ def cast(recording_id: int) -> ResponseReturnValue:
         refusal = _refusal(db, recording)
     if refusal is not None:
         return _error("replay_not_allowed", _refused_line(), 403)
+    purpose = _purpose()
+    if purpose is None:
+        return _error("purpose_missing", gettext(
+            "Say why you replay this recording (%(n)d characters at least): it is recorded "
+            "in the audit log.", n=PURPOSE_MIN), 400)
     service = RecordingService(core())
     try:
-        reader = service.open_reader(recording_id, signed_in_principal().actor(), purpose="replay")
+        reader = service.open_reader(recording_id, signed_in_principal().actor(), purpose="replay",
+                                     reason=purpose)
     except RecordingNotFound:
         return _error("recording_purged", gettext("This recording was purged (retention period over)."), 410)
     out = io.StringIO()
