@@ -82,16 +82,22 @@ def verify(state: CliState, recording_ids: tuple[int, ...], all_: bool) -> None:
               help="Destination .cast file (default: recording-ID.cast; '-' for stdout).")
 @click.option("--with-input", is_flag=True,
               help="Also export what was typed (may include secrets typed without echo).")
+@click.option("--purpose", required=True,
+              help="Why the recording leaves the bastion (case, ticket, request); audited.")
 @pass_state
-def export(state: CliState, recording_id: int, output: Path | None, with_input: bool) -> None:
-    """Export a recording as a plain asciicast v2 file (audited)."""
+def export(state: CliState, recording_id: int, output: Path | None, with_input: bool,
+           purpose: str) -> None:
+    """Export a recording as a plain asciicast v2 file (audited, with its purpose)."""
+    purpose = " ".join(purpose.split())
+    if len(purpose) < 10:
+        fail("--purpose must say why the recording is exported (10 characters at least)")
     destination = output or Path(f"recording-{recording_id}.cast")
     with state.bastion() as core:
         service = RecordingService(core)
         if str(destination) == "-":
             try:
                 service.export(recording_id, sys.stdout, cli_actor(), destination="stdout",
-                               include_input=with_input)
+                               include_input=with_input, purpose=purpose)
             except RecordingError as exc:
                 fail(f"export stopped: {exc}")
             return
@@ -103,7 +109,7 @@ def export(state: CliState, recording_id: int, output: Path | None, with_input: 
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
                 count = service.export(recording_id, out, cli_actor(),
                                        destination=str(destination.resolve()),
-                                       include_input=with_input)
+                                       include_input=with_input, purpose=purpose)
             os.replace(temporary, destination)
         except RecordingError as exc:
             os.unlink(temporary)

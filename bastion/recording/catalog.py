@@ -345,7 +345,7 @@ class RecordingService:
 
     def export(
         self, recording_id: int, out: TextIO, actor: Actor, *, destination: str = "-",
-        include_input: bool = False,
+        include_input: bool = False, purpose: str | None = None,
     ) -> int:
         """Write the recording to ``out`` as asciicast v2, audited (ok or failed, who,
         where to). Raises RecordingCorrupted if it does not verify; ``out`` then holds a
@@ -362,6 +362,7 @@ class RecordingService:
             "destination": destination,
             "include_input": include_input,
             "final_hash": final_hash,
+            "purpose": purpose,
         }
         try:
             count = export_recording(reader, out, include_input=include_input)

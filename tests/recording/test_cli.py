@@ -58,7 +58,10 @@ def test_verify_passes_then_names_the_first_bad_chunk(cli):
 
 def test_export_writes_a_cast_file_and_is_audited(cli, tmp_path):
     run, core, service, (first, second) = cli
-    result = run("export", str(first), "-o", "session.cast")
+    refused = run("export", str(first), "-o", "session.cast")
+    assert refused.exit_code == 2 and "--purpose" in refused.output  # why, before anything
+    assert run("export", str(first), "--purpose", "x").exit_code == 1
+    result = run("export", str(first), "-o", "session.cast", "--purpose", "complaint 17 (CNIL)")
     assert result.exit_code == 0, result.output
     lines = (tmp_path / "session.cast").read_text().splitlines()
     assert json.loads(lines[0])["version"] == 2
@@ -67,10 +70,11 @@ def test_export_writes_a_cast_file_and_is_audited(cli, tmp_path):
     with core.db.session() as session:
         event = session.scalars(select(AuditEvent).where(AuditEvent.action == "recording.exported")).one()
         assert event.actor.startswith("cli:") and event.details["destination"].endswith("session.cast")
+        assert event.details["purpose"] == "complaint 17 (CNIL)"
 
     path = storage_path(core, service, second)
     flip(path, chunk_spans(path)[2][1] - 2)
-    result = run("export", str(second))
+    result = run("export", str(second), "--purpose", "complaint 17 (CNIL)")
     assert result.exit_code == 1 and "nothing written" in result.output and "chunk 2" in result.output
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".cast") == ["session.cast"]
 
