@@ -22,6 +22,7 @@ from bastion.audit.checkpoints import lock_chain
 from bastion.breakglass import ReviewInfo, list_reviews
 from bastion.context import Bastion
 from bastion.contracts.windows import wall_instant
+from bastion.hds_certificates import HdsDeadline, hds_deadlines
 from bastion.models import AuditEvent, NotificationOutbox, StaffRole, StaffUser, utcnow
 
 from .describe import describe, kind_name
@@ -43,6 +44,7 @@ class DailySummary:
     open_reviews: tuple[ReviewInfo, ...]  # open and not yet overdue
     flags: tuple[Flag, ...]
     sessions: int
+    hds: tuple[HdsDeadline, ...] = ()  # vendors' HDS certificates expiring within 60 days
 
     def flag_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(f.kind for f in self.flags).items()))
@@ -53,11 +55,13 @@ def build_daily_summary(core: Bastion, *, now: datetime | None = None,
     now = now or utcnow()
     facts = load_period(core, now - timedelta(hours=hours), now)
     reviews = list_reviews(core, state="open", now=now, limit=1000)
+    with core.db.session() as session:
+        deadlines = tuple(hds_deadlines(session, now))
     return DailySummary(
         since=facts.since, until=now,
         overdue=tuple(r for r in reviews if r.is_overdue(now)),
         open_reviews=tuple(r for r in reviews if not r.is_overdue(now)),
-        flags=tuple(flags_of(facts, core, now)), sessions=len(facts.sessions))
+        flags=tuple(flags_of(facts, core, now)), sessions=len(facts.sessions), hds=deadlines)
 
 
 _TEXT = {
@@ -76,6 +80,10 @@ _TEXT = {
         "count": " - {kind} : {n}",
         "detail": "Détail :",
         "more": " - … et {n} autre(s) dans la console",
+        "hds": "Certificats HDS à renouveler ({n}) :",
+        "hds_line": " - {vendor} (contrat {contract}) : certificat {number}, dernier jour le "
+                    "{until}{expired}",
+        "hds_expired": " : EXPIRÉ, données de santé et INS refusées",
         "dashboard": "Tableau de bord du DPO : {url}",
         "footer": "Message automatique du bastion DPI ; il ne contient aucun secret.",
     },
@@ -94,6 +102,10 @@ _TEXT = {
         "count": " - {kind}: {n}",
         "detail": "Detail:",
         "more": " - … and {n} more in the console",
+        "hds": "HDS certificates to renew ({n}):",
+        "hds_line": " - {vendor} (contract {contract}): certificate {number}, last day "
+                    "{until}{expired}",
+        "hds_expired": ": EXPIRED, health and INS data refused",
         "dashboard": "The DPO's dashboard: {url}",
         "footer": "Automatic message from the DPI bastion; it holds no secret.",
     },
@@ -130,6 +142,11 @@ def summary_text(core: Bastion, summary: DailySummary, *, name: str, language: s
                          f"{where} {describe(flag, language)}".rstrip())
         if len(summary.flags) > DETAILED_FLAGS:
             lines.append(text["more"].format(n=len(summary.flags) - DETAILED_FLAGS))
+    if summary.hds:
+        lines += ["", text["hds"].format(n=len(summary.hds))]
+        lines.extend(text["hds_line"].format(
+            vendor=d.vendor, contract=d.contract, number=d.number, until=d.valid_until,
+            expired=text["hds_expired"] if d.days_left < 0 else "") for d in summary.hds)
     lines += ["", text["dashboard"].format(url=f"{base}/dpo"), "", text["footer"], ""]
     day = summary.until.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d")
     subject = text["subject"].format(day=day, overdue=len(summary.overdue),

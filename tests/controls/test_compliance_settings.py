@@ -16,6 +16,7 @@ from pathlib import Path
 from bastion.models import utcnow
 from tests.approvals.conftest import contract_document, load_contract
 from tests.breakglass.test_console import Console, console  # noqa: F401 - fixture
+from tests.conftest import SECOND_FACTOR_OFF
 from tests.foundation.test_node_cli import BASTION, initialised, run  # noqa: F401 - fixture
 from tests.harness.ports import free_port, wait_for_port
 
@@ -82,3 +83,20 @@ def test_the_dpo_sees_hds_certificates_to_renew(console: Console) -> None:  # no
     section = console.page("/dpo").split('id="hds-heading"')[1].split("</section>")[0]
     assert "HDS-CERT-2024-0042" in section and str(soon) in section
     assert "jour(s) restant(s)" in section
+
+
+def test_the_daily_summary_names_hds_certificates_to_renew(bg_world) -> None:  # type: ignore[no-untyped-def]
+    soon = (utcnow() + timedelta(days=10)).date()
+    document = contract_document()
+    document["contract"]["hds_certificate"] = {"number": "HDS-CERT-2024-0042",
+                                               "valid_until": str(soon)}
+    load_contract(bg_world.core, document)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+    env.update({"BASTION_PATHS__VAR_DIR": str(bg_world.core.settings.var_dir),
+                **SECOND_FACTOR_OFF})
+    result = subprocess.run([*BASTION, "reports", "daily-summary", "--language", "en"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "HDS certificates to renew (1):" in result.stdout
+    assert (f" - acme (contract ACME-1): certificate HDS-CERT-2024-0042, last day {soon}"
+            in result.stdout)
