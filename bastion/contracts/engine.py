@@ -304,7 +304,28 @@ def _check_window(contract: Contract, query: AccessQuery, found: _Findings,
                f"outside the maintenance windows of contract {contract.reference}; {when}")
 
 
+def read_only_emergency(contract: Contract, query: AccessQuery) -> list[str]:
+    """The health or INS data that make this emergency read-only (empty: not read-only).
+
+    An emergency opens without anyone's approval: on a server holding health or INS data
+    it may only read (SFTP read of the contract's allowed paths), which the bastion can
+    enforce operation by operation; a shell or a command could change anything."""
+    if not query.break_glass:
+        return []
+    return sorted(set(query.target.data_categories) & set(HEALTH_DATA)
+                  & set(contract.scope.data_categories))
+
+
 def _check_channel(contract: Contract, query: AccessQuery, found: _Findings) -> None:
+    held = read_only_emergency(contract, query)
+    if held and (query.channel in ("shell", "exec", "forward")
+                 or (query.channel == REQUEST and contract.channels.sftp.access == "none")):
+        found.fail("break_glass_read_only",
+                   f"target {query.target.name} holds {', '.join(held)} data: an emergency "
+                   f"access there is read-only (SFTP read), and {query.channel} is not",
+                   f"an emergency access on {query.target.name} (health data) is read-only: "
+                   "SFTP read only; for more, ask an approver for a normal request")
+        return
     if query.channel == REQUEST:
         return
     if query.channel not in QUERY_CHANNELS:
@@ -337,12 +358,17 @@ def _constraints(contract: Contract, query: AccessQuery, account: str,
     channels = contract.channels
     sftp = channels.sftp
     forwards = frozenset(parse_host_port(item) for item in channels.forwards)
+    allowed = contract.allowed_channels()
+    access = sftp.access
+    if read_only_emergency(contract, query):
+        allowed, forwards = allowed & {"sftp"}, frozenset()
+        access = "read" if access != "none" else "none"
     return Constraints(
         account=account,
         not_before=query.at,
         latest_end=latest_end,
-        channels=contract.allowed_channels(),
-        sftp=SftpRules(sftp.access, tuple(sftp.allow), tuple(sftp.deny)),
+        channels=allowed,
+        sftp=SftpRules(access, tuple(sftp.allow), tuple(sftp.deny)),
         forwards=forwards,
         command_rules=tuple(CommandRule(r.pattern, r.action, r.reason, r.case_sensitive)
                             for r in contract.command_rules),

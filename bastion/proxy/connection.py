@@ -405,7 +405,9 @@ class ProxyConnection(asyncssh.SSHServer):
             target=resolution.destination.name, account=resolution.account, channel=channel,
             at=now, break_glass=True)
         if not emergency.allowed or emergency.constraints is None:
-            return None
+            # On a health server an emergency only reads: say so rather than the normal
+            # refusal (which would leave the technician believing nothing is possible).
+            return emergency if "break_glass_read_only" in emergency.codes else None
         questions = self.gate.questions
         if questions is not None and questions.answers is not None and questions.answers.break_glass:
             return emergency

@@ -34,7 +34,9 @@ def test_a_technician_declares_and_access_opens_at_once(any_bg_world: World) -> 
     assert grant.technician == "jdupont" and grant.target == "dpi-db-01" and grant.account == "dbmaint"
     # The contract's 30 minutes (under the bastion's 60-minute ceiling), from now.
     assert (grant.not_before, grant.not_after) == (now, now + timedelta(minutes=30))
-    assert set(grant.scope["channels"]) == {"shell", "exec", "sftp", "forward"}
+    # dpi-db-01 holds health and INS data: an emergency there only reads (SFTP read).
+    assert set(grant.scope["channels"]) == {"sftp"} and grant.scope["forwards"] == []
+    assert grant.scope["sftp"]["access"] == "read"
     assert grant.has_certificate  # jdupont has one key: the certificate is ready
     assert access.review_deadline == now + timedelta(hours=72)
     assert access.notifications == 6  # approvers alice, bob, carol, eve; DPO diane; webhook

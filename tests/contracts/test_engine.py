@@ -26,6 +26,9 @@ DB_IN_SCOPE = {"scope.targets": [{"name": "dpi-db-01", "accounts": ["dbmaint"]}]
 HEALTH_IN_SCOPE = {**DB_IN_SCOPE,
                    "scope.data_categories": ["administrative", "technical", "ins", "health"]}
 HDS = {"number": "HDS-CERT-1", "valid_until": "2028-01-31"}
+HEALTH_BREAK_GLASS = {**HEALTH_IN_SCOPE, "contract.hds_certificate": HDS,
+                      "approval.break_glass": {"allowed": True},
+                      "channels.sftp": {"access": "read-write", "allow": ["/var/log/**"]}}
 SFTP_READ = {"channels.sftp": {"access": "read", "allow": ["/var/log/**"]}}
 
 # (case id, contract changes, query, expected failure codes: () means allowed)
@@ -60,6 +63,15 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], tuple[str, ...]]] = [
         **HDS, "valid_until": "2027-03-01"}}, {"target": DB}, ("hds_certificate_expired",)),
     ("HDS certificate's last day included", {**HEALTH_IN_SCOPE, "contract.hds_certificate": {
         **HDS, "valid_until": "2027-03-02"}}, {"target": DB}, ()),
+    ("break-glass shell on health data", HEALTH_BREAK_GLASS, {"target": DB, "break_glass": True},
+     ("break_glass_read_only",)),
+    ("break-glass SFTP read on health data", HEALTH_BREAK_GLASS,
+     {"target": DB, "break_glass": True, "channel": "sftp"}, ()),
+    ("break-glass on health data without SFTP",
+     {**HEALTH_BREAK_GLASS, "channels.sftp": {"access": "none"}},
+     {"target": DB, "break_glass": True, "channel": "request"}, ("break_glass_read_only",)),
+    ("break-glass shell without health data", {"approval.break_glass": {"allowed": True}},
+     {"break_glass": True}, ()),
     ("expired HDS certificate, target without health data", {
         **HEALTH_IN_SCOPE, "contract.hds_certificate": {**HDS, "valid_until": "2027-03-01"},
         "scope.targets": [{"name": "dpi-db-01", "accounts": ["dbmaint"]},
@@ -119,6 +131,10 @@ def test_decision(changes: dict[str, Any], query: dict[str, Any], codes: tuple[s
     assert decision.allowed is (not codes)
     assert decision.contract_reference == "ACME-1"
     assert len(decision.reasons) >= max(1, len(codes))
+    if decision.allowed and query.get("break_glass") and query.get("target") is DB:
+        # An emergency on health data only reads, whatever the contract allows otherwise.
+        assert decision.constraints.channels == {"sftp"}
+        assert decision.constraints.sftp.access == "read" and not decision.constraints.forwards
     if codes:
         assert decision.constraints is None
         assert decision.summary().startswith("refused: ")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bastion.audit import Actor
 from bastion.breakglass import list_reviews
 from bastion.contracts import load_contracts
-from bastion.models import Grant, Recording, utcnow
+from bastion.models import Grant, Recording, Target, utcnow
 from tests.proxy.conftest import Scenario, contract_for_tests
 
 KBDINT = ["-o", "LogLevel=INFO", "-o", "BatchMode=no", "-o", "KbdInteractiveAuthentication=yes"]
@@ -124,3 +124,52 @@ def test_the_notice_says_when_nobody_could_be_told(scenario: Scenario, tmux, web
     _declare_over_ssh(scenario, tmux)
     tmux.wait_for(r"NOBODY could be told yet \(webhook 127\.0\.0\.1 \(webhook answered HTTP "
                   r"500\)\): call the hospital's IT on-call line now\.")
+
+
+# --- health and INS servers: an emergency only reads ------------------------------------------
+
+
+def test_an_emergency_on_a_health_server_only_reads(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    with scenario.core.db.session() as s:
+        target = s.scalar(select(Target).where(Target.name == scenario.target_name))
+        target.data_categories = ["administrative", "health"]
+    document = yaml.safe_load(contract_for_tests(scenario.client.public_key,
+                                                 [scenario.target.account]))
+    tomorrow = DAYS[(utcnow() + timedelta(days=1, hours=1)).weekday()]
+    document["scope"]["windows"] = [{"days": [tomorrow], "start": "10:00", "end": "11:00"}]
+    document["scope"]["data_categories"] += ["health"]
+    document["contract"]["hds_certificate"] = {"number": "HDS-T-1", "valid_until": "2099-12-31"}
+    document["approval"]["break_glass"] = {"allowed": True, "max_minutes": 30,
+                                           "outside_windows": True}
+    path = scenario.client.workdir.parent / "editeur.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True))
+    assert load_contracts(scenario.core, [path], Actor("test", "admin")).ok
+    # A shell is not what an emergency may open here: the line says why.
+    _declare_over_ssh(scenario, tmux)
+    tmux.wait_for(r"bastion: refused: an emergency access on dpi-app-01 \(health data\) is "
+                  r"read-only: SFTP read only")
+    # The real sftp client, interactive: the emergency opens, reading works, writing not.
+    tmux.kill()
+    tmux.start(["sftp", *scenario.client.options(KBDINT), "-P", str(scenario.proxy.port),
+                f"{scenario.user}@127.0.0.1"])
+    tmux.wait_for(r"Reason for this access: $")
+    tmux.type("le serveur DPI ne répond plus aux urgences\n")
+    tmux.wait_for(r"Ticket reference \(optional\): $")
+    tmux.type("INC-9003\n")
+    tmux.wait_for(r"Emergency\? type URGENCE or press Enter: $")
+    tmux.type("URGENCE\n")
+    tmux.wait_for(r"sftp> $")
+    with scenario.core.db.session() as s:
+        grant = s.scalars(select(Grant).where(Grant.break_glass.is_(True))).one()
+    assert grant.scope["channels"] == ["sftp"] and grant.scope["sftp"]["access"] == "read"
+    tmux.type("ls /\n")
+    tmux.wait_for(r"/etc")
+    upload = scenario.client.workdir / "patch.txt"
+    upload.write_text("not allowed\n")
+    tmux.type(f"put {upload} /tmp/patch.txt\n")
+    tmux.wait_for(r"(denied|not allowed|Permission|failure)", timeout=20)
+    tmux.type("bye\n")
+    # Commands are refused under the emergency grant as well, in one line.
+    command = scenario.ssh("id")
+    assert command.returncode != 0
+    assert "read-only" in command.stderr.decode() or "not allowed" in command.stderr.decode()
