@@ -105,6 +105,8 @@ class WebSettings(_Section):
     trusted_proxies: int = Field(0, ge=0, le=5)
     default_language: str = Field("fr", pattern="^(fr|en)$")
     time_zone: str = "Europe/Paris"
+    # Bearer token Prometheus sends to /metrics; unset, only this host may scrape.
+    metrics_token: str | None = Field(None, min_length=16, max_length=200)
 
     @field_validator("public_url")
     @classmethod
@@ -246,6 +248,12 @@ class ControlsSettings(_Section):
 # --- end of break-glass and controls ---------------------------------------------------
 
 
+class LoggingSettings(_Section):
+    # "text" for a person reading the terminal or journalctl; "json" for a log collector
+    # (one object per line; decisions carry their fields, see bastion.observability).
+    format: str = Field("text", pattern="^(text|json)$")
+
+
 class Settings(_Section):
     base_dir: Path = Path(".")
     paths: PathsSettings = Field(default_factory=PathsSettings)
@@ -261,6 +269,7 @@ class Settings(_Section):
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)
     breakglass: BreakGlassSettings = Field(default_factory=BreakGlassSettings)
     controls: ControlsSettings = Field(default_factory=ControlsSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     def with_changes(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (settings are immutable)."""

@@ -57,7 +57,7 @@ def menu_for_visitor() -> list[tuple[str, Any, bool]]:
 
 # Requests answered with data, not a page: no menu, so no badge to count.
 NO_MENU_ENDPOINTS = frozenset({"static", "assets.asciinema_player", "live.feed", "replay.cast",
-                               "health.healthz"})
+                               "health.healthz", "health.readyz", "health.metrics"})
 
 
 def count_pending_badge() -> None:

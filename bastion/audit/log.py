@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bastion.db import APPENDED_EVENTS
 from bastion.models import AuditEvent, utcnow
 
 from .chain import event_hash, normalise
@@ -98,6 +99,7 @@ class AuditLog:
         event = AuditEvent(**fields, prev_hash=prev_hash, hash=event_hash(fields, prev_hash))
         session.add(event)
         session.flush()
+        session.info.setdefault(APPENDED_EVENTS, []).append(event)
         if self.signer is not None:
             checkpoint_if_due(session, self.signer(), event=event,
                               interval=self.checkpoint_every, node=self.node)

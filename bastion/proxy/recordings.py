@@ -9,6 +9,8 @@ from bastion.recording import BudgetExceeded, RecordingFailed, RecordingService,
 from bastion.recording.events import TerminalInfo
 
 if TYPE_CHECKING:
+    from bastion.observability import NodeMetrics
+
     from .connection import ProxyConnection
     from .service import ProxyService
 
@@ -16,12 +18,21 @@ if TYPE_CHECKING:
 class ChannelRecording:
     """What the relays call; ``output`` returns once the bytes are stored."""
 
-    def __init__(self, recorder: SessionRecorder) -> None:
+    def __init__(self, recorder: SessionRecorder, metrics: NodeMetrics) -> None:
         self.recorder = recorder
         self.recording_id: int = recorder.recording_id
+        self.metrics = metrics
 
     async def output(self, data: bytes) -> None:
-        await self.recorder.output(data)
+        try:
+            await self.recorder.output(data)
+        except BudgetExceeded:
+            self.metrics.recording_errors.labels("budget").inc()
+            raise
+        except RecordingFailed:
+            self.metrics.recording_errors.labels("storage").inc()
+            raise
+        self.metrics.recording_bytes.inc(len(data))
 
     async def input(self, data: bytes) -> None:
         await self.recorder.input(data)
@@ -41,6 +52,7 @@ class SessionRecordings:
 
     def __init__(self, service: ProxyService) -> None:
         self.catalog = RecordingService(service.core)
+        self.metrics = service.core.metrics
 
     async def open(self, owner: ProxyConnection, kind: str, command: str | None,
                    terminal: tuple[str | None, int, int] | None = None) -> ChannelRecording:
@@ -50,7 +62,7 @@ class SessionRecordings:
             info = TerminalInfo(width=width or 80, height=height or 24, term=term,
                                 title=f"{owner.technician}@{owner.target_name}")
         recorder = await self.catalog.start(owner.session_id, kind, info)  # type: ignore[arg-type]
-        recording = ChannelRecording(recorder)
+        recording = ChannelRecording(recorder, self.metrics)
         grant = owner.grant
         await recording.marker("session", {
             "technician": owner.technician, "target": owner.target_name,

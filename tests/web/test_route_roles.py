@@ -68,6 +68,8 @@ GET  /dpo/reports/sessions.csv                     .    .   .     .        Y    
 GET  /grants                                       .    .   .     Y        Y     Y   .
 POST /grants/<int:grant_id>/revoke                 .    .   .     Y        Y     .   .
 GET  /healthz                                      Y    Y   Y     Y        Y     Y   Y
+GET  /metrics                                      Y    Y   Y     Y        Y     Y   Y
+GET  /readyz                                       Y    Y   Y     Y        Y     Y   Y
 POST /language                                     Y    Y   Y     Y        Y     Y   Y
 GET  /logbook                                      .    .   .     Y        Y     Y   .
 GET  /logbook/export.csv                           .    .   .     Y        Y     Y   .
