@@ -54,6 +54,11 @@ class NodeSettings(_Section):
     # Names this bastion process in the audit log and in session rows; several nodes on one
     # database must have different names. Default: the host name.
     name: str | None = Field(None, min_length=1, max_length=100)
+    # SSH proxy worker processes sharing the port (SO_REUSEPORT). 0: one per core on
+    # PostgreSQL, one on SQLite (whose single writer gains nothing from more). With 1 the
+    # node is one process (proxy and console); with more, a supervisor runs the workers and
+    # a console process.
+    workers: int = Field(0, ge=0, le=64)
 
 
 class DatabaseSettings(_Section):
@@ -105,6 +110,8 @@ class WebSettings(_Section):
     trusted_proxies: int = Field(0, ge=0, le=5)
     default_language: str = Field("fr", pattern="^(fr|en)$")
     time_zone: str = "Europe/Paris"
+    # Worker threads of the console's WSGI server (waitress): each serves one request.
+    threads: int = Field(16, ge=2, le=256)
     # Bearer token Prometheus sends to /metrics; unset, only this host may scrape.
     metrics_token: str | None = Field(None, min_length=16, max_length=200)
 
@@ -294,6 +301,12 @@ class Settings(_Section):
     @property
     def public_dir(self) -> Path:
         return self.resolve(self.paths.public_dir or self.paths.var_dir / "public")
+
+    @property
+    def proxy_workers(self) -> int:
+        if self.node.workers:
+            return self.node.workers
+        return 1 if self.database_url.startswith("sqlite") else (os.cpu_count() or 1)
 
     @property
     def database_url(self) -> str:

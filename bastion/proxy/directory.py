@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 
 from bastion.audit import Actor
 from bastion.context import Bastion
@@ -195,11 +195,19 @@ def termination_orders(core: Bastion, session_ids: list[int], now: datetime) -> 
     return orders
 
 
-def mark_interrupted_sessions(core: Bastion) -> int:
-    """At start-up: sessions this node left live (crash, SIGKILL) are marked interrupted."""
+def node_and_its_workers(node: str) -> ColumnElement[bool]:
+    """Session rows of this node: its own name, and ``node/w<slot>.<generation>`` for the
+    proxy workers a supervisor runs (bastion.runtime)."""
+    return or_(SshSession.node == node, SshSession.node.like(f"{node}/%"))
+
+
+def mark_interrupted_sessions(core: Bastion, *, with_workers: bool = False) -> int:
+    """At start-up: sessions this node left live (crash, SIGKILL) are marked interrupted;
+    ``with_workers``: those of its proxy workers too (a supervisor starting)."""
+    mine = node_and_its_workers(core.node) if with_workers else SshSession.node == core.node
     with core.db.session() as session:
         rows = session.scalars(
-            select(SshSession).where(SshSession.node == core.node, SshSession.status == "live")
+            select(SshSession).where(mine, SshSession.status == "live")
         ).all()
         for row in rows:
             row.status = "interrupted"

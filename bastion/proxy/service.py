@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -55,19 +56,20 @@ class ProxyService:
     def forget(self, connection: ProxyConnection) -> None:
         self.connections.discard(connection)
 
-    async def start(self, host: str | None = None, port: int | None = None) -> int:
+    async def start(self, host: str | None = None, port: int | None = None, *,
+                    sock: socket.socket | None = None, recover: bool = True) -> int:
+        """Listen on host:port, or on ``sock`` that a supervisor bound and shares with
+        this worker's next generation. ``recover``: first mark what this node left live
+        (a supervisor does that itself, once for all its workers)."""
         settings = self.core.settings.ssh
-        interrupted = await self.call(directory.mark_interrupted_sessions, self.core)
-        if interrupted:
-            log.warning("%d session(s) were live when the bastion last stopped: marked interrupted",
-                        interrupted)
-        recordings = await self.call(self.recordings.mark_interrupted)
-        if recordings:
-            log.warning("%d recording(s) were left open: sealed as interrupted", recordings)
+        if recover:
+            await self.recover_interrupted()
+        listen_at: dict[str, Any] = ({"sock": sock} if sock is not None else {
+            "host": host if host is not None else settings.listen_host,
+            "port": port if port is not None else settings.listen_port})
         self._acceptor = await asyncssh.create_server(
             lambda: ProxyConnection(self),
-            host if host is not None else settings.listen_host,
-            port if port is not None else settings.listen_port,
+            **listen_at,
             server_host_keys=[self._host_key],
             encoding=None,
             line_editor=False,
@@ -82,6 +84,20 @@ class ProxyService:
         self._watchdog = asyncio.create_task(self._watch())
         sockets = self._acceptor.sockets
         return sockets[0].getsockname()[1] if sockets else 0
+
+    async def recover_interrupted(self) -> None:
+        interrupted = await self.call(directory.mark_interrupted_sessions, self.core)
+        if interrupted:
+            log.warning("%d session(s) were live when the bastion last stopped: marked interrupted",
+                        interrupted)
+        recordings = await self.call(self.recordings.mark_interrupted)
+        if recordings:
+            log.warning("%d recording(s) were left open: sealed as interrupted", recordings)
+
+    def stop_accepting(self) -> None:
+        """Draining: no new connection here; live sessions go on until they end."""
+        if self._acceptor:
+            self._acceptor.close()
 
     async def _watch(self) -> None:
         while True:

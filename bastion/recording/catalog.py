@@ -19,7 +19,7 @@ from functools import partial
 from itertools import chain
 from typing import Any, TextIO
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, false, or_, select
 from sqlalchemy.orm import Session
 
 from bastion.audit import Actor
@@ -194,7 +194,7 @@ class RecordingService:
 
     # --- start-up ---------------------------------------------------------------------
 
-    def mark_interrupted(self) -> list[InterruptedRecording]:
+    def mark_interrupted(self, *, with_workers: bool = False) -> list[InterruptedRecording]:
         """At start-up: open recordings whose session is gone (it ran on this node, which
         just started, or it is no longer live) become ``interrupted``, with the chunk
         count and hash of what verifies (or ``sealed`` if the file was sealed and only its
@@ -206,7 +206,9 @@ class RecordingService:
                 select(Recording.id)
                 .join(SshSession, Recording.session_id == SshSession.id)
                 .where(Recording.status == "open")
-                .where(or_(SshSession.node == node, SshSession.status != "live"))
+                .where(or_(SshSession.node == node, SshSession.status != "live",
+                           # A supervisor's proxy workers are named node/w<slot>.<gen>.
+                           SshSession.node.like(f"{node}/%") if with_workers else false()))
                 .order_by(Recording.id)
             ).scalars().all()
         for recording_id in rows:
