@@ -8,12 +8,14 @@ own registry: no module-level state."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
@@ -90,7 +92,8 @@ class NodeMetrics:
                                         "Recordings that failed (storage or budget), by kind",
                                         ["kind"], registry=self.registry)
         self._reasons: set[tuple[str, str]] = set()
-        self.registry.register(_DatabaseFacts(db))
+        self._facts = _DatabaseFacts(db)
+        self.registry.register(self._facts)
         ProcessCollector(registry=self.registry)
 
     def observe(self, event: AuditEvent) -> None:
@@ -108,4 +111,12 @@ class NodeMetrics:
             self.refusals.labels(*key).inc()
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        """The node's metrics. Under a supervisor (PROMETHEUS_MULTIPROC_DIR set for every
+        child) the counters of all its processes, dead workers' included, are summed."""
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not folder:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=folder)
+        registry.register(self._facts)
+        return generate_latest(registry)

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -79,6 +81,9 @@ class Supervisor:
     def run(self) -> None:
         self._bind()
         self._recover()
+        # Each child's counters go to files here; the console's /metrics sums them.
+        metrics = Path(tempfile.mkdtemp(prefix="bastion-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
         signal.signal(signal.SIGTERM, self._ask_stop)
         signal.signal(signal.SIGINT, self._ask_stop)
         signal.signal(signal.SIGHUP, self._ask_reload)
@@ -97,6 +102,7 @@ class Supervisor:
             for sock in [*self.ssh_sockets, self.web_socket]:
                 if sock is not None:
                     sock.close()
+            shutil.rmtree(metrics, ignore_errors=True)
             log.info("node %s stopped", self.core.node)
 
     def _ask_stop(self, _signum: int, _frame: FrameType | None) -> None:

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -150,6 +151,14 @@ def test_sessions_spread_over_both_workers_and_each_closes_on_revocation(
     for process in extra:
         process.kill()
     assert set(opened) == {"1", "2"}, "every session went to one worker"
+    # /metrics sums the workers' counters, and shows the live sessions of each.
+    with urllib.request.urlopen(f"http://127.0.0.1:{supervised.node.web_port}/metrics",  # noqa: S310
+                                timeout=10) as answer:
+        metrics = answer.read().decode()
+    logins = re.search(r"^bastion_ssh_logins_total (\S+)$", metrics, re.M)
+    assert logins and float(logins.group(1)) >= 2 + len(extra), metrics[:2000]
+    live_by_worker = re.findall(r'^bastion_live_sessions\{node="node-w/w(\d)\.\d+"\}', metrics, re.M)
+    assert set(live_by_worker) == {"1", "2"}
     for process, session_id in opened.values():
         asked = time.monotonic()
         status, answer = supervised.node.api("POST", f"/sessions/{session_id}/terminate",
