@@ -22,6 +22,8 @@ from .conftest import APP, TUESDAY_10H, contract
 READ = {"channels.sftp": {"access": "read", "allow": ["/srv/logs/**"], "deny": ["/**/*.pem"]}}
 WRITE = {"channels.sftp": {"access": "read-write", "allow": ["/srv/logs/**", "/srv/in/**"],
                            "deny": ["/**/*.pem", "/srv/logs/private/**"]}}
+INBOX = {"channels.sftp": {"access": "read-write", "allow": ["/srv/logs/**", "/srv/in/**"],
+                           "deny": ["/srv/logs/private/**"]}}
 NO_RULES = {"channels.sftp": {"access": "none"}}
 
 
@@ -67,12 +69,14 @@ CASES = [
      "scp refused: the character '$' would be interpreted, and contract ACME-1 limits file paths"),
     (READ, get("/srv/logs/a"), [], False, "not resolved"),
     (WRITE, put("/srv/in/new.tar"), [at("/srv/in/new.tar")], True, "upload of /srv/in/new.tar"),
-    (WRITE, put("/srv/in/"), [at("/srv/in/", "/srv/in", folder=True)], True, "allowed"),
+    (INBOX, put("/srv/in/"), [at("/srv/in/", "/srv/in", folder=True)], True, "allowed"),
     # Names chosen by the client below a folder where a deny rule could match one of them.
     (WRITE, put("/srv/in/"), [at("/srv/in", folder=True)], False,
      "upload into /srv/in refused: contract ACME-1 does not allow every name below it"),
-    (WRITE, put("/srv/logs", recursive=True), [at("/srv/logs", folder=True)], False,
+    (INBOX, put("/srv/logs", recursive=True), [at("/srv/logs", folder=True)], False,
      "upload into /srv/logs refused"),
+    (INBOX, put("/srv", recursive=True), [at("/srv", folder=True)], False,
+     "upload into /srv refused"),
     (WRITE, put("/srv/in/x.pem"), [at("/srv/in/x.pem")], False, "excluded"),
     (WRITE, put("/etc/cron.d/x"), [at("/etc/cron.d/x")], False, "outside the paths"),
     (NO_RULES, get("/etc/shadow"), [], True, "sets no file path rules"),
