@@ -76,7 +76,7 @@ CASES = [
     (INBOX, put("/srv/logs", recursive=True), [at("/srv/logs", folder=True)], False,
      "upload into /srv/logs refused"),
     (INBOX, put("/srv", recursive=True), [at("/srv", folder=True)], False,
-     "upload into /srv refused"),
+     "/srv refused: outside the paths"),
     (WRITE, put("/srv/in/x.pem"), [at("/srv/in/x.pem")], False, "excluded"),
     (WRITE, put("/etc/cron.d/x"), [at("/etc/cron.d/x")], False, "outside the paths"),
     (NO_RULES, get("/etc/shadow"), [], True, "sets no file path rules"),
