@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from bastion.models import AuditEvent
 from tests.proxy.conftest import Scenario
 
 
@@ -67,6 +69,10 @@ def test_a_listing_hides_denied_entries(scenario: Scenario, folder: Path) -> Non
         shown = result.stdout.decode()
         assert "app.log" in shown
         assert "x.PEM" not in shown and "notes-secret" not in shown, shown
+    with scenario.core.db.session() as s:
+        hidden = s.scalars(select(AuditEvent).where(AuditEvent.action == "sftp.hidden")).all()
+    assert hidden and all(e.outcome == "denied" and e.details["path"] == f"{folder}/logs"
+                          and e.details["hidden"] >= 2 for e in hidden)
 
 
 def test_a_listing_whose_first_batch_is_all_hidden_goes_on(scenario: Scenario,

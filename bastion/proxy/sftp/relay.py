@@ -321,8 +321,10 @@ class SftpRelay:
             if "/" not in name and self.policy.check("stat", path) is None:
                 visible.append(entry)
         if len(visible) < len(entries):
-            await self.event("sftp.operation", {"operation": "list", "path": folder,
-                                                "hidden": len(entries) - len(visible)}, "ok")
+            await self.event("sftp.hidden", {"operation": "list", "path": folder,
+                                             "hidden": len(entries) - len(visible),
+                                             "reason": "entries outside the contract's paths "
+                                                       "are not listed"}, "denied")
         if not visible and entries:
             return None
         return p.build_names_body(visible)
