@@ -15,9 +15,10 @@ import shlex
 from dataclasses import dataclass
 
 SCP_FLAGS = frozenset("rpdvqft")
-# Letters rsync puts in its server flag cluster that name no path. 's' (--secluded-args,
-# formerly --protect-args) is absent: the paths then travel inside the protocol, unseen.
-RSYNC_FLAGS = frozenset("vqcbunlLkKHpAXogDtUNOJWxSRrdmzyIEiCP8")
+# Letters rsync puts in its server flag cluster that name no path. Absent: 's'
+# (--secluded-args: the paths then travel inside the protocol, unseen) and 'K'
+# (--keep-dirlinks: the receiver would write through links to folders it was sent).
+RSYNC_FLAGS = frozenset("vqcbunlLkHpAXogDtUNOJWxSRrdmzyIEiCP8")
 # rsync long options that carry no path (those naming folders, such as --backup-dir,
 # --temp-dir, --link-dest or --files-from, are refused: they reach outside the paths).
 RSYNC_LONG = frozenset({

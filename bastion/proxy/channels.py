@@ -150,8 +150,9 @@ class ChannelHandlers:
             try:
                 paths = await resolve_transfer(upstream, transfer)
             except (asyncssh.Error, OSError, TimeoutError) as exc:
+                error = " ".join(str(exc).split()) or type(exc).__name__
                 transfer = UncheckableTransfer(transfer.tool, "its paths could not be resolved "
-                                                              f"on the target ({exc})")
+                                                              f"on the target ({error})")
         verdict = owner.policy.transfer(transfer, paths)
         details = {"command": command, "tool": transfer.tool, "reason": verdict.reason,
                    "paths": [p.candidates[-1] for p in paths]}

@@ -53,6 +53,7 @@ UNCHECKABLE = [
     ("sudo scp -f /etc/shadow", "through another command"),
     ("env A=1 rsync --server --sender -l . /etc", "through another command"),
     ("rsync --server --sender -slogDtpre.iLsfxCIvu", "secluded-args"),
+    ("rsync --server -rlKe.iLsfxCIvu . /srv/in", "option -K"),
     (f"rsync --server --sender {RSYNC_FLAGS} --files-from=/tmp/list . /", "--files-from"),
     (f"rsync --server {RSYNC_FLAGS} --backup-dir=/etc . x", "--backup-dir"),
     (f"rsync --server {RSYNC_FLAGS} --temp-dir=/etc . x", "--temp-dir"),

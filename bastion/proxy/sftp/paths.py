@@ -2,7 +2,7 @@
 
 A path is checked as typed (made absolute) and as the target's own ``realpath`` resolves it,
 so ``..`` and symbolic links cannot walk out of an allowed folder. A path that does not
-exist yet (an upload) is resolved through its folder.
+exist yet (an upload) is resolved through the nearest folder that does.
 """
 
 from __future__ import annotations
@@ -21,8 +21,14 @@ async def resolve(realpath: RealPath, home: str, path: str) -> list[str]:
     if real is not None:
         candidates.append(real)
     else:
-        parent, name = posixpath.split(lexical)
-        folder = await realpath(parent)
-        if folder is not None:
-            candidates.append(posixpath.join(folder, name))
+        # Not there yet (an upload, rsync --mkpath): resolve the nearest folder that exists,
+        # so a symbolic link higher up cannot lead the new path elsewhere.
+        head, missing = lexical, []
+        while head not in ("/", ""):
+            head, name = posixpath.split(head)
+            missing.insert(0, name)
+            folder = await realpath(head)
+            if folder is not None:
+                candidates.append(posixpath.join(folder, *missing))
+                break
     return list(dict.fromkeys(candidates))
