@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import asyncssh
 
-from bastion.contracts import TransferCommand, UncheckableTransfer, parse_transfer
+from bastion.contracts import ResolvedPath, TransferCommand, UncheckableTransfer, parse_transfer
 
 from . import messages
 from .connection import ProxyConnection, Refusal
@@ -145,7 +145,7 @@ class ChannelHandlers:
         transfer = parse_transfer(command)
         if transfer is None:
             return
-        paths = []
+        paths: list[ResolvedPath] = []
         if isinstance(transfer, TransferCommand) and owner.policy.path_rules_apply():
             try:
                 paths = await resolve_transfer(upstream, transfer)
