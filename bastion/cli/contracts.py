@@ -36,6 +36,8 @@ def check(state: CliState, paths: tuple[Path, ...], offline: bool) -> None:
     report = check_paths(paths, inventory, utcnow())
     for problem in report.problems:
         click.echo(str(problem))
+    for warning in report.warnings:
+        click.echo(f"{warning.path}:{warning.line}: warning: {warning.message}", err=True)
     for note in report.notes:
         click.echo(f"note: {note}" + (f" ({why})" if why and inventory is None else ""),
                    err=True)

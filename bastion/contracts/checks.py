@@ -37,6 +37,7 @@ class CheckReport:
     files: list[ParsedContract]
     problems: list[Problem]
     notes: list[str] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # allowed, but likely not meant
 
     @property
     def ok(self) -> bool:
@@ -88,7 +89,21 @@ def check_texts(sources: Sequence[tuple[str, str]], inventory: Inventory | None,
             problems.extend(_inventory_problems(parsed, inventory))
     if not sources:
         notes.append("no contract file given")
-    return CheckReport(files, sorted(set(problems)), notes)
+    warnings = [w for parsed in valid for w in _file_warnings(parsed)]
+    return CheckReport(files, sorted(set(problems)), notes, sorted(warnings))
+
+
+def _file_warnings(parsed: ParsedContract) -> list[Problem]:
+    contract = parsed.contract
+    assert contract is not None
+    channels = contract.channels
+    if not (channels.exec and channels.sftp.access != "none"):
+        return []
+    # scp -O and rsync over exec are checked against the paths; any other command is not.
+    return [Problem(parsed.path, parsed.lines.line(("channels", "exec")),
+                    "exec is allowed with SFTP path rules: scp and rsync are held to the "
+                    "paths, but other commands (cat, tar...) can read what the rules refuse; "
+                    "turn exec off if the paths must hold")]
 
 
 def _file_problems(parsed: ParsedContract, now: datetime) -> list[Problem]:

@@ -17,6 +17,9 @@ from .schema import Contract, TargetRule
 from .windows import day_end, day_start, next_opening, open_until
 
 REQUEST = "request"
+# A target whose file names ignore case carries this label (value "insensitive"); its path
+# patterns then ignore case, as if the contract said channels.sftp.case_insensitive.
+PATH_CASE_LABEL = "path-case"
 QUERY_CHANNELS = ("shell", "exec", "sftp", "forward", REQUEST)
 
 
@@ -313,7 +316,9 @@ def _constraints(contract: Contract, query: AccessQuery, account: str,
         not_before=query.at,
         latest_end=latest_end,
         channels=contract.allowed_channels(),
-        sftp=SftpRules(sftp.access, tuple(sftp.allow), tuple(sftp.deny)),
+        sftp=SftpRules(sftp.access, tuple(sftp.allow), tuple(sftp.deny),
+                       sftp.case_insensitive
+                       or query.target.labels.get(PATH_CASE_LABEL) == "insensitive"),
         forwards=forwards,
         command_rules=tuple(CommandRule(r.pattern, r.action, r.reason, r.case_sensitive)
                             for r in contract.command_rules),

@@ -8,11 +8,14 @@ from zoneinfo import ZoneInfo
 
 import asyncssh
 
+from bastion.contracts import ResolvedPath, TransferCommand, UncheckableTransfer, parse_transfer
+
 from . import messages
 from .connection import ProxyConnection, Refusal
 from .directory import GrantSnapshot
 from .relay import ChannelRecorder, relay
 from .sftp.relay import SftpRelay
+from .transfer_paths import resolve_transfer
 
 if TYPE_CHECKING:
     from .service import ProxyService
@@ -48,6 +51,8 @@ class ChannelHandlers:
                 await owner.audit_channel("channel.request_refused",
                                           {"channel": kind, "request": refused}, outcome="denied")
             upstream = await owner.ensure_upstream()
+            if kind == "exec":
+                await self._check_transfer(owner, upstream, process.command or "")
             terminal = None
             if process.get_terminal_type():
                 width, height, _, _ = process.get_terminal_size()
@@ -132,6 +137,29 @@ class ChannelHandlers:
                                                           "rule": verdict.pattern,
                                                           "reason": verdict.rule_reason},
                                       outcome="allowed")
+
+    async def _check_transfer(self, owner: ProxyConnection, upstream: asyncssh.SSHClientConnection,
+                              command: str) -> None:
+        """scp -O and rsync run over exec: they must not reach what SFTP would refuse."""
+        assert owner.policy is not None
+        transfer = parse_transfer(command)
+        if transfer is None:
+            return
+        paths: list[ResolvedPath] = []
+        if isinstance(transfer, TransferCommand) and owner.policy.path_rules_apply():
+            try:
+                paths = await resolve_transfer(upstream, transfer)
+            except (asyncssh.Error, OSError, TimeoutError) as exc:
+                error = " ".join(str(exc).split()) or type(exc).__name__
+                transfer = UncheckableTransfer(transfer.tool, "its paths could not be resolved "
+                                                              f"on the target ({error})")
+        verdict = owner.policy.transfer(transfer, paths)
+        details = {"command": command, "tool": transfer.tool, "reason": verdict.reason,
+                   "paths": [p.candidates[-1] for p in paths]}
+        if not verdict.allowed:
+            await owner.audit_channel("transfer.refused", details, outcome="denied")
+            raise Refusal(verdict.reason)
+        await owner.audit_channel("transfer.allowed", details, outcome="allowed")
 
     async def _relay_sftp(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
                           upstream: asyncssh.SSHClientConnection, recorder: ChannelRecorder,

@@ -47,6 +47,7 @@ MARKER_TYPES = {
     "sftp.operation": "an SFTP change: operation, paths",
     "sftp.transfer": "an SFTP file transfer: operation (upload/download), path, bytes, sha256",
     "sftp.refused": "an SFTP request refused: operation, path, reason",
+    "sftp.hidden": "entries of an SFTP listing hidden by the path rules: path, hidden, reason",
     "forward": "a port forward asked: direction, host, port, allowed",
     "policy": "a policy decision: decision, reasons",
     "warning": "a warning sent to the technician: text",

@@ -52,7 +52,8 @@ def test_the_scope_holds_only_the_channels_asked_for(world: World) -> None:
     wide = _approved(world, channels=["shell", "sftp", "forward"])
     assert wide.scope["channels"] == ["forward", "sftp", "shell"]
     assert wide.scope["forwards"] == ["127.0.0.1:5432"]
-    assert wide.scope["sftp"] == {"access": "read", "allow": ["/var/log/**"], "deny": []}
+    assert wide.scope["sftp"] == {"access": "read", "allow": ["/var/log/**"], "deny": [],
+                                  "case_insensitive": False}
 
 
 def test_an_approval_late_in_the_window_starts_the_grant_at_the_approval(world: World) -> None:

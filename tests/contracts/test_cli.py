@@ -109,3 +109,19 @@ def test_schema_command_prints_the_committed_schema(workdir: Path) -> None:
     result = run(workdir, "contracts", "schema")
     assert result.exit_code == 0
     assert result.stdout == SCHEMA.read_text(encoding="utf-8")
+
+
+def test_check_warns_when_exec_can_bypass_the_path_rules(workdir: Path,
+                                                         write_contract: Write) -> None:
+    bypass = write_contract(with_changes({"channels.exec": True, "channels.sftp": {
+        "access": "read", "allow": ["/var/log/app/**"]}}))
+    result = run(workdir, "contracts", "check", str(bypass))
+    assert result.exit_code == 0, result.output  # a warning, not a problem: it still loads
+    warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{bypass}:")
+    assert "exec is allowed with SFTP path rules" in warnings[0]
+    assert "other commands (cat, tar...) can read what the rules refuse" in warnings[0]
+    quiet = write_contract(with_changes({"channels.exec": False, "channels.sftp": {
+        "access": "read", "allow": ["/var/log/app/**"]}}))
+    assert ": warning: " not in run(workdir, "contracts", "check", str(quiet)).stderr
