@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import pyte
 
+from .masking import at_secret_prompt
+
 BURST_KEEP = 64 * 1024
 # A terminal's Enter sends CR; in raw mode readline also takes LF (Ctrl-J, or a client that
 # sends newlines, like tmux's literal keys or a pasted script) as the end of the line.
@@ -180,6 +182,14 @@ class EditedLine:
         return self.start, typed
 
 
+@dataclass(frozen=True)
+class EnteredLine:
+    """A line Enter was pressed on, as read each way (see ``LiveLine``)."""
+
+    readings: tuple[str, ...]
+    secret: bool  # typed at a password prompt: the readings must not be shown or stored
+
+
 class LiveLine:
     """Follows one live terminal and says, when Enter is pressed, which line it enters.
 
@@ -203,12 +213,12 @@ class LiveLine:
     def resize(self, width: int, height: int) -> None:
         self.terminal.resize(width, height)
 
-    def keys(self, data: bytes) -> list[tuple[bytes, tuple[str, ...] | None]]:
+    def keys(self, data: bytes) -> list[tuple[bytes, EnteredLine | None]]:
         """Split typed bytes into pieces, each ``(bytes, readings)``: ``readings`` is
         ``None`` for keys that do not end a line; for a piece that is an Enter, the line it
         enters as read each way (empty readings dropped, duplicates merged). The pieces
         join back into ``data`` exactly (an Enter is one byte, never inside a character)."""
-        pieces: list[tuple[bytes, tuple[str, ...] | None]] = []
+        pieces: list[tuple[bytes, EnteredLine | None]] = []
         begun = 0
         for enter in _ENTER_FIND.finditer(data):
             index = enter.start()
@@ -241,7 +251,7 @@ class LiveLine:
                 else:
                     self._unechoed = None
 
-    def _enter(self) -> tuple[str, ...]:
+    def _enter(self) -> EnteredLine:
         self.terminal.flush()
         start, typed = self._line.enter(self.terminal.line_start())
         on_screen = self.terminal.command_on_screen(start)
@@ -251,4 +261,5 @@ class LiveLine:
             # would end the line (the common case of typing then pressing Enter at once).
             readings.append((on_screen + "".join(self._unechoed)).strip())
         self._unechoed = []
-        return tuple(dict.fromkeys(r for r in readings if r))
+        secret = start is not None and at_secret_prompt(start.prompt.encode())
+        return EnteredLine(tuple(dict.fromkeys(r for r in readings if r)), secret)
