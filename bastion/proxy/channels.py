@@ -13,6 +13,7 @@ from .connection import ProxyConnection, Refusal
 from .directory import GrantSnapshot
 from .relay import ChannelRecorder, relay
 from .sftp.relay import SftpRelay
+from .typed_commands import TypedCommands
 
 if TYPE_CHECKING:
     from .service import ProxyService
@@ -62,7 +63,8 @@ class ChannelHandlers:
                 await self._relay_sftp(owner, process, upstream, recorder, grant)
                 process.exit(0)
                 return
-            status, signal = await relay(process, upstream, recorder, owner.touch)
+            status, signal = await relay(process, upstream, recorder, owner.touch,
+                                         self._typed_commands(owner, process, recorder))
             await recorder.marker("exit", {"status": status,
                                            "signal": signal[0] if signal else None})
             await owner.audit_channel("channel.closed", {"channel": kind, "exit_status": status,
@@ -132,6 +134,23 @@ class ChannelHandlers:
                                                           "rule": verdict.pattern,
                                                           "reason": verdict.rule_reason},
                                       outcome="allowed")
+
+    def _typed_commands(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
+                        recorder: ChannelRecorder) -> TypedCommands | None:
+        """On a terminal (a shell, or an exec with ``ssh -t``), lines typed pass the
+        contract's command rules too. Nothing to follow when the grant has no rule."""
+        policy = owner.policy
+        if process.get_terminal_type() is None or policy is None \
+                or not policy.constraints.command_rules:
+            return None
+
+        async def report(action: str, details: dict[str, object], outcome: str) -> None:
+            reason = str(details.get("reason") or "")
+            await recorder.marker("policy", {"decision": action, **details})
+            await owner.audit_channel(action, details, outcome=outcome, reasons=[reason])
+
+        width, height, _, _ = process.get_terminal_size()
+        return TypedCommands(policy.command, report, width, height)
 
     async def _relay_sftp(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
                           upstream: asyncssh.SSHClientConnection, recorder: ChannelRecorder,

@@ -1,0 +1,136 @@
+"""Command rules on interactive shells, typed as a technician types them: the real ``ssh``
+client in tmux, through the proxy, to a real sshd. A line a deny rule matches is never
+entered on the target; a line a flag rule matches runs and is flagged while the session
+is still live."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from bastion import controls
+from bastion.models import AuditEvent, Grant, SshSession, utcnow
+from tests.proxy.conftest import Scenario
+from tests.web.conftest import make_staff
+from web.app import create_app
+from web.identity import load_principal
+from web.signin_state import complete
+
+TOUCH_RULE = {"pattern": r"\btouch\b", "action": "deny", "case_sensitive": False,
+              "reason": "creating files is not part of this maintenance"}
+
+
+def _grant_with_touch_rule(scenario: Scenario) -> None:
+    grant_id = scenario.grant()
+    with scenario.core.db.session() as s:
+        grant = s.get(Grant, grant_id)
+        grant.scope = {**grant.scope, "command_rules": [*grant.scope["command_rules"], TOUCH_RULE]}
+
+
+def _shell(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                        extra=["-t"]), width=120, height=30)
+    tmux.type("PS1='dpi> '\n")
+    tmux.wait_for(r"^dpi> $")
+
+
+def _events(scenario: Scenario, action: str) -> list[AuditEvent]:
+    with scenario.core.db.session() as s:
+        rows = list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)
+                              .order_by(AuditEvent.id)))
+        s.expunge_all()
+        return rows
+
+
+def _live_session_id(scenario: Scenario) -> int:
+    with scenario.core.db.session() as s:
+        row = s.scalars(select(SshSession).where(SshSession.status == "live")).one()
+        return row.id
+
+
+def test_a_typed_deny_command_never_reaches_the_target(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    _grant_with_touch_rule(scenario)
+    _shell(scenario, tmux)
+    # In /tmp: the target's account can write there (the test's own folders are not its).
+    victim = Path(f"/tmp/typed-{uuid.uuid4().hex}")
+
+    # Typed key by key, as a person would, then Enter.
+    for key in f"touch {victim}":
+        tmux.type(key)
+    tmux.wait_for(re.escape(f"dpi> touch {victim}"))
+    tmux.press("Enter")
+    tmux.wait_for(r"^bastion: command refused: creating files is not part of this maintenance; "
+                  r"the line was cancelled, the session goes on\.$")
+    # Audited before the refusal was shown: it is there as soon as the line is on screen.
+    [refused] = _events(scenario, "command.refused")
+    assert refused.outcome == "denied"
+    assert refused.details["command"] == f"touch {victim}"
+    assert refused.details["rule"] == r"\btouch\b" and refused.details["channel"] == "shell"
+    assert refused.reasons == ["creating files is not part of this maintenance"]
+
+    # Pasted at once, Enter included (ahead of any echo): refused all the same.
+    tmux.type(f"touch {victim}-pasted\n")
+    tmux.wait_for(r"(?s)command refused.*command refused")
+    # The shell is usable afterwards, and neither file was created.
+    tmux.type("echo still-$((40+2))\n")
+    tmux.wait_for(r"^still-42$")
+    assert not victim.exists() and not Path(f"{victim}-pasted").exists()
+    assert len(_events(scenario, "command.refused")) == 2
+    # The account could have written there: an allowed line does.
+    tmux.type(f"echo written > {victim}-allowed\n")
+    tmux.type(f"cat {victim}-allowed\n")
+    tmux.wait_for(r"^written$")
+    assert Path(f"{victim}-allowed").read_text() == "written\n"
+    Path(f"{victim}-allowed").unlink()
+    tmux.type("exit 0\n")
+
+
+def test_a_typed_flag_command_is_flagged_while_the_session_is_live(scenario: Scenario,  # type: ignore[no-untyped-def]
+                                                                   tmux) -> None:
+    scenario.grant()
+    started = utcnow()
+    _shell(scenario, tmux)
+    tmux.type("sudo -n true 2>/dev/null; echo flagged-ran\n")
+    tmux.wait_for(r"^flagged-ran$")
+    session_id = _live_session_id(scenario)  # still live: the flag does not wait for its end
+
+    [flagged] = _events(scenario, "command.flagged")
+    assert flagged.outcome == "allowed" and flagged.session_id == session_id
+    assert flagged.details["command"] == "sudo -n true 2>/dev/null; echo flagged-ran"
+    # What `bastion reports flags` lists, located in the shell's recording.
+    found = controls.compute_flags(scenario.core, since=started - timedelta(minutes=1),
+                                   until=utcnow() + timedelta(minutes=1),
+                                   kinds=[controls.COMMAND_RULE])
+    assert [f.details["command"] for f in found] == [flagged.details["command"]]
+    assert found[0].moment is not None and found[0].moment.recording_id is not None
+
+    # The approver watching the session sees it on the live page.
+    app = create_app(scenario.core, {"TESTING": True})
+    approver = make_staff(scenario.core, "approbateur", ["approver"])
+    with app.test_client() as client:
+        _sign_in(app, client, approver)
+        page = client.get(f"/sessions/{session_id}/watch")
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        assert "sudo -n true 2&gt;/dev/null; echo flagged-ran" in html
+        assert "privileged commands are reviewed" in html
+    tmux.type("exit 0\n")
+
+
+def _sign_in(app, client: FlaskClient, staff_id: int) -> None:  # type: ignore[no-untyped-def]
+    core = app.extensions["bastion"]
+    with app.test_request_context():
+        with core.db.session() as db:
+            principal = load_principal(db, f"staff:{staff_id}")
+        assert principal is not None
+        complete(principal, "password+key")
+        from flask import session
+        contents = dict(session)
+    with client.session_transaction() as stored:
+        stored.clear()
+        stored.update(contents)
