@@ -5,7 +5,10 @@ is still live."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +17,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bastion import controls
-from bastion.models import AuditEvent, Grant, SshSession, utcnow
+from bastion.audit import Actor
+from bastion.models import AuditEvent, Grant, RecordedCommand, Recording, SshSession, utcnow
+from bastion.recording import RecordingService
 from tests.proxy.conftest import Scenario
 from tests.web.conftest import make_staff
 from web.app import create_app
@@ -89,6 +94,30 @@ def test_a_typed_deny_command_never_reaches_the_target(scenario: Scenario, tmux)
     Path(f"{victim}-allowed").unlink()
     tmux.type("exit 0\n")
 
+    # The refusal was shown, so it is in the recording; the cancelled lines were never
+    # entered, so the command index has only the lines that ran.
+    recording_id = _sealed_recording(scenario)
+    out = io.StringIO()
+    RecordingService(scenario.core).export(recording_id, out, Actor("staff:dpo", "dpo"))
+    shown = "".join(json.loads(line)[2] for line in out.getvalue().splitlines()[1:]
+                    if json.loads(line)[1] == "o")
+    assert shown.count("bastion: command refused: creating files is not part of this") == 2
+    with scenario.core.db.session() as s:
+        indexed = list(s.scalars(select(RecordedCommand.text)
+                                 .where(RecordedCommand.recording_id == recording_id)))
+    assert "echo still-$((40+2))" in indexed
+    assert not [text for text in indexed if text.startswith("touch")], indexed
+
+
+def _sealed_recording(scenario: Scenario) -> int:
+    for _ in range(200):
+        with scenario.core.db.session() as s:
+            row = s.scalars(select(Recording).where(Recording.channel == "shell")).one_or_none()
+            if row is not None and row.sealed_at is not None:
+                return row.id
+        time.sleep(0.05)
+    raise AssertionError("the shell's recording was not sealed")
+
 
 def test_a_typed_flag_command_is_flagged_while_the_session_is_live(scenario: Scenario,  # type: ignore[no-untyped-def]
                                                                    tmux) -> None:
@@ -119,6 +148,7 @@ def test_a_typed_flag_command_is_flagged_while_the_session_is_live(scenario: Sce
         html = page.get_data(as_text=True)
         assert "sudo -n true 2&gt;/dev/null; echo flagged-ran" in html
         assert "privileged commands are reviewed" in html
+        assert "Commandes relevées par les règles du contrat" in html
     tmux.type("exit 0\n")
 
 
