@@ -5,6 +5,7 @@ is still live."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -13,12 +14,15 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bastion import controls
 from bastion.audit import Actor
-from bastion.models import AuditEvent, Grant, RecordedCommand, Recording, SshSession, utcnow
+from bastion.contracts import Constraints, check_command
+from bastion.models import AuditEvent, Grant, Recording, SshSession, utcnow
+from bastion.proxy.typed_commands import CANCEL_LINE, MASKED_LINE, TypedCommands, refusal_line
 from bastion.recording import RecordingService
 from tests.proxy.conftest import Scenario
 from tests.web.conftest import make_staff
@@ -102,11 +106,28 @@ def test_a_typed_deny_command_never_reaches_the_target(scenario: Scenario, tmux)
     shown = "".join(json.loads(line)[2] for line in out.getvalue().splitlines()[1:]
                     if json.loads(line)[1] == "o")
     assert shown.count("bastion: command refused: creating files is not part of this") == 2
-    with scenario.core.db.session() as s:
-        indexed = list(s.scalars(select(RecordedCommand.text)
-                                 .where(RecordedCommand.recording_id == recording_id)))
+    indexed = [c.text for c in RecordingService(scenario.core).index_commands(recording_id)]
     assert "echo still-$((40+2))" in indexed
     assert not [text for text in indexed if text.startswith("touch")], indexed
+
+
+def test_a_shell_started_by_exec_on_a_terminal_is_checked_too(scenario: Scenario,  # type: ignore[no-untyped-def]
+                                                               tmux) -> None:
+    # `ssh -t ... bash` is an exec channel whose command (bash) passes the rules; what is
+    # then typed in it must not escape them.
+    scenario.grant()
+    tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                        "bash", "--norc", "-i", extra=["-t"]), width=120, height=30)
+    tmux.type("PS1='exec> '\n")
+    tmux.wait_for(r"^exec> $")
+    tmux.type("echo pg_dump dpi | sed s/^/ran:/\n")
+    tmux.wait_for(r"^bastion: command refused: dumping the database is forbidden; ")
+    tmux.type("echo after\n")
+    tmux.wait_for(r"^after$")
+    assert not re.search(r"^ran:", tmux.screen(), re.M)  # the pipeline never ran
+    [refused] = _events(scenario, "command.refused")
+    assert refused.details["command"] == "echo pg_dump dpi | sed s/^/ran:/"
+    tmux.type("exit 0\n")
 
 
 def _sealed_recording(scenario: Scenario) -> int:
@@ -164,3 +185,68 @@ def _sign_in(app, client: FlaskClient, staff_id: int) -> None:  # type: ignore[n
     with client.session_transaction() as stored:
         stored.clear()
         stored.update(contents)
+
+
+# --- the gate's bookkeeping, with the real reader and engine but no SSH -----------------
+
+TEST_SCOPE = {
+    "account": "maint", "not_before": "2026-01-01T00:00:00+00:00",
+    "latest_end": "2099-01-01T00:00:00+00:00", "channels": ["shell"],
+    "sftp": {"access": "none", "allow": [], "deny": []}, "forwards": [],
+    "approvers_required": 1, "break_glass": False, "break_glass_allowed": False,
+    "break_glass_max_minutes": 60, "max_session_minutes": 60, "idle_timeout_minutes": None,
+    "contract_reference": "TEST-1", "time_zone": "Europe/Paris"}
+RULES = Constraints.from_dict({
+    **TEST_SCOPE, "command_rules": [
+        TOUCH_RULE, {"pattern": r"\bsudo\b", "action": "flag", "case_sensitive": False,
+                     "reason": "privileged commands are reviewed"}]})
+
+
+def _gate() -> tuple[TypedCommands, list[tuple[str, object]]]:
+    happened: list[tuple[str, object]] = []
+
+    async def report(action: str, details: dict[str, object], outcome: str) -> None:
+        happened.append((action, details["command"]))
+
+    gate = TypedCommands(lambda line: check_command(RULES, line), report, 80, 24)
+    gate.shown(b"$ ")
+    return gate, happened
+
+
+def _type(gate: TypedCommands, happened: list[tuple[str, object]], data: bytes) -> None:
+    async def send(piece: bytes) -> None:
+        happened.append(("sent", piece))
+
+    async def show(line: bytes) -> None:
+        happened.append(("shown", line))
+
+    asyncio.run(gate.typed(data, send, show))
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    # Keys forwarded as they come, the allowed Enter too.
+    (b"ls -l\r", [("sent", b"ls -l\r")]),
+    # A denied line: its keys went, its Enter never does; the line is cancelled instead.
+    (b"touch /x\r", [("sent", b"touch /x"), ("command.refused", "touch /x"),
+                     ("shown", refusal_line(TOUCH_RULE["reason"])), ("sent", CANCEL_LINE)]),
+    # A flagged line runs, then is reported; typed-ahead keys after it follow.
+    (b"sudo -i\rid", [("sent", b"sudo -i\r"), ("command.flagged", "sudo -i"), ("sent", b"id")]),
+    # Pasted lines: each is judged alone, the allowed one after the denied one runs.
+    (b"TOUCH y\rpwd\r", [("sent", b"TOUCH y"), ("command.refused", "TOUCH y"),
+                         ("shown", refusal_line(TOUCH_RULE["reason"])), ("sent", CANCEL_LINE),
+                         ("sent", b"pwd\r")]),
+    # An empty Enter, and a line abandoned with Ctrl-C, are not commands.
+    (b"\rtouch z\x03\r", [("sent", b"\rtouch z\x03\r")]),
+])
+def test_the_gate_keeps_only_a_denied_enter(typed: bytes, expected: list[tuple[str, object]]) -> None:
+    gate, happened = _gate()
+    _type(gate, happened, typed)
+    assert happened == expected
+
+
+def test_a_line_typed_at_a_password_prompt_is_judged_but_not_stored() -> None:
+    gate, happened = _gate()
+    gate.shown(b"\r\n[sudo] password for maint: ")
+    _type(gate, happened, b"touch-me\r")
+    assert ("command.refused", MASKED_LINE) in happened
+    assert not [item for item in happened if item[0] != "sent" and "touch-me" in str(item[1])]
