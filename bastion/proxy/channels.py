@@ -146,8 +146,14 @@ class ChannelHandlers:
 
         async def report(action: str, details: dict[str, object], outcome: str) -> None:
             reason = str(details.get("reason") or "")
-            await recorder.marker("policy", {"decision": action, **details})
-            await owner.audit_channel(action, details, outcome=outcome, reasons=[reason])
+            try:
+                await recorder.marker("policy", {"decision": action, **details})
+                await owner.audit_channel(action, details, outcome=outcome, reasons=[reason])
+            except Exception as exc:
+                # Fail closed: a decision that cannot be recorded ends the session rather
+                # than leave it running unaudited (or stuck with its keys held back).
+                owner.terminate(f"a command decision could not be recorded: {exc}")
+                raise
 
         width, height, _, _ = process.get_terminal_size()
         return TypedCommands(policy.command, report, width, height)

@@ -128,16 +128,18 @@ def test_a_shell_started_by_exec_on_a_terminal_is_checked_too(scenario: Scenario
     [refused] = _events(scenario, "command.refused")
     assert refused.details["command"] == "echo pg_dump dpi | sed s/^/ran:/"
     tmux.type("exit 0\n")
+    _sealed_recording(scenario)
 
 
 def _sealed_recording(scenario: Scenario) -> int:
+    """The session's one recording, once the channel has ended and sealed it."""
     for _ in range(200):
         with scenario.core.db.session() as s:
-            row = s.scalars(select(Recording).where(Recording.channel == "shell")).one_or_none()
+            row = s.scalars(select(Recording)).one_or_none()
             if row is not None and row.sealed_at is not None:
                 return row.id
         time.sleep(0.05)
-    raise AssertionError("the shell's recording was not sealed")
+    raise AssertionError("the recording was not sealed")
 
 
 def test_a_typed_flag_command_is_flagged_while_the_session_is_live(scenario: Scenario,  # type: ignore[no-untyped-def]
@@ -171,6 +173,7 @@ def test_a_typed_flag_command_is_flagged_while_the_session_is_live(scenario: Sce
         assert "privileged commands are reviewed" in html
         assert "Commandes relevées par les règles du contrat" in html
     tmux.type("exit 0\n")
+    _sealed_recording(scenario)
 
 
 def _sign_in(app, client: FlaskClient, staff_id: int) -> None:  # type: ignore[no-untyped-def]
