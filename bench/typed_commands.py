@@ -26,6 +26,7 @@ from bastion.recording.terminal_lines import LiveLine
 
 from .keystrokes import _session
 from .measure import summary_ms, wait_quiet
+from .recording_cost import log_text
 from .world import TECHNICIAN, World
 
 RULES = [{"pattern": r"\bpg_dump(all)?\b", "action": "deny", "case_sensitive": False,
@@ -69,7 +70,18 @@ def _loop_cost(constraints: Constraints, keys: int) -> dict[str, Any]:
                     check_command(constraints, reading)
             per_enter.append(time.perf_counter() - started)
             live.output(b"\r\nmaint@dpi-app-01:~$ ")
-    return {"per_key_us": _in_us(per_key), "per_enter_us": _in_us(per_enter)}
+    # The worst single key: the first after an output flood (1 MiB of log lines), when the
+    # end of the flood is emulated.
+    after_flood = []
+    flood = log_text(1 << 20)
+    for _ in range(5):
+        for start in range(0, len(flood), 65536):
+            live.output(flood[start:start + 65536])
+        started = time.perf_counter()
+        live.keys(b"a")
+        after_flood.append(time.perf_counter() - started)
+    return {"per_key_us": _in_us(per_key), "per_enter_us": _in_us(per_enter),
+            "first_key_after_1mib_flood_ms": summary_ms(after_flood)}
 
 
 def _in_us(seconds: list[float]) -> dict[str, float]:

@@ -23,10 +23,14 @@ import re
 from dataclasses import dataclass
 
 import pyte
+from wcwidth import wcwidth
 
 from .masking import at_secret_prompt
 
 BURST_KEEP = 64 * 1024
+# Live, the emulation runs on the proxy's event loop at the next keystroke: the end of a
+# flood that holds the prompt row is enough, and costs a few milliseconds at most.
+LIVE_BURST_KEEP = 4 * 1024
 # A terminal's Enter sends CR; in raw mode readline also takes LF (Ctrl-J, or a client that
 # sends newlines, like tmux's literal keys or a pasted script) as the end of the line.
 ENTERS = ("\r", "\n")
@@ -48,6 +52,21 @@ class _Screen(pyte.Screen):
         if self.cursor.y == bottom:
             self.scrolled += 1
         super().index()
+
+    def row(self, y: int) -> str:
+        """One row of ``display``, rendered alone: reading a line must not cost the
+        rendering of the whole screen (10,000 cells on a 200 x 50 terminal)."""
+        line = self.buffer[y]
+        cells = []
+        wide = False
+        for x in range(self.columns):
+            if wide:  # the stub cell after a wide character
+                wide = False
+                continue
+            char = line[x].data
+            wide = wcwidth(char[0]) == 2
+            cells.append(char)
+        return "".join(cells)
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,8 @@ class TerminalScreen:
         self.stream.feed(text)
 
     def flush(self) -> None:
+        if self._burst_size > self._burst_keep:
+            self._trim_burst()
         if self._burst:
             joined = "".join(self._burst)
             self._burst, self._burst_size = [], 0
@@ -107,22 +128,25 @@ class TerminalScreen:
         return int(self.screen.columns)
 
     def cursor_row(self) -> str:
-        return str(self.screen.display[self.screen.cursor.y])
+        return self.screen.row(self.screen.cursor.y)
 
     def line_start(self) -> LineStart:
         cursor = self.screen.cursor
-        prompt = self.screen.display[cursor.y][: cursor.x]
+        prompt = self.screen.row(cursor.y)[: cursor.x]
         return LineStart(cursor.y + self.screen.scrolled, prompt)
+
+    def _rows(self, first: int, last: int) -> str:
+        return "".join(self.screen.row(y) for y in range(first, last + 1))
 
     def cursor_text(self, rows: int) -> str:
         """The cursor's row and the ``rows - 1`` above it, joined (a wrapped line)."""
         cursor_row = self.screen.cursor.y
-        return "".join(self.screen.display[max(0, cursor_row - rows + 1):cursor_row + 1]).rstrip()
+        return self._rows(max(0, cursor_row - rows + 1), cursor_row).rstrip()
 
     def command_on_screen(self, start: LineStart | None, last_prompt: str = "") -> str:
         """The line being edited as the screen shows it, without its prompt. ``start`` is
         where typing began (``None``: typed ahead, found by ``last_prompt``)."""
-        display = self.screen.display
+        row_text = self.screen.row
         cursor_row = self.screen.cursor.y
         prompt = start.prompt if start is not None else last_prompt
         # Where the line starts now: the row it started on (followed through scrolling)
@@ -131,17 +155,17 @@ class TerminalScreen:
         first = None
         if start is not None:
             row = start.row - self.screen.scrolled
-            if 0 <= row <= cursor_row and display[row].startswith(prompt):
+            if 0 <= row <= cursor_row and row_text(row).startswith(prompt):
                 first = row
         if first is None:
             first = cursor_row
             if prompt.strip():
                 for row in range(cursor_row, max(-1, cursor_row - _PROMPT_SEARCH_ROWS), -1):
-                    if display[row].startswith(prompt.rstrip()):
+                    if row_text(row).startswith(prompt.rstrip()):
                         first = row
                         break
         # A line longer than the screen is wide wraps: its rows join up exactly.
-        text = "".join(display[first:cursor_row + 1]).rstrip()
+        text = self._rows(first, cursor_row).rstrip()
         # Compared without trailing blanks: the line was right-stripped, and a prompt with
         # nothing typed after it ("Password: ") must strip to nothing.
         if prompt.strip() and text.startswith(prompt.rstrip()):
@@ -200,7 +224,7 @@ class LiveLine:
     checking rules checks each.
     """
 
-    def __init__(self, width: int = 80, height: int = 24, burst_keep: int = 16 * 1024) -> None:
+    def __init__(self, width: int = 80, height: int = 24, burst_keep: int = LIVE_BURST_KEEP) -> None:
         self.terminal = TerminalScreen(width, height, burst_keep)
         self._input = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._line = EditedLine()

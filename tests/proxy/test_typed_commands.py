@@ -82,9 +82,12 @@ def test_a_typed_deny_command_never_reaches_the_target(scenario: Scenario, tmux)
     assert refused.details["rule"] == r"\btouch\b" and refused.details["channel"] == "shell"
     assert refused.reasons == ["creating files is not part of this maintenance"]
 
-    # Pasted at once, Enter included (ahead of any echo): refused all the same.
+    # After an output flood (only its end is emulated), and pasted at once, Enter
+    # included (ahead of any echo): refused all the same.
+    tmux.type("seq 1 30000\n")
+    tmux.wait_for(r"^30000$")
     tmux.type(f"touch {victim}-pasted\n")
-    tmux.wait_for(r"(?s)command refused.*command refused")
+    tmux.wait_for(re.escape(f"dpi> touch {victim}-pasted") + r"\nbastion: command refused: ")
     # The shell is usable afterwards, and neither file was created.
     tmux.type("echo still-$((40+2))\n")
     tmux.wait_for(r"^still-42$")
