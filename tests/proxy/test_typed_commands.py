@@ -15,11 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bastion import controls
 from bastion.audit import Actor
+from bastion.cli import main_group
 from bastion.contracts import Constraints, check_command
 from bastion.models import AuditEvent, Grant, Recording, SshSession, utcnow
 from bastion.proxy.typed_commands import CANCEL_LINE, MASKED_LINE, TypedCommands, refusal_line
@@ -163,6 +165,12 @@ def test_a_typed_flag_command_is_flagged_while_the_session_is_live(scenario: Sce
                                    kinds=[controls.COMMAND_RULE])
     assert [f.details["command"] for f in found] == [flagged.details["command"]]
     assert found[0].moment is not None and found[0].moment.recording_id is not None
+    listed = CliRunner().invoke(main_group, ["reports", "flags", "--kind", "command_rule",
+                                             "--language", "en"], env={
+        "BASTION_PATHS__VAR_DIR": str(scenario.core.settings.var_dir)})
+    assert listed.exit_code == 0, listed.output
+    assert "sudo -n true 2>/dev/null; echo flagged-ran" in listed.output
+    assert f"[session {session_id} recording {found[0].moment.recording_id}@" in listed.output
 
     # The approver watching the session sees it on the live page.
     app = create_app(scenario.core, {"TESTING": True})
