@@ -136,6 +136,23 @@ def test_a_shell_started_by_exec_on_a_terminal_is_checked_too(scenario: Scenario
     _sealed_recording(scenario)
 
 
+def test_a_refusal_that_cannot_be_audited_ends_the_session(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    # The database rejects the refusal's audit event (as a full disk or a broken database
+    # would): the line still never runs, and the session ends rather than go on unaudited.
+    _grant_with_touch_rule(scenario)
+    _shell(scenario, tmux)
+    with scenario.core.db.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TRIGGER refuse_command_audit BEFORE INSERT ON audit_events "
+            "WHEN NEW.action = 'command.refused' BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    victim = Path(f"/tmp/typed-{uuid.uuid4().hex}")
+    tmux.type(f"touch {victim}\n")
+    tmux.wait_for(r"session closed: a command decision could not be recorded", timeout=10)
+    assert not victim.exists()
+    assert _events(scenario, "command.refused") == []
+    _sealed_recording(scenario)
+
+
 def _sealed_recording(scenario: Scenario) -> int:
     """The session's one recording, once the channel has ended and sealed it."""
     for _ in range(200):
