@@ -64,7 +64,7 @@ class ChannelHandlers:
                 process.exit(0)
                 return
             status, signal = await relay(process, upstream, recorder, owner.touch,
-                                         self._typed_commands(owner, process, recorder))
+                                         self._typed_commands(owner, process, recorder, kind))
             await recorder.marker("exit", {"status": status,
                                            "signal": signal[0] if signal else None})
             await owner.audit_channel("channel.closed", {"channel": kind, "exit_status": status,
@@ -136,7 +136,7 @@ class ChannelHandlers:
                                       outcome="allowed")
 
     def _typed_commands(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
-                        recorder: ChannelRecorder) -> TypedCommands | None:
+                        recorder: ChannelRecorder, kind: str) -> TypedCommands | None:
         """On a terminal (a shell, or an exec with ``ssh -t``), lines typed pass the
         contract's command rules too. Nothing to follow when the grant has no rule."""
         policy = owner.policy
@@ -156,7 +156,7 @@ class ChannelHandlers:
                 raise
 
         width, height, _, _ = process.get_terminal_size()
-        return TypedCommands(policy.command, report, width, height)
+        return TypedCommands(policy.command, report, kind, width, height)
 
     async def _relay_sftp(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
                           upstream: asyncssh.SSHClientConnection, recorder: ChannelRecorder,

@@ -70,7 +70,7 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
         touch()
         counter["stdin_bytes"] += len(data)
         if keystrokes and typed is not None:
-            await typed.typed(data, send, show)
+            await typed.forward_keys(data, send, show)
         elif keystrokes:
             await send(data)
         else:

@@ -50,10 +50,11 @@ def judge(check: Callable[[str], CommandVerdict], line: EnteredLine) -> tuple[st
 class TypedCommands:
     """One terminal channel's typed lines against the grant's command rules."""
 
-    def __init__(self, check: Callable[[str], CommandVerdict], report: Report,
+    def __init__(self, check: Callable[[str], CommandVerdict], report: Report, channel: str,
                  width: int, height: int) -> None:
         self.check = check
         self.report = report
+        self.channel = channel  # shell, or exec for ``ssh -t ... bash``: where to replay it
         self.line = LiveLine(width or 80, height or 24)
 
     def shown(self, data: bytes) -> None:
@@ -63,7 +64,7 @@ class TypedCommands:
     def resized(self, width: int, height: int) -> None:
         self.line.resize(width, height)
 
-    async def typed(self, data: bytes, send: Send, show: Send) -> None:
+    async def forward_keys(self, data: bytes, send: Send, show: Send) -> None:
         """Keys from the technician: ``send`` records and forwards keys to the target,
         ``show`` records and writes output to the technician."""
         pending = b""
@@ -71,11 +72,10 @@ class TypedCommands:
             if entered is None:
                 pending += piece
                 continue
-            reading, verdict = judge(self.check, entered) if entered.readings else (
-                "", CommandVerdict("allow", None))
+            reading, verdict = judge(self.check, entered)
             details: dict[str, object] = {
                 "command": MASKED_LINE if entered.secret else reading, "rule": verdict.pattern,
-                "reason": verdict.rule_reason, "channel": "shell", "typed": True}
+                "reason": verdict.rule_reason, "channel": self.channel, "typed": True}
             if verdict.action == "deny":
                 if pending:
                     await send(pending)

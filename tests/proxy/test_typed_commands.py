@@ -132,6 +132,7 @@ def test_a_shell_started_by_exec_on_a_terminal_is_checked_too(scenario: Scenario
     assert not re.search(r"^ran:", tmux.screen(), re.M)  # the pipeline never ran
     [refused] = _events(scenario, "command.refused")
     assert refused.details["command"] == "echo pg_dump dpi | sed s/^/ran:/"
+    assert refused.details["channel"] == "exec"  # where the replay finds it
     tmux.type("exit 0\n")
     _sealed_recording(scenario)
 
@@ -239,7 +240,7 @@ def _gate() -> tuple[TypedCommands, list[tuple[str, object]]]:
     async def report(action: str, details: dict[str, object], outcome: str) -> None:
         happened.append((action, details["command"]))
 
-    gate = TypedCommands(lambda line: check_command(RULES, line), report, 80, 24)
+    gate = TypedCommands(lambda line: check_command(RULES, line), report, "shell", 80, 24)
     gate.shown(b"$ ")
     return gate, happened
 
@@ -251,7 +252,7 @@ def _type(gate: TypedCommands, happened: list[tuple[str, object]], data: bytes) 
     async def show(line: bytes) -> None:
         happened.append(("shown", line))
 
-    asyncio.run(gate.typed(data, send, show))
+    asyncio.run(gate.forward_keys(data, send, show))
 
 
 @pytest.mark.parametrize(("typed", "expected"), [
