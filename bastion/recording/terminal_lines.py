@@ -238,7 +238,7 @@ class LiveLine:
         self.terminal.resize(width, height)
 
     def keys(self, data: bytes) -> list[tuple[bytes, EnteredLine | None]]:
-        """Split typed bytes into pieces, each ``(bytes, readings)``: ``readings`` is
+        """Split typed bytes into pieces, each ``(bytes, entered)``: ``entered`` is
         ``None`` for keys that do not end a line; for a piece that is an Enter, the line it
         enters as read each way (empty readings dropped, duplicates merged). The pieces
         join back into ``data`` exactly (an Enter is one byte, never inside a character)."""
