@@ -50,7 +50,9 @@ def command_rules(events: Iterable[EventFacts], spans: Sequence[RecordingSpan]) 
     for e in events:
         if e.action not in COMMAND_ACTIONS:
             continue
-        moment = (locate(spans, e.session_id, e.at, channel="exec")
+        # Exec commands are checked as their channel opens; typed lines say their channel.
+        channel = str(e.details.get("channel") or "exec")
+        moment = (locate(spans, e.session_id, e.at, channel=channel)
                   if e.session_id is not None else None)
         flags.append(Flag(COMMAND_RULE, e.at, e.technician, e.vendor, e.target, moment,
                           {"command": e.details.get("command", ""),

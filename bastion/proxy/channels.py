@@ -16,6 +16,7 @@ from .directory import GrantSnapshot
 from .relay import ChannelRecorder, relay
 from .sftp.relay import SftpRelay
 from .transfer_paths import resolve_transfer
+from .typed_commands import TypedCommands
 
 if TYPE_CHECKING:
     from .service import ProxyService
@@ -67,7 +68,8 @@ class ChannelHandlers:
                 await self._relay_sftp(owner, process, upstream, recorder, grant)
                 process.exit(0)
                 return
-            status, signal = await relay(process, upstream, recorder, owner.touch)
+            status, signal = await relay(process, upstream, recorder, owner.touch,
+                                         self._typed_commands(owner, process, recorder, kind))
             await recorder.marker("exit", {"status": status,
                                            "signal": signal[0] if signal else None})
             await owner.audit_channel("channel.closed", {"channel": kind, "exit_status": status,
@@ -160,6 +162,29 @@ class ChannelHandlers:
             await owner.audit_channel("transfer.refused", details, outcome="denied")
             raise Refusal(verdict.reason)
         await owner.audit_channel("transfer.allowed", details, outcome="allowed")
+
+    def _typed_commands(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
+                        recorder: ChannelRecorder, kind: str) -> TypedCommands | None:
+        """On a terminal (a shell, or an exec with ``ssh -t``), lines typed pass the
+        contract's command rules too. Nothing to follow when the grant has no rule."""
+        policy = owner.policy
+        if process.get_terminal_type() is None or policy is None \
+                or not policy.constraints.command_rules:
+            return None
+
+        async def report(action: str, details: dict[str, object], outcome: str) -> None:
+            reason = str(details.get("reason") or "")
+            try:
+                await recorder.marker("policy", {"decision": action, **details})
+                await owner.audit_channel(action, details, outcome=outcome, reasons=[reason])
+            except Exception as exc:
+                # Fail closed: a decision that cannot be recorded ends the session rather
+                # than leave it running unaudited (or stuck with its keys held back).
+                owner.terminate(f"a command decision could not be recorded: {exc}")
+                raise
+
+        width, height, _, _ = process.get_terminal_size()
+        return TypedCommands(policy.command, report, kind, width, height)
 
     async def _relay_sftp(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
                           upstream: asyncssh.SSHClientConnection, recorder: ChannelRecorder,

@@ -525,13 +525,14 @@ class ProxyConnection(asyncssh.SSHServer):
         )
 
     async def audit_channel(self, action: str, details: dict[str, Any],
-                            outcome: str = "ok") -> None:
+                            outcome: str = "ok", reasons: list[str] | None = None) -> None:
         await self.service.call(
             directory.audit, self.core, action=action, outcome=outcome,
             actor=Actor(f"technician:{self.technician}", "technician"),
             technician=self.technician, target=self.target_name,
             account=self.grant.account if self.grant else None, session_id=self.session_id,
             grant_id=self.grant.grant_id if self.grant else None, details=details,
+            **({"reasons": reasons} if reasons else {}),
         )
 
     def touch(self) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Protocol
 
 import asyncssh
+
+from .typed_commands import TypedCommands
 
 READ_SIZE = 65536
 # Pieces read from the target whose storage is still pending: bounds the memory held per
@@ -29,10 +32,20 @@ class ChannelRecorder(Protocol):
 async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
                             back: asyncssh.SSHClientProcess[bytes],
                             recorder: ChannelRecorder, touch: callable,  # type: ignore[valid-type]
-                            counter: dict[str, int]) -> None:
+                            counter: dict[str, int], typed: TypedCommands | None) -> None:
     # Keystrokes are recorded on terminals; without a terminal, stdin is a data stream
     # (an scp or rsync upload, a piped file) whose size goes in the end marker instead.
     keystrokes = process.get_terminal_type() is not None
+
+    async def send(data: bytes) -> None:
+        await recorder.input(data)
+        back.stdin.write(data)
+        await back.stdin.drain()
+
+    async def show(data: bytes) -> None:
+        await recorder.output(data)  # recorded before it is shown, like the target's output
+        process.stdout.write(data)
+
     while True:
         try:
             data = await process.stdin.read(READ_SIZE)
@@ -40,6 +53,8 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
             back.change_terminal_size(change.width, change.height, change.pixwidth,
                                       change.pixheight)
             await recorder.resize(change.width, change.height)
+            if typed is not None:
+                typed.resized(change.width, change.height)
             continue
         except asyncssh.BreakReceived as brk:
             back.send_break(brk.msec)
@@ -54,14 +69,18 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
             return
         touch()
         counter["stdin_bytes"] += len(data)
-        if keystrokes:
-            await recorder.input(data)
-        back.stdin.write(data)
-        await back.stdin.drain()
+        if keystrokes and typed is not None:
+            await typed.forward_keys(data, send, show)
+        elif keystrokes:
+            await send(data)
+        else:
+            back.stdin.write(data)
+            await back.stdin.drain()
 
 
 async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes],
-                            recorder: ChannelRecorder) -> None:
+                            recorder: ChannelRecorder,
+                            shown: Callable[[bytes], None] | None = None) -> None:
     """Read from the target while earlier bytes are still being stored, and forward each
     piece only once its own storage is confirmed, in order. The recorder then batches what
     accumulates during a write (group commit) instead of writing one piece at a time."""
@@ -72,6 +91,8 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
         while (item := await in_flight.get()) is not None:
             stored, data = item
             await stored  # raises if the recording failed: nothing unrecorded goes out
+            if shown is not None:
+                shown(data)
             writer.write(data)
             await writer.drain()
 
@@ -118,8 +139,10 @@ async def _put(queue: asyncio.Queue, item: object, forwarder: asyncio.Task[None]
 
 
 async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SSHClientConnection,
-                recorder: ChannelRecorder, touch: callable) -> tuple[int | None, tuple | None]:  # type: ignore[valid-type]
-    """Run the technician's shell or command on the target until it ends.
+                recorder: ChannelRecorder, touch: callable,  # type: ignore[valid-type]
+                typed: TypedCommands | None = None) -> tuple[int | None, tuple | None]:
+    """Run the technician's shell or command on the target until it ends; on a terminal,
+    ``typed`` checks each line entered against the command rules.
     Returns (exit status, exit signal) as the target reported them."""
     term_type = process.get_terminal_type()
     options: dict[str, object] = {"encoding": None}
@@ -134,10 +157,11 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
         options["env"] = environment
     back = await upstream.create_process(process.command, **options)
     counter = {"stdin_bytes": 0}
-    upward = asyncio.create_task(_client_to_target(process, back, recorder, touch, counter))
+    upward = asyncio.create_task(_client_to_target(process, back, recorder, touch, counter, typed))
+    shown = typed.shown if typed is not None else None
     downward = [
-        asyncio.create_task(_target_to_client(back.stdout, process.stdout, recorder)),
-        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder)),
+        asyncio.create_task(_target_to_client(back.stdout, process.stdout, recorder, shown)),
+        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder, shown)),
     ]
     try:
         await asyncio.gather(*downward)
