@@ -545,10 +545,12 @@ class ProxyConnection(asyncssh.SSHServer):
             with contextlib.suppress(Exception):
                 process.stderr.write(f"\r\n{line}\r\n".encode())
 
-    def terminate(self, reason: str) -> None:
+    def terminate(self, reason: str, line: str | None = None) -> None:
+        """End every channel and the connection; ``line`` (one line saying why and what to
+        do next) replaces the generic notice."""
         if self.closing_reason is None:
             self.closing_reason = reason
-        self.notify(messages.SESSION_ENDED.format(reason=reason))
+        self.notify(line or messages.SESSION_ENDED.format(reason=reason))
         for process in list(self.processes):
             with contextlib.suppress(Exception):
                 process.exit(255)

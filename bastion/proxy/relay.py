@@ -5,14 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from typing import Protocol
 
 import asyncssh
+
+from bastion.recording import RecordingError
 
 READ_SIZE = 65536
 # Pieces read from the target whose storage is still pending: bounds the memory held per
 # channel (and so the back-pressure on the target) to about 16 x 64 KiB.
 MAX_PIECES_IN_FLIGHT = 16
+
+
+@dataclass
+class Volume:
+    """Bytes a channel moved each way: what an scp, rsync or ``cat`` transferred."""
+
+    to_target: int = 0
+    from_target: int = 0
+
+    def details(self) -> dict[str, int]:
+        return {"bytes_to_target": self.to_target, "bytes_from_target": self.from_target}
 
 
 class ChannelRecorder(Protocol):
@@ -29,7 +43,7 @@ class ChannelRecorder(Protocol):
 async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
                             back: asyncssh.SSHClientProcess[bytes],
                             recorder: ChannelRecorder, touch: callable,  # type: ignore[valid-type]
-                            counter: dict[str, int]) -> None:
+                            volume: Volume) -> None:
     # Keystrokes are recorded on terminals; without a terminal, stdin is a data stream
     # (an scp or rsync upload, a piped file) whose size goes in the end marker instead.
     keystrokes = process.get_terminal_type() is not None
@@ -53,7 +67,7 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
             back.stdin.write_eof()
             return
         touch()
-        counter["stdin_bytes"] += len(data)
+        volume.to_target += len(data)
         if keystrokes:
             await recorder.input(data)
         back.stdin.write(data)
@@ -61,7 +75,7 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
 
 
 async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes],
-                            recorder: ChannelRecorder) -> None:
+                            recorder: ChannelRecorder, volume: Volume) -> None:
     """Read from the target while earlier bytes are still being stored, and forward each
     piece only once its own storage is confirmed, in order. The recorder then batches what
     accumulates during a write (group commit) instead of writing one piece at a time."""
@@ -73,9 +87,21 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
             stored, data = item
             await stored  # raises if the recording failed: nothing unrecorded goes out
             writer.write(data)
+            volume.from_target += len(data)
             await writer.drain()
 
     forwarder = asyncio.create_task(forward())
+    # A refused or failed write must end the channel now, even when the target has nothing
+    # more to say (an idle shell prompt): the read waiting for it is cancelled, and the
+    # forwarder's error comes out instead of a screen frozen until the technician leaves.
+    reading = asyncio.current_task()
+    assert reading is not None
+
+    def stop_reading(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            reading.cancel()
+
+    forwarder.add_done_callback(stop_reading)
     try:
         while True:
             data = await reader.read(READ_SIZE)
@@ -89,7 +115,12 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
                 raise
         await _put(in_flight, None, forwarder)
         await forwarder
+    except asyncio.CancelledError:
+        if forwarder.done() and not forwarder.cancelled() and forwarder.exception() is not None:
+            raise forwarder.exception() from None  # type: ignore[misc]
+        raise
     finally:
+        forwarder.remove_done_callback(stop_reading)
         forwarder.cancel()
         while not in_flight.empty():
             item = in_flight.get_nowait()
@@ -118,9 +149,10 @@ async def _put(queue: asyncio.Queue, item: object, forwarder: asyncio.Task[None]
 
 
 async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SSHClientConnection,
-                recorder: ChannelRecorder, touch: callable) -> tuple[int | None, tuple | None]:  # type: ignore[valid-type]
-    """Run the technician's shell or command on the target until it ends.
-    Returns (exit status, exit signal) as the target reported them."""
+                recorder: ChannelRecorder, touch: callable,  # type: ignore[valid-type]
+                volume: Volume | None = None) -> tuple[int | None, tuple | None]:
+    """Run the technician's shell or command on the target until it ends; ``volume``
+    counts the bytes moved. Returns (exit status, exit signal) as the target reported them."""
     term_type = process.get_terminal_type()
     options: dict[str, object] = {"encoding": None}
     if term_type:
@@ -133,14 +165,14 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
     if environment:
         options["env"] = environment
     back = await upstream.create_process(process.command, **options)
-    counter = {"stdin_bytes": 0}
-    upward = asyncio.create_task(_client_to_target(process, back, recorder, touch, counter))
+    volume = volume if volume is not None else Volume()
+    upward = asyncio.create_task(_client_to_target(process, back, recorder, touch, volume))
     downward = [
-        asyncio.create_task(_target_to_client(back.stdout, process.stdout, recorder)),
-        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder)),
+        asyncio.create_task(_target_to_client(back.stdout, process.stdout, recorder, volume)),
+        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder, volume)),
     ]
     try:
-        await asyncio.gather(*downward)
+        await _until_output_ends(upward, downward)
         await back.wait_closed()
     finally:
         upward.cancel()
@@ -149,5 +181,19 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
         for task in downward:
             task.cancel()
         back.close()
-    await recorder.marker("stdin", counter)
+    await recorder.marker("stdin", {"stdin_bytes": volume.to_target})
     return back.exit_status, back.exit_signal
+
+
+async def _until_output_ends(upward: asyncio.Task[None], downward: list[asyncio.Task[None]]) -> None:
+    """Wait for the target's output to end. An error in it, or keystrokes that can no longer
+    be recorded, ends the channel at once instead of waiting for more output. (Keystrokes
+    that can no longer reach a target that has finished are not an error: its output and
+    exit status still come.)"""
+    watched: set[asyncio.Task[None]] = {upward, *downward}
+    while any(not task.done() for task in downward):
+        done, watched = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None and (task is not upward or isinstance(error, RecordingError)):
+                raise error
