@@ -146,7 +146,9 @@ def test_multiplexed_channels_share_one_budget(
     assert [len(r.stdout) for r in results[:2]] == [3_000_000, 3_000_000]
     assert results[2].returncode != 0 and len(results[2].stdout) < 3_000_000
     assert BUDGET_LINE in results[2].stderr.decode(), results[2].stderr
-    (session,) = _sessions(scenario)
+    # The row is closed once the bastion has seen the connection go (just after the client).
+    (session,) = _wait(lambda: [s for s in _sessions(scenario) if s.status != "live"], 5,
+                       "the session row is still live")
     assert session.status == "terminated" and "budget" in session.end_reason
     (event,) = _events(scenario, "recording.budget_spent")
     assert event.session_id == session.id and event.details["scope"] == "connection"
