@@ -120,37 +120,28 @@ def test_a_full_disk_ends_an_interactive_session_with_the_storage_reason(
     assert nxt.returncode == 0 and nxt.stdout == b"next\n", nxt.stderr
 
 
-def _master(scenario: Scenario, control: Path) -> subprocess.Popen[bytes]:
-    master = subprocess.Popen(scenario.client.ssh_argv(
-        scenario.user, "127.0.0.1", scenario.proxy.port,
-        extra=["-M", "-N", "-o", f"ControlPath={control}"]), stderr=subprocess.PIPE)
-    _wait(control.exists, 20, "the ControlMaster socket did not appear")
-    return master
-
-
 def test_multiplexed_channels_share_one_budget(
-        scenario: Scenario, restart_proxy: Callable[..., RunningProxy]) -> None:
+        scenario: Scenario, restart_proxy: Callable[..., RunningProxy], tmux: TmuxSession) -> None:
     restart_proxy("recording", session_budget_mb=8)
     scenario.grant()
     control = Path(tempfile.mkdtemp(prefix="cm-")) / "c"
-    master = _master(scenario, control)
-    try:
-        # Three channels of 3 MB over one connection: 9 MB against a budget of 8 MiB.
-        results = [scenario.ssh("head -c 3000000 /dev/zero", extra=["-o", f"ControlPath={control}"])
-                   for _ in range(3)]
-        master.wait(10)  # the budget stop closes the connection, master included
-    finally:
-        if master.poll() is None:
-            master.kill()
+    mux = ["-o", f"ControlPath={control}"]
+    # The ControlMaster is an interactive shell; the exec channels ride on its connection.
+    tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                        extra=["-M", "-t", *mux]))
+    tmux.type("PS1='dpi> '\n")
+    tmux.wait_for(r"^dpi> ")
+    # Three channels of 3 MB over one connection: 9 MB against a budget of 8 MiB.
+    results = [scenario.ssh("head -c 3000000 /dev/zero", extra=mux) for _ in range(3)]
     assert [r.returncode for r in results[:2]] == [0, 0]
     assert [len(r.stdout) for r in results[:2]] == [3_000_000, 3_000_000]
     assert results[2].returncode != 0 and len(results[2].stdout) < 3_000_000
     assert BUDGET_LINE in results[2].stderr.decode(), results[2].stderr
-    # The row is closed once the bastion has seen the connection go (just after the client).
-    (session,) = _wait(lambda: [s for s in _sessions(scenario) if s.status != "live"], 5,
-                       "the session row is still live")
+    # The idle shell of the same connection ends with it, told why.
+    event = _ends_within_two_seconds(scenario, tmux, "recording.budget_spent")
+    assert BUDGET_LINE in tmux.screen() and "connection" in tmux.screen()
+    (session,) = _sessions(scenario)
     assert session.status == "terminated" and "budget" in session.end_reason
-    (event,) = _events(scenario, "recording.budget_spent")
     assert event.session_id == session.id and event.details["scope"] == "connection"
 
 
