@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from .service import ProxyService
 
 
+def _nothing() -> None:
+    pass
+
+
 class ChannelRecording:
     """What the relays call; ``output`` returns once the bytes are stored."""
 
@@ -51,7 +55,8 @@ class ChannelRecording:
         try:
             await self.recorder.close(reason)
         finally:
-            self._on_close()
+            on_close, self._on_close = self._on_close, _nothing
+            on_close()  # once: the budget's holder count must not go down twice
 
 
 class SessionRecordings:

@@ -29,14 +29,13 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from .budget import MIB, Limits, OutputBudget
+from .budget import Limits, OutputBudget
 from .errors import BudgetExceeded, RecordingClosed, RecordingFailed
 from .events import INPUT, MARKER, OUTPUT, RESIZE, Event, marker
 from .masking import TAIL_BYTES, at_secret_prompt, mask_until_enter
 from .write_queue import WriteQueue, shared_write_queue
 from .writer import RecordingWriter, SealResult
 
-__all__ = ["MIB", "Limits", "OutputBudget", "SessionRecorder", "shared_executor"]
 log = logging.getLogger("bastion.recording")
 
 
