@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
 
 REQUESTABLE = ("shell", "exec", "sftp", "forward")
+# How long a closing connection waits for its last line to reach the technician: within
+# the 2 s in which a revocation, a spent budget or a failed recording must end a session.
+CLOSE_GRACE_SECONDS = 1.5
 # The window asked for from SSH; the contracts engine narrows it to what the contract allows.
 REQUEST_WINDOW_MINUTES = 120
 
@@ -551,12 +554,23 @@ class ProxyConnection(asyncssh.SSHServer):
         if self.closing_reason is None:
             self.closing_reason = reason
         self.notify(line or messages.SESSION_ENDED.format(reason=reason))
-        for process in list(self.processes):
+        processes = list(self.processes)
+        for process in processes:
             with contextlib.suppress(Exception):
                 process.exit(255)
         if self.upstream is not None:
             self.upstream.close()
         if self.conn is not None:
-            # Closing at once could drop the message still queued for the technician; the
-            # channels are already closed, so nothing more reaches the target meanwhile.
-            asyncio.get_running_loop().call_later(0.3, self.conn.close)
+            asyncio.get_running_loop().create_task(self._close_after(processes, self.conn))
+
+    async def _close_after(self, processes: list[asyncssh.SSHServerProcess[bytes]],
+                           conn: asyncssh.SSHServerConnection) -> None:
+        """Closing at once could drop the line still queued for the technician: after an
+        output flood it waits behind what the client has not taken in yet. Each channel
+        closes once its data is delivered; the connection closes then, or after the grace
+        time whatever the client does. Nothing reaches the target meanwhile: the channels
+        and the target connection are already closed."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(p.wait_closed() for p in processes),
+                                                  return_exceptions=True), CLOSE_GRACE_SECONDS)
+        conn.close()

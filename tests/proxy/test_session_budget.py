@@ -5,6 +5,8 @@ closes the session row, and the next session works."""
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import tempfile
 import time
@@ -100,6 +102,17 @@ def test_a_spent_budget_ends_an_interactive_session_and_the_next_one_works(
     assert nxt.returncode == 0 and nxt.stdout == b"next\n", nxt.stderr
 
 
+def _fill(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 512)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+
+
 def test_a_full_disk_ends_an_interactive_session_with_the_storage_reason(
         scenario: Scenario, restart_proxy: Callable[..., RunningProxy], tmux: TmuxSession,
         tiny_recordings_dir: Path) -> None:
@@ -114,6 +127,12 @@ def test_a_full_disk_ends_an_interactive_session_with_the_storage_reason(
     assert event.outcome == "error" and event.details["error"]
     session = _sessions(scenario)[-1]
     assert session.status == "terminated" and "recording" in session.end_reason
+    # While the disk is full (to the last byte: the failed write may have left a little
+    # room), a new session is refused, saying why: no recording, no relay.
+    _fill(tiny_recordings_dir / "filler")
+    refused = scenario.ssh("echo next")
+    assert refused.returncode != 0 and refused.stdout == b""
+    assert STORAGE_LINE in refused.stderr.decode(), refused.stderr
     # The hospital's IT grows the disk: the next session works, on the same bastion.
     subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_recordings_dir)], check=True)
     nxt = scenario.ssh("echo next")
