@@ -104,19 +104,26 @@ class ChannelHandlers:
                                  failure: Exception, volume: Volume | None) -> str:
         """Output that cannot be recorded ends the whole connection, every channel of it,
         now: audited first (the decision), then the technician is told in one line why
-        (a spent budget, or the recording storage) and everything is closed."""
+        (a spent budget, or the recording storage) and everything is closed. Once: the
+        other channels of a connection already closing stop with it, not again."""
+        if owner.closing_reason is not None:
+            return owner.closing_reason
+        budget = isinstance(failure, BudgetExceeded)
+        reason = (f"output budget spent ({failure.scope})" if isinstance(failure, BudgetExceeded)
+                  else f"recording stopped: {failure}")
+        owner.closing_reason = reason  # before the audit's await: a second failure sees it
         details: dict[str, object] = {"channel": kind, "error": str(failure),
                                       **(volume.details() if volume else {})}
         if isinstance(failure, BudgetExceeded):
-            reason = f"output budget spent ({failure.scope})"
             details.update(budget_bytes=failure.budget_bytes, scope=failure.scope)
-            await owner.audit_channel("recording.budget_spent", details, outcome="denied")
             line = messages.BUDGET_SPENT[failure.scope].format(mb=failure.budget_bytes // MIB)
         else:
-            reason = f"recording stopped: {failure}"
-            await owner.audit_channel("recording.failed", details, outcome="error")
             line = messages.RECORDING_FAILED
-        owner.terminate(reason, line)
+        try:
+            await owner.audit_channel("recording.budget_spent" if budget else "recording.failed",
+                                      details, outcome="denied" if budget else "error")
+        finally:
+            owner.terminate(reason, line)  # even if the audit log cannot be written
         return reason
 
     async def _audit_closed(self, owner: ProxyConnection,
