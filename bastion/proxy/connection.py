@@ -118,10 +118,13 @@ class ProxyConnection(asyncssh.SSHServer):
                     reason="the technician disconnected while waiting")
         if self.upstream is not None:
             self.upstream.close()
+        reason = self.closing_reason or ("connection lost: " + str(exc) if exc else
+                                         "the technician disconnected")
+        await self._close_row("terminated" if self.closing_reason else "ended", reason)
+
+    async def _close_row(self, status: str, reason: str) -> None:
+        """The session's row ends (once: a row already ended is left as it is)."""
         if self.session_id is not None:
-            reason = self.closing_reason or ("connection lost: " + str(exc) if exc else
-                                             "the technician disconnected")
-            status = "terminated" if self.closing_reason else "ended"
             await self.service.call(directory.close_session, self.core, self.session_id,
                                     status=status, reason=reason)
 
@@ -560,8 +563,12 @@ class ProxyConnection(asyncssh.SSHServer):
                 process.exit(255)
         if self.upstream is not None:
             self.upstream.close()
+        loop = asyncio.get_running_loop()
         if self.conn is not None:
-            asyncio.get_running_loop().create_task(self._close_after(processes, self.conn))
+            loop.create_task(self._close_after(processes, self.conn))
+        # The row says so at once: nothing is relayed any more, whatever the client still
+        # takes in of the last line (the connection's end would otherwise close it later).
+        loop.create_task(self._close_row("terminated", self.closing_reason))
 
     async def _close_after(self, processes: list[asyncssh.SSHServerProcess[bytes]],
                            conn: asyncssh.SSHServerConnection) -> None:
