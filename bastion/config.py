@@ -134,6 +134,10 @@ class WebSettings(_Section):
 
 class RecordingSettings(_Section):
     session_budget_mb: int = Field(512, ge=1)
+    # What one session_budget_mb counts: "connection", every channel of one SSH connection
+    # (ControlMaster included); "grant", every connection of a technician under one grant,
+    # on this node (docs/operations.md, "What the output budget counts").
+    budget_scope: str = Field("connection", pattern="^(connection|grant)$")
     chunk_kib: int = Field(64, ge=4, le=4096)
     retention_days: int = Field(365, ge=1)
     # --- recording storage backend (bastion.recording.s3_storage) -----------------------

@@ -17,10 +17,10 @@ from .facts import (
 
 KIND_NAMES = {
     "fr": {SENSITIVE_DATA: "Données de santé ou INS", COMMAND_RULE: "Règle de commande",
-           SFTP_VOLUME: "Volume SFTP", OFF_HOURS: "Nuit ou jour férié",
+           SFTP_VOLUME: "Volume téléchargé", OFF_HOURS: "Nuit ou jour férié",
            REFUSAL_BURST: "Refus en rafale", BREAK_GLASS: "Bris de glace"},
     "en": {SENSITIVE_DATA: "Health or INS data", COMMAND_RULE: "Command rule",
-           SFTP_VOLUME: "SFTP volume", OFF_HOURS: "Night or public holiday",
+           SFTP_VOLUME: "Download volume", OFF_HOURS: "Night or public holiday",
            REFUSAL_BURST: "Refusals in a burst", BREAK_GLASS: "Break-glass"},
 }
 
@@ -29,8 +29,8 @@ _TEXT = {
         SENSITIVE_DATA: "Session sur {target}, qui héberge : {categories}",
         "command_flagged": "Commande signalée ({reason}) : {command}",
         "command_refused": "Commande refusée ({reason}) : {command}",
-        SFTP_VOLUME: "{size} téléchargés par SFTP dans la session ({files} fichier(s), seuil "
-                     "{threshold}), dont {path}",
+        SFTP_VOLUME: "{size} téléchargés dans la session ({transfers} transfert(s) par SFTP, "
+                     "exec ou redirection ; seuil {threshold}), dont {path} ({via})",
         "night": "Session de nuit (à partir de {local_time})",
         "holiday": "Session un jour férié : {holiday} (à partir de {local_time})",
         REFUSAL_BURST: "{count} refus en moins de {minutes} min depuis {who}",
@@ -43,8 +43,8 @@ _TEXT = {
         SENSITIVE_DATA: "Session on {target}, which holds: {categories}",
         "command_flagged": "Command flagged ({reason}): {command}",
         "command_refused": "Command refused ({reason}): {command}",
-        SFTP_VOLUME: "{size} downloaded by SFTP in the session ({files} file(s), threshold "
-                     "{threshold}), including {path}",
+        SFTP_VOLUME: "{size} downloaded in the session ({transfers} transfer(s) by SFTP, "
+                     "exec or forward; threshold {threshold}), including {path} ({via})",
         "night": "Session at night (from {local_time})",
         "holiday": "Session on a public holiday: {holiday} (from {local_time})",
         REFUSAL_BURST: "{count} refusals within {minutes} min from {who}",
@@ -81,8 +81,10 @@ def describe(flag: Flag, language: str = "fr") -> str:
         key = "command_refused" if d.get("refused") else "command_flagged"
         return text[key].format(reason=d.get("reason") or d.get("rule"), command=d.get("command"))
     if flag.kind == SFTP_VOLUME:
-        return text[SFTP_VOLUME].format(size=size(d["bytes"]), files=d["files"],
-                                        threshold=size(d["threshold"]), path=d.get("path"))
+        return text[SFTP_VOLUME].format(size=size(d["bytes"]),
+                                        transfers=d.get("transfers", d.get("files")),
+                                        threshold=size(d["threshold"]), path=d.get("path"),
+                                        via=d.get("via", "sftp"))
     if flag.kind == OFF_HOURS:
         return text[d["reason"]].format(**d)
     if flag.kind == REFUSAL_BURST:

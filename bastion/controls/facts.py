@@ -13,7 +13,9 @@ from typing import Any
 
 SENSITIVE_DATA = "sensitive_data"  # a session on a target holding health or INS data
 COMMAND_RULE = "command_rule"  # a command the contract's rules flagged or refused
-SFTP_VOLUME = "sftp_volume"  # SFTP downloads of one session above the threshold
+# Downloads of one session above the threshold: SFTP, exec and forwards (the id predates
+# exec and forwards; kept so that saved filters and exported flags stay valid).
+SFTP_VOLUME = "sftp_volume"
 OFF_HOURS = "off_hours"  # a session at night or on a public holiday
 REFUSAL_BURST = "refusal_burst"  # refused attempts in a burst
 BREAK_GLASS = "break_glass"  # an emergency access

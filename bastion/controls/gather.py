@@ -39,8 +39,9 @@ from .facts import (
     RecordingSpan,
     SessionFacts,
 )
+from .transfers import TRANSFER_ACTIONS
 
-EVENT_ACTIONS = (*rules.COMMAND_ACTIONS, rules.TRANSFER_ACTION, *rules.REFUSAL_ACTIONS)
+EVENT_ACTIONS = (*rules.COMMAND_ACTIONS, *TRANSFER_ACTIONS, *rules.REFUSAL_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def flags_of(facts: PeriodFacts, core: Bastion, now: datetime) -> list[Flag]:
     return rules.sort_flags([
         *rules.sensitive_data(facts.sessions, spans),
         *rules.command_rules(facts.events, spans),
-        *rules.sftp_volume(facts.events, spans, controls.sftp_download_mb * 1_000_000),
+        *rules.transfer_volume(facts.events, spans, controls.sftp_download_mb * 1_000_000),
         *rules.off_hours(facts.sessions, spans, Calendar.from_settings(core.settings), now),
         *rules.refusal_bursts(facts.events, spans, count=controls.burst_count,
                               minutes=controls.burst_minutes),

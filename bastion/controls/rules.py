@@ -25,9 +25,9 @@ from .facts import (
     SessionFacts,
 )
 from .moments import locate
+from .transfers import transfer_in
 
 COMMAND_ACTIONS = ("command.flagged", "command.refused")
-TRANSFER_ACTION = "sftp.transfer"
 REFUSAL_ACTIONS = ("login.refused", "channel.refused")
 
 
@@ -62,27 +62,28 @@ def command_rules(events: Iterable[EventFacts], spans: Sequence[RecordingSpan]) 
     return flags
 
 
-def sftp_volume(events: Iterable[EventFacts], spans: Sequence[RecordingSpan],
-                threshold_bytes: int) -> list[Flag]:
-    """Sessions whose SFTP downloads add up past ``threshold_bytes``: flagged once, at the
-    transfer that crossed it (many small files count as much as one large one)."""
+def transfer_volume(events: Iterable[EventFacts], spans: Sequence[RecordingSpan],
+                    threshold_bytes: int) -> list[Flag]:
+    """Sessions whose downloads add up past ``threshold_bytes``, whichever way the bytes
+    went (SFTP, exec such as ``scp -O`` or ``cat file``, port forwards): flagged once, at
+    the transfer that crossed it (many small ones count as much as one large one)."""
     totals: dict[int, int] = defaultdict(int)
-    files: dict[int, int] = defaultdict(int)
+    counts: dict[int, int] = defaultdict(int)
     flags = []
     for e in sorted(events, key=lambda e: (e.at, e.id)):
-        if (e.action != TRANSFER_ACTION or e.session_id is None
-                or e.details.get("operation") != "download"):
-            continue
+        moved = transfer_in(e.action, e.details)
+        if moved is None or not moved.downloaded or e.session_id is None:
+            continue  # uploads are not exfiltration
         before = totals[e.session_id]
-        size = int(e.details.get("bytes") or 0)
-        totals[e.session_id] = before + size
-        files[e.session_id] += 1
+        totals[e.session_id] = before + moved.downloaded
+        counts[e.session_id] += 1
         if before < threshold_bytes <= totals[e.session_id]:
+            channel = {"sftp": "sftp", "exec": "exec"}.get(moved.via)
             flags.append(Flag(SFTP_VOLUME, e.at, e.technician, e.vendor, e.target,
-                              locate(spans, e.session_id, e.at, channel="sftp"),
-                              {"bytes": totals[e.session_id], "files": files[e.session_id],
-                               "threshold": threshold_bytes, "path": e.details.get("path", ""),
-                               "sha256": e.details.get("sha256")}, (e.id,)))
+                              locate(spans, e.session_id, e.at, channel=channel),
+                              {"bytes": totals[e.session_id], "transfers": counts[e.session_id],
+                               "threshold": threshold_bytes, "path": moved.what,
+                               "via": moved.via, "sha256": moved.sha256}, (e.id,)))
     return flags
 
 

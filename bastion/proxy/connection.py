@@ -54,6 +54,9 @@ if TYPE_CHECKING:
 
 
 REQUESTABLE = ("shell", "exec", "sftp", "forward")
+# How long a closing connection waits for its last line to reach the technician: within
+# the 2 s in which a revocation, a spent budget or a failed recording must end a session.
+CLOSE_GRACE_SECONDS = 1.5
 # The window asked for from SSH; the contracts engine narrows it to what the contract allows.
 REQUEST_WINDOW_MINUTES = 120
 
@@ -115,10 +118,13 @@ class ProxyConnection(asyncssh.SSHServer):
                     reason="the technician disconnected while waiting")
         if self.upstream is not None:
             self.upstream.close()
+        reason = self.closing_reason or ("connection lost: " + str(exc) if exc else
+                                         "the technician disconnected")
+        await self._close_row("terminated" if self.closing_reason else "ended", reason)
+
+    async def _close_row(self, status: str, reason: str) -> None:
+        """The session's row ends (once: a row already ended is left as it is)."""
         if self.session_id is not None:
-            reason = self.closing_reason or ("connection lost: " + str(exc) if exc else
-                                             "the technician disconnected")
-            status = "terminated" if self.closing_reason else "ended"
             await self.service.call(directory.close_session, self.core, self.session_id,
                                     status=status, reason=reason)
 
@@ -546,16 +552,33 @@ class ProxyConnection(asyncssh.SSHServer):
             with contextlib.suppress(Exception):
                 process.stderr.write(f"\r\n{line}\r\n".encode())
 
-    def terminate(self, reason: str) -> None:
+    def terminate(self, reason: str, line: str | None = None) -> None:
+        """End every channel and the connection; ``line`` (one line saying why and what to
+        do next) replaces the generic notice."""
         if self.closing_reason is None:
             self.closing_reason = reason
-        self.notify(messages.SESSION_ENDED.format(reason=reason))
-        for process in list(self.processes):
+        self.notify(line or messages.SESSION_ENDED.format(reason=reason))
+        processes = list(self.processes)
+        for process in processes:
             with contextlib.suppress(Exception):
                 process.exit(255)
         if self.upstream is not None:
             self.upstream.close()
+        loop = asyncio.get_running_loop()
         if self.conn is not None:
-            # Closing at once could drop the message still queued for the technician; the
-            # channels are already closed, so nothing more reaches the target meanwhile.
-            asyncio.get_running_loop().call_later(0.3, self.conn.close)
+            loop.create_task(self._close_after(processes, self.conn))
+        # The row says so at once: nothing is relayed any more, whatever the client still
+        # takes in of the last line (the connection's end would otherwise close it later).
+        loop.create_task(self._close_row("terminated", self.closing_reason))
+
+    async def _close_after(self, processes: list[asyncssh.SSHServerProcess[bytes]],
+                           conn: asyncssh.SSHServerConnection) -> None:
+        """Closing at once could drop the line still queued for the technician: after an
+        output flood it waits behind what the client has not taken in yet. Each channel
+        closes once its data is delivered; the connection closes then, or after the grace
+        time whatever the client does. Nothing reaches the target meanwhile: the channels
+        and the target connection are already closed."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(p.wait_closed() for p in processes),
+                                                  return_exceptions=True), CLOSE_GRACE_SECONDS)
+        conn.close()

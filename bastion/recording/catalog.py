@@ -19,13 +19,14 @@ from functools import partial
 from itertools import chain
 from typing import Any, TextIO
 
-from sqlalchemy import delete, false, or_, select
+from sqlalchemy import delete, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.models import AuditEvent, RecordedCommand, Recording, SshSession, utcnow
 
+from .budget import Limits, OutputBudget
 from .commands import Command, extract_commands
 from .encryption import new_data_key, unwrap_data_key, wrap_data_key
 from .errors import RecordingCorrupted, RecordingError, RecordingNotFound
@@ -33,7 +34,7 @@ from .events import Event, TerminalInfo
 from .export import export_recording
 from .integrity import VerifyReport, verify_file
 from .reader import Expected, RecordingReader
-from .recorder import Limits, SessionRecorder, shared_executor
+from .recorder import SessionRecorder, shared_executor
 from .s3_storage import storage_from_settings
 from .storage import Storage
 from .writer import RecordingWriter, SealResult, new_storage_key
@@ -93,17 +94,32 @@ class RecordingService:
 
     # --- recording a session ----------------------------------------------------------
 
+    def new_budget(self, scope: str = "connection", spent_bytes: int = 0) -> OutputBudget:
+        """The budget the recordings of one session (or one grant) share."""
+        return OutputBudget(self.limits, scope=scope, spent_bytes=spent_bytes)
+
+    def output_of_grant(self, grant_id: int) -> int:
+        """Output bytes the closed recordings of a grant's sessions hold (what its earlier
+        connections drew on their budget)."""
+        with self.core.db.session() as session:
+            return int(session.scalar(
+                select(func.coalesce(func.sum(Recording.output_bytes), 0))
+                .join(SshSession, SshSession.id == Recording.session_id)
+                .where(SshSession.grant_id == grant_id, Recording.status != "open")) or 0)
+
     async def start(
-        self, session_id: int, channel: str, terminal: TerminalInfo | None = None
+        self, session_id: int, channel: str, terminal: TerminalInfo | None = None,
+        budget: OutputBudget | None = None,
     ) -> SessionRecorder:
         """Create the catalog row and the file, audited; return the recorder to await."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self.executor, partial(self.start_blocking, session_id, channel, terminal)
+            self.executor, partial(self.start_blocking, session_id, channel, terminal, budget)
         )
 
     def start_blocking(
-        self, session_id: int, channel: str, terminal: TerminalInfo | None = None
+        self, session_id: int, channel: str, terminal: TerminalInfo | None = None,
+        budget: OutputBudget | None = None,
     ) -> SessionRecorder:
         """``start`` for callers outside an event loop (the recorder still needs one)."""
         storage_key = new_storage_key(session_id, channel)
@@ -143,7 +159,7 @@ class RecordingService:
             recording_id = recording.id
         recorder = SessionRecorder(
             writer,
-            limits=self.limits,
+            budget=budget or self.new_budget(),
             executor=self.executor,
             on_close=partial(self._finish, recording_id),
         )

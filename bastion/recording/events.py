@@ -51,7 +51,7 @@ MARKER_TYPES = {
     "forward": "a port forward asked: direction, host, port, allowed",
     "policy": "a policy decision: decision, reasons",
     "warning": "a warning sent to the technician: text",
-    "budget": "the output budget was spent: budget_bytes, refused_bytes",
+    "budget": "the output budget was spent: budget_bytes, scope, spent_bytes, refused_bytes",
     "end": "why the session ended: reason",
 }
 
