@@ -20,7 +20,6 @@ depends_on = None
 
 # Written out here rather than imported: a migration keeps doing what it did when released.
 APPEND_ONLY_MESSAGE = "audit_events is append-only: events cannot be changed or deleted"
-CHECKPOINTS_MESSAGE = "audit_checkpoints is append-only: checkpoints cannot be changed or deleted"
 
 # A REPLACE deletes the conflicting row and inserts the new one, and SQLite fires no DELETE
 # trigger for it (unless recursive_triggers is on): refuse any insert that would collide.
@@ -28,13 +27,15 @@ SQLITE_NO_REPLACE = {
     "audit_events_no_replace": (
         "CREATE TRIGGER audit_events_no_replace BEFORE INSERT ON audit_events "
         "WHEN EXISTS (SELECT 1 FROM audit_events WHERE id = NEW.id OR hash = NEW.hash) "
-        f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}'); END"
+        "BEGIN SELECT RAISE(ABORT, "
+        "'audit_events is append-only: events cannot be changed or deleted'); END"
     ),
     "audit_checkpoints_no_replace": (
         "CREATE TRIGGER audit_checkpoints_no_replace BEFORE INSERT ON audit_checkpoints "
         "WHEN EXISTS (SELECT 1 FROM audit_checkpoints WHERE id = NEW.id "
         "OR (kind = NEW.kind AND event_id = NEW.event_id)) "
-        f"BEGIN SELECT RAISE(ABORT, '{CHECKPOINTS_MESSAGE}'); END"
+        "BEGIN SELECT RAISE(ABORT, "
+        "'audit_checkpoints is append-only: checkpoints cannot be changed or deleted'); END"
     ),
 }
 
@@ -49,7 +50,7 @@ PG_OWNER_ONLY_TRIGGER = (
     "'')::bigint, 0) AND current_user = (SELECT pg_get_userbyid(relowner) FROM pg_class "
     "WHERE oid = TG_RELID) THEN RETURN OLD; END IF; "
     "END IF; "
-    f"RAISE EXCEPTION '{APPEND_ONLY_MESSAGE}'; END $$"
+    "RAISE EXCEPTION 'audit_events is append-only: events cannot be changed or deleted'; END $$"
 )
 PG_PURGE_FUNCTION = (
     "CREATE FUNCTION audit_purge_events(up_to bigint) RETURNS bigint "
