@@ -20,6 +20,8 @@ from .access_review import close_overdue_campaigns
 from .approvals import NotificationWorker, run_housekeeping
 from .audit.forwarder import forwarder_from_settings
 from .audit.retention import purge_daily as purge_audit_daily
+from .audit.service import checkpoint as audit_checkpoint
+from .audit.service import checkpoint_timer
 from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
 from .free_memory import release_free_memory
@@ -83,6 +85,9 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
                 ready: Callable[[int, int], None] | None = None) -> None:
     core.db.require_current_schema()
     await asyncio.to_thread(record_retention, core)
+    # Signed at each start and stop: what a node did before it stopped (or crashed) is
+    # vouched for by a signature, not only by the hash chain an insider could cut.
+    await asyncio.to_thread(audit_checkpoint, core, "start")
     tune_for_many_sessions()
     proxy = ProxyService(core)
     ssh_port = await proxy.start()
@@ -101,6 +106,7 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
     background = [
         asyncio.create_task(purge_daily(proxy.recordings.catalog, stop)),
         asyncio.create_task(purge_audit_daily(core, stop)),
+        asyncio.create_task(checkpoint_timer(core, stop)),
     ]
     background.append(asyncio.create_task(housekeeping(proxy, stop)))
     # The DPO's daily summary (overdue break-glass reviews, flags), once per local day.
@@ -118,4 +124,8 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
         log.info("stopping: closing live sessions")
         await proxy.stop()
         console.stop()
+        try:
+            await asyncio.to_thread(audit_checkpoint, core, "stop")
+        except Exception:  # noqa: BLE001 - the next start signs the tail instead
+            log.exception("the audit checkpoint at stop failed")
         log.info("stopped")
