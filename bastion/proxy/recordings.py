@@ -20,8 +20,8 @@ class ChannelRecording:
         self.recorder = recorder
         self.recording_id: int = recorder.recording_id
 
-    async def output(self, data: bytes) -> None:
-        await self.recorder.output(data)
+    async def output(self, data: bytes, *, stderr: bool = False) -> None:
+        await self.recorder.output(data, stderr=stderr)
 
     async def input(self, data: bytes) -> None:
         await self.recorder.input(data)

@@ -19,7 +19,7 @@ class ChannelRecorder(Protocol):
     """What the relay needs from a recording. ``output`` returns only once the bytes are
     stored, so forwarding after it means nothing unrecorded reaches the technician."""
 
-    async def output(self, data: bytes) -> None: ...
+    async def output(self, data: bytes, *, stderr: bool = False) -> None: ...
     async def input(self, data: bytes) -> None: ...
     async def resize(self, cols: int, rows: int) -> None: ...
     async def marker(self, kind: str, details: dict[str, object]) -> None: ...
@@ -61,7 +61,7 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
 
 
 async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes],
-                            recorder: ChannelRecorder) -> None:
+                            recorder: ChannelRecorder, *, stderr: bool = False) -> None:
     """Read from the target while earlier bytes are still being stored, and forward each
     piece only once its own storage is confirmed, in order. The recorder then batches what
     accumulates during a write (group commit) instead of writing one piece at a time."""
@@ -81,7 +81,7 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
             data = await reader.read(READ_SIZE)
             if not data:
                 break
-            stored = asyncio.create_task(recorder.output(data))
+            stored = asyncio.create_task(recorder.output(data, stderr=stderr))
             try:
                 await _put(in_flight, (stored, data), forwarder)
             except BaseException:
@@ -137,7 +137,7 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
     upward = asyncio.create_task(_client_to_target(process, back, recorder, touch, counter))
     downward = [
         asyncio.create_task(_target_to_client(back.stdout, process.stdout, recorder)),
-        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder)),
+        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder, stderr=True)),
     ]
     try:
         await asyncio.gather(*downward)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from itertools import chain
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO, TypeVar
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -31,7 +31,7 @@ from .commands import Command, extract_commands
 from .encryption import new_data_key, unwrap_data_key, wrap_data_key
 from .errors import RecordingCorrupted, RecordingError, RecordingNotFound
 from .events import Event, TerminalInfo
-from .export import export_recording
+from .export import export_recording, write_raw
 from .integrity import VerifyReport, verify_file
 from .reader import Expected, RecordingReader
 from .recorder import Limits, SessionRecorder, shared_executor
@@ -43,6 +43,7 @@ from .writer import RecordingWriter, SealResult, new_storage_key
 log = logging.getLogger("bastion.recording")
 
 SEALED_ACTIONS = tuple(SEAL_ACTIONS)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -365,21 +366,34 @@ class RecordingService:
         """Write the recording to ``out`` as asciicast v2, audited (ok or failed, who,
         where to). Raises RecordingCorrupted if it does not verify; ``out`` then holds a
         partial export the caller must discard."""
+        return self._audited_export(
+            recording_id, actor, {"destination": destination, "include_input": include_input},
+            lambda reader: export_recording(reader, out, include_input=include_input),
+            lambda count: {"events": count})
+
+    def export_raw(
+        self, recording_id: int, stdout: BinaryIO, stderr: BinaryIO, actor: Actor, *,
+        destination: str = "-",
+    ) -> tuple[int, int]:
+        """Write the exact stdout and stderr bytes to two files, audited like
+        :meth:`export` (same failure contract). Returns their sizes."""
+        return self._audited_export(
+            recording_id, actor, {"destination": destination, "format": "raw"},
+            lambda reader: write_raw(reader, stdout, stderr),
+            lambda sizes: {"stdout_bytes": sizes[0], "stderr_bytes": sizes[1]})
+
+    def _audited_export(self, recording_id: int, actor: Actor, details: dict[str, Any],
+                        work: Callable[[RecordingReader], T],
+                        outcome: Callable[[T], dict[str, Any]]) -> T:
         with self.core.db.session() as session:
             recording = self._get(session, recording_id)
             reader = RecordingReader(
                 self.storage, recording.storage_key, self.data_key(recording), expected_for(recording)
             )
             fields = session_audit_fields(recording.session)
-            final_hash = recording.final_hash
-        details: dict[str, Any] = {
-            "recording_id": recording_id,
-            "destination": destination,
-            "include_input": include_input,
-            "final_hash": final_hash,
-        }
+            details = {"recording_id": recording_id, **details, "final_hash": recording.final_hash}
         try:
-            count = export_recording(reader, out, include_input=include_input)
+            result = work(reader)
         except RecordingError as exc:
             with self.core.db.session() as session:
                 self.core.audit.append(
@@ -390,9 +404,9 @@ class RecordingService:
         with self.core.db.session() as session:
             self.core.audit.append(
                 session, action="recording.exported", outcome="ok", actor=actor,
-                details={**details, "events": count}, **fields,
+                details={**details, **outcome(result)}, **fields,
             )
-        return count
+        return result
 
     # --- commands ---------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from functools import partial
 from typing import Any
 
 from .errors import BudgetExceeded, RecordingClosed, RecordingFailed
-from .events import INPUT, MARKER, OUTPUT, RESIZE, Event, marker
+from .events import INPUT, MARKER, OUTPUT, RESIZE, STDERR, Event, marker
 from .masking import TAIL_BYTES, at_secret_prompt, mask_until_enter
 from .write_queue import WriteQueue, shared_write_queue
 from .writer import RecordingWriter, SealResult
@@ -120,8 +120,9 @@ class SessionRecorder:
 
     # --- what the proxy calls ---------------------------------------------------------
 
-    async def output(self, data: bytes) -> None:
-        """Record output; return once it is stored. Only then may it be forwarded."""
+    async def output(self, data: bytes, *, stderr: bool = False) -> None:
+        """Record output (``stderr``: the target's stderr stream); return once it is
+        stored. Only then may it be forwarded."""
         if self._budget_spent:
             raise BudgetExceeded("the session's output budget is spent")
         total = self.output_bytes + len(data)
@@ -151,7 +152,7 @@ class SessionRecorder:
             self._throttle_until = max(now, self._throttle_until) + cost
             self.throttled_seconds += cost
             delay = self._throttle_until - now
-        await self._record(OUTPUT, bytes(data))
+        await self._record(STDERR if stderr else OUTPUT, bytes(data))
         if delay:
             await self._sleep(delay)
 
