@@ -24,7 +24,7 @@ from .audit.service import checkpoint as audit_checkpoint
 from .audit.service import checkpoint_timer
 from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
-from .free_memory import release_free_memory
+from .free_memory import bound_retained_memory, release_free_memory
 from .gc_tuning import tune_for_many_sessions
 from .proxy.service import ProxyService
 from .recording import purge_daily
@@ -89,6 +89,7 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
     # vouched for by a signature, not only by the hash chain an insider could cut.
     await asyncio.to_thread(audit_checkpoint, core, "start")
     tune_for_many_sessions()
+    bound_retained_memory()
     proxy = ProxyService(core)
     ssh_port = await proxy.start()
     console = ConsoleThread(core, app_factory)

@@ -92,10 +92,25 @@ def _revocation(r: dict[str, Any]) -> list[Row]:
             for kind, v in r["closing"].items()]
 
 
+# The figure docs/operations.md promises: what N concurrent floods may add to a node.
+FLOOD_BOUND_MIB = {1: 64, 10: 256}
+
+
+def _floods(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for f in (r["one"], r["ten"]):
+        bound = FLOOD_BOUND_MIB[f["floods"]]
+        rows.append((f"8. {f['floods']} concurrent {f['size_mb']} MB floods: node RSS peak",
+                     f"{f['rss_peak_mib']} MiB (+{f['rss_added_peak_mib']} from "
+                     f"{f['rss_before_mib']}; {f['rss_after_housekeeping_mib']} after housekeeping)",
+                     "", "", f"< +{bound} MiB", _met(f["rss_added_peak_mib"] < bound)))
+    return rows
+
+
 TABLES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "throughput": _throughput, "setup": _setup, "keystrokes": _keystrokes,
     "concurrency": _concurrency, "recording": _recording, "console": _console,
-    "revocation": _revocation,
+    "revocation": _revocation, "floods": _floods,
 }
 
 

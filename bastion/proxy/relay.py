@@ -11,8 +11,12 @@ import asyncssh
 
 READ_SIZE = 65536
 # Pieces read from the target whose storage is still pending: bounds the memory held per
-# channel (and so the back-pressure on the target) to about 16 x 64 KiB.
-MAX_PIECES_IN_FLIGHT = 16
+# channel (and so the back-pressure on the target) to about 8 x 64 KiB. While they are
+# all pending, the relay reads nothing more: recorded before forwarded, and no more.
+MAX_PIECES_IN_FLIGHT = 8
+# What the target may send ahead of the relay's reads, per channel (asyncssh's default is
+# 2 MiB, held in the node's memory for every flooding session).
+TARGET_WINDOW = 512 * 1024
 
 
 class ChannelRecorder(Protocol):
@@ -122,7 +126,7 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
     """Run the technician's shell or command on the target until it ends.
     Returns (exit status, exit signal) as the target reported them."""
     term_type = process.get_terminal_type()
-    options: dict[str, object] = {"encoding": None}
+    options: dict[str, object] = {"encoding": None, "window": TARGET_WINDOW}
     if term_type:
         width, height, pixwidth, pixheight = process.get_terminal_size()
         options.update(term_type=term_type, term_size=(width, height, pixwidth, pixheight),
