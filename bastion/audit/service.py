@@ -57,7 +57,8 @@ def verify(
                 details={"events": report.events, "first_event_id": report.first_event_id,
                          "last_event_id": report.last_event_id, "from_id": from_id,
                          "to_id": to_id, "bad_event_id": report.problem.event_id
-                         if report.problem else None},
+                         if report.problem else None, "unsigned_tail": report.unsigned_tail,
+                         "unsigned_since": report.unsigned_since, "id_gaps": len(report.gaps)},
                 message=report.summary(),
             )
     return report
