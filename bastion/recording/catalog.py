@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from functools import partial
+from functools import cached_property, partial
 from itertools import chain
 from typing import Any, BinaryIO, TextIO, TypeVar
 
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from bastion.audit import Actor
 from bastion.audit.service import signer_of, verifier_of
+from bastion.audit.signing import CheckpointVerifier
 from bastion.context import Bastion
 from bastion.models import AuditEvent, RecordedCommand, Recording, SshSession, utcnow
 
@@ -307,7 +308,7 @@ class RecordingService:
         signature and by every audit event about it."""
         events = self._seal_events(session, recording)
         problems = audit_contradictions(recording, events)
-        unsigned = signature_problem(recording, verifier_of(self.core))
+        unsigned = signature_problem(recording, self._verifier)
         if unsigned is not None and recording.seal_signature:
             problems.insert(0, unsigned)
         elif unsigned is not None and not events:
@@ -322,6 +323,11 @@ class RecordingService:
         if problems:
             return _failed(report, "the catalog entry was altered: " + "; ".join(problems))
         return report
+
+    @cached_property
+    def _verifier(self) -> CheckpointVerifier:
+        # Read once: `recordings verify --all` checks thousands of seals.
+        return verifier_of(self.core)
 
     def verify(self, recording_id: int, actor: Actor | None = None) -> VerifyReport:
         """Verify against the catalog, its signed seal and the audit log; audited."""
