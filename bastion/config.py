@@ -166,6 +166,9 @@ class AuditSettings(_Section):
     retention_days: int = Field(365, ge=180, le=3 * 365)
     retention_justification: str | None = Field(None, min_length=20, max_length=1000)
     checkpoint_every: int = Field(100, ge=1)
+    # A signed checkpoint also once the oldest unsigned event is this old (and at each
+    # serve start and stop): the tail only the hash chain covers stays short in time too.
+    checkpoint_minutes: float = Field(5, gt=0, le=24 * 60)
 
     @model_validator(mode="after")
     def _longer_needs_a_reason(self) -> AuditSettings:

@@ -45,7 +45,8 @@ class Bastion:
             keys=keys,
             # Signed checkpoints every audit.checkpoint_every events (bastion.audit).
             audit=AuditLog(node, signer=keystore_signer(keys),
-                           checkpoint_every=settings.audit.checkpoint_every),
+                           checkpoint_every=settings.audit.checkpoint_every,
+                           checkpoint_seconds=settings.audit.checkpoint_minutes * 60),
             node=node,
         )
 

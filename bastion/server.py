@@ -19,9 +19,11 @@ from .access_review import close_overdue_campaigns
 from .approvals import NotificationWorker, run_housekeeping
 from .audit.forwarder import forwarder_from_settings
 from .audit.retention import purge_daily as purge_audit_daily
+from .audit.service import checkpoint as audit_checkpoint
+from .audit.service import checkpoint_timer
 from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
-from .free_memory import release_free_memory
+from .free_memory import bound_retained_memory, release_free_memory
 from .gc_tuning import tune_for_many_sessions
 from .proxy.service import ProxyService
 from .recording import RecordingService, purge_daily
@@ -83,6 +85,8 @@ class NodeDuties:
         self.tasks = [
             asyncio.create_task(purge_daily(RecordingService(core), stop)),
             asyncio.create_task(purge_audit_daily(core, stop)),
+            # An idle log's unsigned tail is signed after audit.checkpoint_minutes.
+            asyncio.create_task(checkpoint_timer(core, stop)),
             asyncio.create_task(housekeeping(core, stop)),
             # The DPO's daily summary (overdue break-glass reviews, flags), once a local day.
             asyncio.create_task(controls.daily_summaries(core, stop)),
@@ -101,7 +105,11 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
                 ready: Callable[[int, int], None] | None = None) -> None:
     core.db.require_current_schema()
     await asyncio.to_thread(record_retention, core)
+    # Signed at each start and stop: what a node did before it stopped (or crashed) is
+    # vouched for by a signature, not only by the hash chain an insider could cut.
+    await asyncio.to_thread(audit_checkpoint, core, "start")
     tune_for_many_sessions()
+    bound_retained_memory()
     proxy = ProxyService(core)
     ssh = core.settings.ssh
     try:
@@ -131,4 +139,8 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
         log.info("stopping: closing live sessions")
         await proxy.stop()
         console.stop()
+        try:
+            await asyncio.to_thread(audit_checkpoint, core, "stop")
+        except Exception:  # noqa: BLE001 - the next start signs the tail instead
+            log.exception("the audit checkpoint at stop failed")
         log.info("stopped")

@@ -106,11 +106,27 @@ def _revocation(r: dict[str, Any]) -> list[Row]:
             for kind, v in r["closing"].items()]
 
 
+def flood_bound_mib(floods: int) -> int:
+    """The figure docs/benchmarks.md promises: what N concurrent floods may add to a node."""
+    return 16 + 6 * floods
+
+
+def _floods(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for f in (r["one"], r["ten"]):
+        bound = flood_bound_mib(f["floods"])
+        rows.append((f"8. {f['floods']} concurrent {f['size_mb']} MB floods: node RSS peak",
+                     f"{f['rss_peak_mib']} MiB (+{f['rss_added_peak_mib']} from "
+                     f"{f['rss_before_mib']}; {f['rss_after_housekeeping_mib']} after housekeeping)",
+                     "", "", f"< +{bound} MiB", _met(f["rss_added_peak_mib"] < bound)))
+    return rows
+
+
 TABLES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "throughput": _throughput, "setup": _setup, "keystrokes": _keystrokes,
     "typed": _typed,
     "concurrency": _concurrency, "recording": _recording, "console": _console,
-    "revocation": _revocation,
+    "revocation": _revocation, "floods": _floods,
 }
 
 

@@ -56,6 +56,12 @@ class Recording(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The seal (status, chunk count, final hash, sizes) signed with the audit signing key
+    # when the recording closed (bastion/recording/seal.py): it verifies after the audit
+    # purge removed the seal event, and a catalog rewrite without the key does not.
+    seal_signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seal_key_id: Mapped[str | None] = mapped_column(String(64))
+    seal_signature: Mapped[str | None] = mapped_column(String(128))
 
     session: Mapped[SshSession] = relationship(back_populates="recordings")
 

@@ -39,9 +39,9 @@ class ChannelRecording:
         self._on_close = on_close
         self.metrics = metrics
 
-    async def output(self, data: bytes) -> None:
+    async def output(self, data: bytes, *, stderr: bool = False) -> None:
         try:
-            await self.recorder.output(data)
+            await self.recorder.output(data, stderr=stderr)
         except BudgetExceeded:
             self.metrics.recording_errors.labels("budget").inc()
             raise

@@ -17,8 +17,12 @@ from .typed_commands import TypedCommands
 
 READ_SIZE = 65536
 # Pieces read from the target whose storage is still pending: bounds the memory held per
-# channel (and so the back-pressure on the target) to about 16 x 64 KiB.
-MAX_PIECES_IN_FLIGHT = 16
+# channel (and so the back-pressure on the target) to about 8 x 64 KiB. While they are
+# all pending, the relay reads nothing more: recorded before forwarded, and no more.
+MAX_PIECES_IN_FLIGHT = 8
+# What the target may send ahead of the relay's reads, per channel (asyncssh's default is
+# 2 MiB, held in the node's memory for every flooding session).
+TARGET_WINDOW = 512 * 1024
 
 
 @dataclass
@@ -36,7 +40,7 @@ class ChannelRecorder(Protocol):
     """What the relay needs from a recording. ``output`` returns only once the bytes are
     stored, so forwarding after it means nothing unrecorded reaches the technician."""
 
-    async def output(self, data: bytes) -> None: ...
+    async def output(self, data: bytes, *, stderr: bool = False) -> None: ...
     async def input(self, data: bytes) -> None: ...
     async def resize(self, cols: int, rows: int) -> None: ...
     async def marker(self, kind: str, details: dict[str, object]) -> None: ...
@@ -94,7 +98,8 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
 
 async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes],
                             recorder: ChannelRecorder, volume: Volume,
-                            shown: Callable[[bytes], None] | None = None) -> None:
+                            shown: Callable[[bytes], None] | None = None, *,
+                            stderr: bool = False) -> None:
     """Read from the target while earlier bytes are still being stored, and forward each
     piece only once its own storage is confirmed, in order. The recorder then batches what
     accumulates during a write (group commit) instead of writing one piece at a time."""
@@ -128,7 +133,7 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
             data = await reader.read(READ_SIZE)
             if not data:
                 break
-            stored = asyncio.create_task(recorder.output(data))
+            stored = asyncio.create_task(recorder.output(data, stderr=stderr))
             try:
                 await _put(in_flight, (stored, data), forwarder)
             except BaseException:
@@ -177,7 +182,7 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
     counts the bytes moved; on a terminal, ``typed`` checks each line entered against the
     command rules. Returns (exit status, exit signal) as the target reported them."""
     term_type = process.get_terminal_type()
-    options: dict[str, object] = {"encoding": None}
+    options: dict[str, object] = {"encoding": None, "window": TARGET_WINDOW}
     if term_type:
         width, height, pixwidth, pixheight = process.get_terminal_size()
         options.update(term_type=term_type, term_size=(width, height, pixwidth, pixheight),
@@ -193,7 +198,8 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
     shown = typed.shown if typed is not None else None
     downward = [
         asyncio.create_task(_target_to_client(back.stdout, process.stdout, recorder, volume, shown)),
-        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder, volume, shown)),
+        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder, volume, shown,
+                                              stderr=True)),
     ]
     try:
         await _until_output_ends(upward, downward)

@@ -17,7 +17,7 @@ import asyncssh
 from bastion.context import Bastion
 from bastion.models import utcnow
 
-from . import directory, messages
+from . import directory, flow_control, messages
 from .algorithms import server_options
 from .channels import ChannelHandlers
 from .connection import ProxyConnection
@@ -32,6 +32,8 @@ WATCHDOG_PERIOD_SECONDS = 1.0  # revocations must close sessions within 2 s
 class ProxyService:
     def __init__(self, core: Bastion) -> None:
         self.core = core
+        # What a channel buffers stays within its window (see flow_control).
+        flow_control.install()
         # Blocking work (database, disk) runs here, never on the event loop.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bastion-io")
         self.connections: set[ProxyConnection] = set()

@@ -31,7 +31,7 @@ from typing import Any
 
 from .budget import Limits, OutputBudget
 from .errors import BudgetExceeded, RecordingClosed, RecordingFailed
-from .events import INPUT, MARKER, OUTPUT, RESIZE, Event, marker
+from .events import INPUT, MARKER, OUTPUT, RESIZE, STDERR, Event, marker
 from .masking import TAIL_BYTES, at_secret_prompt, mask_until_enter
 from .write_queue import WriteQueue, shared_write_queue
 from .writer import RecordingWriter, SealResult
@@ -100,8 +100,9 @@ class SessionRecorder:
 
     # --- what the proxy calls ---------------------------------------------------------
 
-    async def output(self, data: bytes) -> None:
-        """Record output; return once it is stored. Only then may it be forwarded."""
+    async def output(self, data: bytes, *, stderr: bool = False) -> None:
+        """Record output (``stderr``: the target's stderr stream); return once it is
+        stored. Only then may it be forwarded."""
         if self._budget_spent:
             raise self.budget.exceeded()
         try:
@@ -124,7 +125,7 @@ class SessionRecorder:
         if delay:  # this call's own share of the throttle (the delay also queues others')
             self.throttled_seconds += len(data) / self.limits.throttle_bytes_per_second
         self._output_tail = (self._output_tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
-        await self._record(OUTPUT, bytes(data))
+        await self._record(STDERR if stderr else OUTPUT, bytes(data))
         if delay:
             await self._sleep(delay)
 

@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable
 
 from bastion.context import Bastion
-from bastion.free_memory import release_free_memory
+from bastion.free_memory import bound_retained_memory, release_free_memory
 from bastion.gc_tuning import tune_for_many_sessions
 from bastion.proxy.service import ProxyService
 
@@ -27,6 +27,7 @@ MEMORY_RELEASE_SECONDS = 30
 async def run_proxy_worker(core: Bastion, listener: socket.socket,
                            announce: Callable[[int], None]) -> None:
     tune_for_many_sessions()
+    bound_retained_memory()
     proxy = ProxyService(core)
     port = await proxy.start(sock=listener, recover=False)
     stop, drain = asyncio.Event(), asyncio.Event()

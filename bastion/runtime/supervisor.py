@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from bastion.audit.service import checkpoint as audit_checkpoint
 from bastion.context import Bastion
 from bastion.proxy import directory
 from bastion.recording import RecordingService
@@ -81,6 +82,8 @@ class Supervisor:
     def run(self) -> None:
         self._bind()
         self._recover()
+        # Signed at each start and stop, as a one-process node does (bastion.server).
+        audit_checkpoint(self.core, "start")
         # Each child's counters go to files here; the console's /metrics sums them.
         metrics = Path(tempfile.mkdtemp(prefix="bastion-metrics-"))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
@@ -103,6 +106,10 @@ class Supervisor:
                 if sock is not None:
                     sock.close()
             shutil.rmtree(metrics, ignore_errors=True)
+            try:
+                audit_checkpoint(self.core, "stop")
+            except Exception:  # noqa: BLE001 - the next start signs the tail instead
+                log.exception("the audit checkpoint at stop failed")
             log.info("node %s stopped", self.core.node)
 
     def _ask_stop(self, _signum: int, _frame: FrameType | None) -> None:
