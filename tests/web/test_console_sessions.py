@@ -14,9 +14,7 @@ import pytest
 from flask import Flask, request, url_for
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from webauthn import options_to_json
 
-from bastion import approvals
 from bastion.api_tokens import create_token
 from bastion.console_sessions import RETENTION, purge_ended
 from bastion.context import Bastion
@@ -25,18 +23,9 @@ from tests.approvals.authenticator import SoftAuthenticator
 from web import create_app, signin_state
 from web.access import public
 
-from .conftest import PASSWORD, TEST_ACTOR, People, audit_actions, csrf_from, session_for
+from .conftest import PASSWORD, TEST_ACTOR, People, audit_actions, csrf_from, session_for, soft_key
 
 COOKIE = "bastion_session"
-
-
-def soft_key(core: Bastion, staff_id: int) -> SoftAuthenticator:
-    """Register a software security key for this staff member (the real ceremony)."""
-    key = SoftAuthenticator(core.settings.web.public_url)
-    options = approvals.registration_options(core, staff_id)
-    approvals.register_credential(core, staff_id, key.create(options_to_json(options)),
-                                  name="soft key")
-    return key
 
 
 def sign_in(client: FlaskClient, username: str, key: SoftAuthenticator) -> None:

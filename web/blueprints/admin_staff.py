@@ -162,6 +162,7 @@ def staff_edit(staff_id: int) -> ResponseReturnValue:
                 flash(gettext("Role change filed: another administrator or the DPO must confirm "
                               "it with their security key."), "success")
             return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
+    changes = list_role_changes(bastion, staff=staff_id, limit=20)
     with bastion.db.session() as db:
         user = get_or_404(db, StaffUser, staff_id)
         if request.method == "GET":  # (wtforms 3.3 lets data= override the posted values)
@@ -173,7 +174,7 @@ def staff_edit(staff_id: int) -> ResponseReturnValue:
         return render_template("admin/staff_edit.html", user=user, form=form, keys=keys,
                                sessions=sessions, current_id=signin_state.current_session_id(),
                                action_form=ActionForm(), is_me=user.id == me.db_id,
-                               changes=list_role_changes(bastion, staff=user.id, limit=20)), \
+                               changes=changes), \
             400 if form.errors else 200
 
 
