@@ -326,7 +326,7 @@ def test_a_first_key_needs_a_one_time_enrolment_link(hospital: Hospital) -> None
                                              "csrf_token": token})
 
     refused = password_step()
-    assert refused.status_code == 403 and "lien d'enrôlement" in refused.get_data(as_text=True)
+    assert refused.status_code == 403 and "enrôlement à usage unique" in refused.get_data(as_text=True)
 
     dave = hospital.client("dave")
     page = f"/admin/staff/{frank}"
