@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from bastion.api_tokens import create_token
 from bastion.console_sessions import RETENTION, purge_ended
 from bastion.context import Bastion
-from bastion.models import AuditEvent, ConsoleSession, StaffUser, utcnow
+from bastion.models import AuditEvent, ConsoleSession, StaffRole, StaffUser, utcnow
 from tests.approvals.authenticator import SoftAuthenticator
 from web import create_app, signin_state
 from web.access import public
@@ -202,8 +202,10 @@ def test_removing_a_role_ends_the_sessions(app: Flask, client: FlaskClient, core
     with client.session_transaction() as stored:
         stored.update(session_for(app, "admin", people))
     page = f"/admin/staff/{people.approver}"
-    post_form(client, page, page, {"roles": ["approver", "dpo"]})  # adding one: no effect
+    post_form(client, page, page, {"roles": ["approver", "dpo"]})  # adding one: it waits
     assert alice.get("/").status_code == 200
+    with core.db.session() as db:  # as a second person's confirmation would
+        db.add(StaffRole(staff_id=people.approver, role="dpo"))
     post_form(client, page, page, {"roles": ["dpo"]})
     assert signed_out(alice)
     assert reloaded(core, session_id).revoked_reason == "roles removed: approver"
