@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .audit import Actor, AuditLog
+from .context import Bastion
 from .models import STAFF_ROLES, StaffRole, StaffUser, utcnow
 from .passwords import hash_password
 
@@ -77,3 +78,22 @@ def active_admins(session: Session) -> int:
     return session.scalar(select(func.count(func.distinct(StaffUser.id))).select_from(StaffUser)
                           .join(StaffRole).where(StaffRole.role == "admin",
                                                  StaffUser.active.is_(True))) or 0
+
+
+def add_staff_locally(core: Bastion, *, username: str, full_name: str, roles: list[str],
+                      password: str | None, email: str | None = None,
+                      actor: Actor) -> tuple[int, str]:
+    """``add_staff`` for a local operator (the CLI, the demo): the roles apply at once, are
+    told to the DPO, and a one-time enrolment link is issued for the first security key.
+    Returns the staff id and the link's token."""
+    # Imported here: bastion.approvals imports this module.
+    from .approvals import issue_link, staff_notices
+
+    with core.db.session() as session:
+        user = add_staff(session, core.audit, username=username, full_name=full_name,
+                         roles=roles, password=password, email=email, actor=actor)
+        staff_notices.roles_changed(session, core, event="roles_set_locally", subject=user,
+                                    actor=actor.name, before=[], after=sorted(set(roles)),
+                                    path=f"/admin/staff/{user.id}")
+        token = issue_link(session, core, user, actor=actor, now=utcnow())
+        return user.id, token
