@@ -25,6 +25,7 @@ from sqlalchemy import select
 from webauthn import verify_authentication_response
 from webauthn.helpers import parse_authentication_credential_json
 
+from bastion.approvals import deliver_pending
 from bastion.context import Bastion
 from bastion.models import (
     AuditEvent,
@@ -37,9 +38,13 @@ from bastion.models import (
 )
 from tests.approvals.authenticator import SoftAuthenticator, b64url
 from tests.approvals.conftest import World, build_world
+from tests.approvals.test_notifications import Mailbox, smtp_server
 from web import create_app
 
 from .conftest import PASSWORD, csrf_from, make_staff, soft_key
+
+
+__all__ = ["smtp_server"]  # a fixture used below
 
 
 @dataclass
@@ -94,10 +99,11 @@ def events(core: Bastion, action: str) -> list[AuditEvent]:
 
 
 @pytest.fixture
-def hospital(core: Bastion, tmp_path: Path) -> Iterator[Hospital]:
-    """The approvals tests' hospital (a contract; alice and dave approve, carol approves and
-    administers, dave administers) plus chloe, the DPO; each holds a software key."""
-    settings = core.settings.with_changes("smtp", host="127.0.0.1", port=2525)
+def hospital(core: Bastion, tmp_path: Path, smtp_server: tuple[int, Mailbox]) -> Iterator[Hospital]:
+    """The approvals tests' hospital (a contract; alice and bob approve, carol approves and
+    administers, dave administers) plus chloe, the DPO; each holds a software key. E-mail
+    goes to a real local SMTP server."""
+    settings = core.settings.with_changes("smtp", host="127.0.0.1", port=smtp_server[0])
     configured = Bastion(settings=settings, db=core.db, keys=core.keys, audit=core.audit,
                          node=core.node)
     world = build_world(configured, tmp_path)
@@ -390,7 +396,9 @@ def test_an_admin_revokes_a_key_that_signed_an_approval(hospital: Hospital) -> N
 
 # --- 4. clone suspicion ----------------------------------------------------------------------
 
-def test_a_cloned_key_is_suspended_and_everyone_is_told(hospital: Hospital) -> None:
+def test_a_cloned_key_is_suspended_and_everyone_is_told(
+        hospital: Hospital, smtp_server: tuple[int, Mailbox]) -> None:
+    mailbox = smtp_server[1]
     core = hospital.core
     hospital.client("alice")  # the genuine key signs in: its counter is now 1
     clone = hospital.keys["alice"]
@@ -408,6 +416,11 @@ def test_a_cloned_key_is_suspended_and_everyone_is_told(hospital: Hospital) -> N
     told = {m.recipient for m in outbox(core, "staff.key_suspended")}
     assert told == {"alice@chu.example", "carol@chu.example", "dave@chu.example",
                     "chloe@chu.example"}
+    # Sent by the delivery worker, marked urgent.
+    report = deliver_pending(core)
+    assert not report.failed and not report.retrying
+    urgent = {m["To"] for m in mailbox.messages if m["Importance"] == "high"}
+    assert urgent == told
     # Even with a higher counter, the key is refused now.
     again = client.post("/sign-in/key/options", headers=csrf(client, "/sign-in"))
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "no_credential"
