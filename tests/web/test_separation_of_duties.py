@@ -43,7 +43,6 @@ from web import create_app
 
 from .conftest import PASSWORD, csrf_from, make_staff, soft_key
 
-
 __all__ = ["smtp_server"]  # a fixture used below
 
 
