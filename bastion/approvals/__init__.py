@@ -52,9 +52,12 @@ from .role_changes import (
     confirm_role_change,
     get_role_change,
     list_role_changes,
+    needs_vouching,
     propose_role_change,
     refuse_role_change,
     role_change_options,
+    vouch_for_approver,
+    vouch_options,
 )
 from .sign_in import SignedIn, check_password, sign_in_options, verify_sign_in
 from .views import CredentialInfo, GrantInfo, RequestInfo, ReviewInfo
@@ -107,6 +110,7 @@ __all__ = [
     "list_grants",
     "list_requests",
     "list_role_changes",
+    "needs_vouching",
     "pending_requests",
     "propose_role_change",
     "purge_challenges",
@@ -123,4 +127,6 @@ __all__ = [
     "sign_in_options",
     "start_key_addition",
     "verify_sign_in",
+    "vouch_for_approver",
+    "vouch_options",
 ]

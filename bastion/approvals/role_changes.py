@@ -251,6 +251,82 @@ def confirm_role_change(core: Bastion, change_id: int, confirmer: StaffRef,
                                                     attempt, now))
 
 
+def _check_voucher(change: RoleChange, person: StaffUser) -> StaffRole:
+    if not person.has_role("dpo"):
+        raise ApprovalError("not_a_confirmer", f"{person.username} is not the DPO")
+    if person.id in (change.proposed_by_id, change.staff_id):
+        raise ApprovalError("confirmer_is_party",
+                            f"{person.username} proposed this role change or is its subject")
+    role = next((r for r in change.staff.roles if r.role == "approver"), None)
+    if change.status != "applied" or "approver" not in change.roles_after or role is None:
+        raise ApprovalError("role_change_not_pending",
+                            f"role change {change.id} gave no approver role still held")
+    if role.vouched_at is not None or role.granted_at is None:
+        raise ApprovalError("role_change_not_pending",
+                            f"{change.staff.username}'s approver role needs no confirmation")
+    return role
+
+
+def vouch_content(change: RoleChange) -> dict[str, Any]:
+    return {**role_change_content(change), "action": "vouch"}
+
+
+def vouch_options(core: Bastion, change_id: int, dpo: StaffRef, *,
+                  now: datetime | None = None) -> PublicKeyCredentialRequestOptions:
+    now = now or utcnow()
+    staff_id = staff_id_of(dpo)
+    attempt = Attempt()
+
+    def work(session: Session) -> PublicKeyCredentialRequestOptions:
+        change = _load_change(session, change_id)
+        person = load_staff(session, staff_id)
+        _check_voucher(change, person)
+        return confirmation_options(session, core, person, purpose="role_change",
+                                    content=vouch_content(change), now=now)
+
+    return run_audited(core, work, _refusal_handler(core, change_id, staff_id, "vouch options",
+                                                    attempt, now))
+
+
+def vouch_for_approver(core: Bastion, change_id: int, dpo: StaffRef,
+                       response: CredentialResponse, *, now: datetime | None = None
+                       ) -> RoleChangeInfo:
+    """The DPO confirms, with their key, the approver an admin's confirmation made: the
+    probation ends at once."""
+    now = now or utcnow()
+    staff_id = staff_id_of(dpo)
+    attempt = Attempt()
+
+    def work(session: Session) -> RoleChangeInfo:
+        change = _load_change(session, change_id, lock=True)
+        person = load_staff(session, staff_id)
+        role = _check_voucher(change, person)
+        key, row = verify_confirmation(session, core, person, response, purpose="role_change",
+                                       content=vouch_content(change),
+                                       subject=f"role change {change.id}", now=now,
+                                       attempt=attempt)
+        role.vouched_at = now
+        core.audit.append(session, action="staff.approver_vouched", outcome="ok",
+                          actor=staff_actor(person, "dpo"),
+                          reasons=["the DPO confirmed the new approver with a security key: "
+                                   "their approvals count towards two-person approvals now"],
+                          details={"change": change.id, "username": change.staff.username,
+                                   "credential": key.name, "challenge": row.challenge})
+        return _info(change)
+
+    return run_audited(core, work, _refusal_handler(core, change_id, staff_id, "vouch",
+                                                    attempt, now))
+
+
+def needs_vouching(core: Bastion, change_id: int) -> bool:
+    """Is this change's approver still waiting for the DPO (or the end of probation)?"""
+    with core.db.session() as session:
+        change = _load_change(session, change_id)
+        role = next((r for r in change.staff.roles if r.role == "approver"), None)
+        return (change.status == "applied" and "approver" in change.roles_after
+                and role is not None and role.granted_at is not None and role.vouched_at is None)
+
+
 def refuse_role_change(core: Bastion, change_id: int, staff: StaffRef, reason: str, *,
                        now: datetime | None = None) -> RoleChangeInfo:
     """An admin or the DPO (the proposer too: withdrawing it) refuses a pending change."""

@@ -50,6 +50,8 @@ GET  /admin/role-changes/<int:change_id>           .    .   .     .        Y    
 POST /admin/role-changes/<int:change_id>/confirm   .    .   .     .        Y     Y   .
 POST /admin/role-changes/<int:change_id>/options   .    .   .     .        Y     Y   .
 POST /admin/role-changes/<int:change_id>/refuse    .    .   .     .        Y     Y   .
+POST /admin/role-changes/<int:change_id>/vouch     .    .   .     .        .     Y   .
+POST /admin/role-changes/<int:change_id>/vouch/options .  .   .   .        .     Y   .
 GET  /admin/staff/<int:staff_id>                   .    .   .     .        Y     .   .
 POST /admin/staff/<int:staff_id>                   .    .   .     .        Y     .   .
 POST /admin/staff/<int:staff_id>/active            .    .   .     .        Y     .   .

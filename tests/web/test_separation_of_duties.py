@@ -217,10 +217,40 @@ def test_a_new_approver_does_not_count_towards_dual_approval(hospital: Hospital)
     [audited] = [e for e in events(core, "request.approval_refused")
                  if e.details.get("code") == "approver_on_probation"]
     assert audited.actor == "staff:mallory"
+    one = file_request(hospital, approvals_required=1)
+    assert client.post(f"/requests/{one}/approve/options", headers=csrf(client)).status_code == 200
     # ... until the probation ends (here: set back in time, as the clock would).
     with core.db.session() as db:
         for role in db.get(StaffUser, mallory).roles:
             role.granted_at -= timedelta(hours=core.settings.approvals.new_approver_hours + 1)
+    assert client.post(f"/requests/{two}/approve/options", headers=csrf(client)).status_code == 200
+
+
+def test_the_dpo_vouches_for_an_approver_an_admin_confirmed(hospital: Hospital) -> None:
+    core, dave = hospital.core, hospital.client("dave")
+    hugo = make_staff(core, "hugo", ["dpo"], with_key=False)
+    hospital.keys["hugo"] = soft_key(core, hugo)
+    assert post_roles(dave, hugo, ["approver", "dpo"]).status_code == 302
+    change = pending_change(core, hugo)
+    carol = hospital.client("carol")
+    # Only the DPO vouches; not before the change applies.
+    assert carol.post(f"/admin/role-changes/{change}/vouch/options",
+                      headers=csrf(carol)).status_code == 403
+    chloe = hospital.client("chloe")
+    early = chloe.post(f"/admin/role-changes/{change}/vouch/options", headers=csrf(chloe))
+    assert early.status_code == 409
+    assert ceremony(carol, f"/admin/role-changes/{change}/options",
+                    f"/admin/role-changes/{change}/confirm",
+                    hospital.keys["carol"]).status_code == 200
+    client = hospital.client("hugo")
+    two = file_request(hospital, approvals_required=2)
+    assert client.post(f"/requests/{two}/approve/options", headers=csrf(client)).status_code == 403
+    assert "Confirmer le nouvel approbateur" in chloe.get(f"/admin/role-changes/{change}").get_data(
+        as_text=True)
+    vouched = ceremony(chloe, f"/admin/role-changes/{change}/vouch/options",
+                       f"/admin/role-changes/{change}/vouch", hospital.keys["chloe"])
+    assert vouched.status_code == 200, vouched.get_json()
+    assert events(core, "staff.approver_vouched")[-1].actor == "staff:chloe"
     assert client.post(f"/requests/{two}/approve/options", headers=csrf(client)).status_code == 200
 
 

@@ -21,8 +21,11 @@ from bastion.approvals import (
     confirm_role_change,
     get_role_change,
     list_role_changes,
+    needs_vouching,
     refuse_role_change,
     role_change_options,
+    vouch_for_approver,
+    vouch_options,
 )
 from bastion.console_sessions import revoke_all
 
@@ -91,8 +94,11 @@ def index() -> ResponseReturnValue:
 @requires("admin", "dpo")
 def show(change_id: int) -> ResponseReturnValue:
     change = _change_or_404(change_id)
+    me = signed_in_principal()
+    may_vouch = ("dpo" in me.roles and me.username not in (change.proposed_by, change.username)
+                 and needs_vouching(core(), change_id))
     return render_template("role_changes/show.html", change=change, why_not=why_not_confirm(change),
-                           refuse_form=RefuseForm())
+                           refuse_form=RefuseForm(), may_vouch=may_vouch)
 
 
 @blueprint.post("/<int:change_id>/options")
@@ -144,3 +150,29 @@ def refuse(change_id: int) -> ResponseReturnValue:
     else:
         flash(gettext("Role change refused."), "success")
     return redirect(url_for("role_changes.show", change_id=change_id))
+
+
+@blueprint.post("/<int:change_id>/vouch/options")
+@requires("dpo")
+def vouch_challenge(change_id: int) -> ResponseReturnValue:
+    try:
+        options = vouch_options(core(), change_id, signed_in_principal().db_id)
+    except ApprovalError as error:
+        return _refusal(error)
+    return ceremonies.options_response(lambda: options)
+
+
+@blueprint.post("/<int:change_id>/vouch")
+@requires("dpo")
+def vouch(change_id: int) -> ResponseReturnValue:
+    """The DPO confirms a new approver at once (else their probation runs its course)."""
+    credential = ceremonies.credential_from_body(request.get_json(silent=True))
+    if credential is None:
+        return ceremonies.missing_credential()
+    try:
+        change = vouch_for_approver(core(), change_id, signed_in_principal().db_id, credential)
+    except ApprovalError as error:
+        return _refusal(error)
+    flash(gettext("%(name)s's approvals now count towards two-person approvals.",
+                  name=change.username), "success")
+    return jsonify(redirect=url_for("role_changes.show", change_id=change_id))
