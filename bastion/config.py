@@ -182,6 +182,11 @@ class AuditSettings(_Section):
 class ApprovalSettings(_Section):
     pending_expiry_minutes: int = Field(60, ge=1)
     challenge_seconds: int = Field(120, ge=10, le=900)
+    # A newly granted approver counts towards a two-person approval only after this many
+    # hours, or once the DPO confirmed them (bastion.role_changes).
+    new_approver_hours: int = Field(72, ge=0, le=24 * 90)
+    # How long a first-key enrolment link stays usable (bastion.enrolment_links).
+    enrolment_link_hours: int = Field(72, ge=1, le=24 * 30)
 
 
 class SmtpSettings(_Section):

@@ -32,6 +32,7 @@ from .blueprints import (
     portal_auth,
     replay,
     requests,
+    role_changes,
     sessions,
     vendors,
 )
@@ -39,7 +40,8 @@ from .config import SIGN_IN_ADDRESS_WINDOW_SECONDS, SIGN_IN_ATTEMPTS_PER_ADDRESS
 from .identity import init_login
 from .throttle import Throttle
 
-BLUEPRINTS = (health, auth, home, account, admin_staff, admin_targets, vendors, audit, assets,
+BLUEPRINTS = (health, auth, home, account, admin_staff, role_changes, admin_targets, vendors, audit,
+              assets,
               requests, live, sessions, replay, grants, dpo, break_glass,
               logbook, access_review,
               portal_auth, portal)  # vendor pages

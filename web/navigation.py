@@ -28,6 +28,7 @@ MENU = (
     ("vendors.index", lazy_gettext("Vendors")),
     ("admin_targets.targets", lazy_gettext("Targets")),
     ("admin_staff.staff_list", lazy_gettext("Staff")),
+    ("role_changes.index", lazy_gettext("Role changes")),
     ("audit.events", lazy_gettext("Audit log")),
     ("access_review.index", lazy_gettext("Access reviews")),
     ("dpo.home", lazy_gettext("Controls")),

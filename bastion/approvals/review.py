@@ -33,11 +33,10 @@ from bastion.models import (
     Review,
     StaffUser,
     WebAuthnChallenge,
-    WebAuthnCredential,
     utcnow,
 )
 
-from .assertion import CredentialResponse, parse_assertion, verify_assertion
+from .assertion import CredentialResponse, parse_assertion, usable_credential, verify_assertion
 from .attempts import run_audited
 from .challenge import (
     burn,
@@ -48,6 +47,7 @@ from .challenge import (
     find_challenge,
     issue_approval_challenge,
 )
+from .clone_suspicion import suspend_if_cloned
 from .content import request_digest
 from .errors import ApprovalError
 from .grants import create_grant, grant_window
@@ -60,6 +60,7 @@ from .lookup import (
     staff_id_of,
     unknown_staff_actor,
 )
+from .probation import probation_ends
 from .registration import descriptors
 from .relying_party import relying_party
 from .requests import expire_request
@@ -85,15 +86,24 @@ class _Attempt:
     request: AccessRequest | None = None
     staff: StaffUser | None = None
     challenge_id: int | None = None
+    credential_id: int | None = None
     details: dict[str, object] = field(default_factory=dict)
 
 
 def _check_reviewer(request: AccessRequest, staff: StaffUser, now: datetime, *,
-                    approving: bool) -> None:
+                    approving: bool, probation_hours: int = 0) -> None:
     rid = request.id
     if not staff.has_role("approver"):
         raise ApprovalError("not_an_approver",
                             f"{staff.username} does not hold the approver role", request_id=rid)
+    if approving and request.approvals_required > 1:
+        until = probation_ends(staff, probation_hours)
+        if until is not None and until > now:
+            raise ApprovalError("approver_on_probation",
+                                f"{staff.username} became an approver recently: until "
+                                f"{until:%Y-%m-%d %H:%M} UTC, or until the DPO confirms them, "
+                                "their approval cannot count towards a two-person approval; "
+                                "ask another approver", request_id=rid)
     if is_requester(staff, request):
         raise ApprovalError("approver_is_requester",
                             f"{staff.username} filed or is the subject of request {rid}; "
@@ -120,6 +130,7 @@ def _check_reviewer(request: AccessRequest, staff: StaffUser, now: datetime, *,
 def _record_refusal(session: Session, core: Bastion, attempt: _Attempt, exc: ApprovalError,
                     now: datetime) -> None:
     burn(session, attempt.challenge_id, now=now, outcome=exc.code)
+    suspend_if_cloned(session, core, exc, attempt.credential_id, now=now)
     request = session.get(AccessRequest, attempt.request_id)
     staff = session.get(StaffUser, attempt.staff_id)
     if exc.code == "request_expired" and request is not None and request.status == "pending":
@@ -149,12 +160,12 @@ def approval_options(core: Bastion, request_id: int, staff: StaffRef, *,
     def work(session: Session) -> PublicKeyCredentialRequestOptions:
         request = load_request(session, request_id)
         person = load_staff(session, attempt.staff_id)
-        _check_reviewer(request, person, now, approving=True)
-        keys = list(session.scalars(select(WebAuthnCredential)
-                                    .where(WebAuthnCredential.staff_id == person.id)))
+        _check_reviewer(request, person, now, approving=True,
+                        probation_hours=core.settings.approvals.new_approver_hours)
+        keys = person.usable_credentials
         if not keys:
             raise ApprovalError("no_credential",
-                                f"{person.username} has no security key registered; register "
+                                f"{person.username} has no usable security key; register "
                                 "one first", request_id=request_id)
         challenge = issue_approval_challenge(session, core, request_id=request.id,
                                              staff_id=person.id,
@@ -194,7 +205,8 @@ def approve(core: Bastion, request_id: int, staff: StaffRef,
         row = check_binding(find_challenge(session, assertion.challenge), purpose="approval",
                             staff_id=person.id, request_id=request.id)
         attempt.challenge_id = row.id
-        _check_reviewer(request, person, now, approving=True)
+        _check_reviewer(request, person, now, approving=True,
+                        probation_hours=core.settings.approvals.new_approver_hours)
         check_fresh(row, now)
         digest = request_digest(session, request)
         check_content(row, digest)
@@ -217,12 +229,8 @@ def approve(core: Bastion, request_id: int, staff: StaffRef,
             raise ApprovalError("out_of_contract",
                                 f"nothing is left of request {request.id}'s window",
                                 request_id=request.id)
-        stored = session.scalar(select(WebAuthnCredential).where(
-            WebAuthnCredential.credential_id == assertion.credential_id))
-        if stored is None or stored.staff_id != person.id:
-            raise ApprovalError("unknown_credential",
-                                "this security key is not registered to you",
-                                request_id=request.id)
+        stored = usable_credential(session, assertion.credential_id, owner=person.id)
+        attempt.credential_id = stored.id
         attempt.details["credential"] = stored.name
         new_count = verify_assertion(assertion, stored, rp=relying_party(core),
                                      expected_challenge=bytes.fromhex(row.challenge),

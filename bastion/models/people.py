@@ -114,6 +114,11 @@ class StaffUser(Base):
     def role_names(self) -> set[str]:
         return {role.role for role in self.roles}
 
+    @property
+    def usable_credentials(self) -> list[WebAuthnCredential]:
+        """Keys that may sign in and sign: neither revoked nor suspended."""
+        return [key for key in self.credentials if key.usable]
+
     def has_role(self, role: str) -> bool:
         return role in self.role_names
 
@@ -125,6 +130,11 @@ class StaffRole(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(32))
+    # When the role took effect (NULL: before roles were dated, so long established), and
+    # when the DPO or a local operator vouched for it: a new approver only counts towards
+    # a two-person approval once vouched for or after [approvals] new_approver_hours.
+    granted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    vouched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     staff: Mapped[StaffUser] = relationship(back_populates="roles")
 
@@ -150,5 +160,17 @@ class WebAuthnCredential(Base):
     discoverable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Keys are revoked, never deleted: the reviews they signed keep their proof.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    # Set when the key's signature counter went backwards (a cloned key): unusable until
+    # revoked and replaced.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
 
     staff: Mapped[StaffUser | None] = relationship(back_populates="credentials")
+
+    @property
+    def usable(self) -> bool:
+        return self.revoked_at is None and self.suspended_at is None

@@ -34,7 +34,9 @@ POST /access-reviews/lines/<int:line_id>/confirm   .    .   .     .        Y    
 POST /access-reviews/lines/<int:line_id>/revoke    .    .   .     .        Y     Y   .
 GET  /account/keys                                 .    .   .     Y        Y     Y   .
 POST /account/keys/<int:key_id>/remove             .    .   .     Y        Y     Y   .
+POST /account/keys/<int:key_id>/remove/options     .    .   .     Y        Y     Y   .
 POST /account/keys/<int:key_id>/rename             .    .   .     Y        Y     Y   .
+POST /account/keys/confirm                         .    .   .     Y        Y     Y   .
 POST /account/keys/options                         .    .   .     Y        Y     Y   .
 POST /account/keys/verify                          .    .   .     Y        Y     Y   .
 GET  /account/preferences                          .    .   .     Y        Y     Y   .
@@ -43,9 +45,18 @@ POST /account/sessions/<ref>/revoke                .    .   .     Y        Y    
 POST /account/sessions/revoke-others               .    .   .     Y        Y     Y   .
 POST /account/preferences                          .    .   .     Y        Y     Y   .
 GET  /admin/staff                                  .    .   .     .        Y     .   .
+GET  /admin/role-changes                           .    .   .     .        Y     Y   .
+GET  /admin/role-changes/<int:change_id>           .    .   .     .        Y     Y   .
+POST /admin/role-changes/<int:change_id>/confirm   .    .   .     .        Y     Y   .
+POST /admin/role-changes/<int:change_id>/options   .    .   .     .        Y     Y   .
+POST /admin/role-changes/<int:change_id>/refuse    .    .   .     .        Y     Y   .
+POST /admin/role-changes/<int:change_id>/vouch     .    .   .     .        .     Y   .
+POST /admin/role-changes/<int:change_id>/vouch/options .  .   .   .        .     Y   .
 GET  /admin/staff/<int:staff_id>                   .    .   .     .        Y     .   .
 POST /admin/staff/<int:staff_id>                   .    .   .     .        Y     .   .
 POST /admin/staff/<int:staff_id>/active            .    .   .     .        Y     .   .
+POST /admin/staff/<int:staff_id>/enrolment-link   .    .   .     .        Y     .   .
+POST /admin/staff/<int:staff_id>/keys/<int:key_id>/revoke .  .   .   .        Y     .   .
 POST /admin/staff/<int:staff_id>/sessions/<ref>/revoke .  .   .     .        Y     .   .
 POST /admin/staff/<int:staff_id>/sessions/revoke-all .   .   .     .        Y     .   .
 POST /admin/staff/<int:staff_id>/unlock            .    .   .     .        Y     .   .
@@ -65,6 +76,7 @@ GET  /dpo/flags.csv                                .    .   .     .        Y    
 GET  /dpo/reports                                  .    .   .     .        Y     Y   .
 GET  /dpo/reports/print                            .    .   .     .        Y     Y   .
 GET  /dpo/reports/sessions.csv                     .    .   .     .        Y     Y   .
+GET  /enrol/<token>                                Y    Y   Y     Y        Y     Y   Y
 GET  /grants                                       .    .   .     Y        Y     Y   .
 POST /grants/<int:grant_id>/revoke                 .    .   .     Y        Y     .   .
 GET  /healthz                                      Y    Y   Y     Y        Y     Y   Y
