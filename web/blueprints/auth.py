@@ -73,6 +73,11 @@ def throttled(who: str) -> bool:
     return True
 
 
+def succeeded() -> None:
+    """A sign-in step that succeeded does not count towards the per-address limit."""
+    current_app.extensions["sign_in_throttle"].forgive(client_address())
+
+
 def render_sign_in(form: SignInForm, status: int) -> ResponseReturnValue:
     return render_template("auth/sign_in.html", form=form), status
 
@@ -96,6 +101,7 @@ def sign_in() -> ResponseReturnValue:
     except ApprovalError:
         flash(ceremonies.failure_message(), "error")
         return render_sign_in(form, 401)
+    succeeded()
     # A first sign-in (no key yet) must register one before anything else.
     stage = "key" if list_credentials(core(), staff_id) else "enrol"
     signin_state.begin_pending(staff_id, stage)
@@ -185,6 +191,8 @@ def _finish_assertion(staff_id: int | None) -> ResponseReturnValue:
             return jsonify(error={"code": "sign_in_failed",
                                   "message": ceremonies.failure_message()}), 403
         principal = principal_from_staff(user)
+    if staff_id is None:
+        succeeded()  # the passkey options counted this attempt
     target = safe_next(session.get(NEXT_KEY))
     signin_state.complete(principal, signed.method)
     return jsonify(redirect=target or url_for("home.index"))

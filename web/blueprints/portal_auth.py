@@ -75,6 +75,11 @@ def _throttled(ident: str) -> bool:
     return verdict is not Verdict.OK
 
 
+def _succeeded() -> None:
+    """A step that succeeded does not count towards the per-address limit."""
+    current_app.extensions["sign_in_throttle"].forgive(request.remote_addr or "unknown")
+
+
 def _failed(ident: str, why: str, step: str) -> None:
     with core().db.session() as db:
         until = count_failure(db, Technician, Technician.ident == ident)
@@ -135,6 +140,7 @@ def sign_in() -> ResponseReturnValue:
         flash(gettext("Your account has no one-time code set up yet: ask the hospital IT "
                       "department to enrol one."), "error")
         return render_template("portal/sign_in.html", form=form), 403
+    _succeeded()
     signin_state.sign_out()  # no fixation: a fresh session for the code step
     session[PENDING_KEY] = {"technician_id": tech_id, "since": time.time(),
                             "next": safe_next(form.next.data)}
@@ -183,6 +189,7 @@ def code_step() -> ResponseReturnValue:
         return render_template("portal/code_step.html", form=form), 401
     with bastion.db.session() as db:
         clear_failures(db, Technician, Technician.ident == ident)
+    _succeeded()
     pending = session.get(PENDING_KEY)
     target = safe_next(pending.get("next")) if isinstance(pending, dict) else None
     signin_state.complete(principal, "password+totp")
