@@ -40,6 +40,8 @@ def _messages() -> dict[str, str]:
         "staff_inactive": failure_message(),
         "malformed_credential": gettext("The security key's answer could not be read. Try again."),
         "wrong_origin": gettext("The security key answered for another web address."),
+        "cross_origin": gettext(
+            "The security key was used inside another site's page. Open the console directly and try again."),
     }
 
 
