@@ -427,7 +427,7 @@ class ProxyConnection(asyncssh.SSHServer):
                 file_request, self.core, technician=resolution.identity.ident,
                 target=resolution.destination.name, account=account,
                 window_end=now + timedelta(minutes=REQUEST_WINDOW_MINUTES), channels=channels,
-                reason=answers.reason, ticket=answers.ticket, source="ssh",
+                reason=answers.reason, ticket=answers.ticket, source="ssh", fit_to_contract=True,
                 actor=Actor(f"technician:{resolution.identity.ident}", "technician"))
         except OutOfContract as exc:
             raise Refusal(f"request {exc.request_id} is outside your contract: "
