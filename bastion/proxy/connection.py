@@ -73,6 +73,9 @@ class ProxyConnection(asyncssh.SSHServer):
         self._resolution: asyncio.Future[Resolution] | None = None
         self.resolution: Resolution | None = None
         self.grant: GrantSnapshot | None = None
+        # The grant whose certificate authenticated this login: that grant, and no other,
+        # admits the session (and is the one its records name).
+        self.certificate_grant_id: int | None = None
         self.policy: GrantPolicy | None = None
         self.deadline: datetime | None = None
         self.idle_limit_seconds: int = service.core.settings.ssh.idle_timeout_minutes * 60
@@ -177,7 +180,10 @@ class ProxyConnection(asyncssh.SSHServer):
             else:
                 if grant.target != resolution.destination.name:  # type: ignore[union-attr]
                     problem = f"certificate is for grant {grant.id} on {grant.target}"
+                else:
+                    self.certificate_grant_id = grant.id
         if problem is not None:
+            self.certificate_grant_id = None
             await self._refuse_login(self.route.technician if self.route else "?",
                                      "certificate", problem)
         return problem
@@ -365,7 +371,14 @@ class ProxyConnection(asyncssh.SSHServer):
         account = decision.constraints.account
         grant = await self.service.call(
             directory.find_active_grant, self.core, resolution.identity.technician_id,
-            resolution.destination.target_id, account, now)
+            resolution.destination.target_id, account, now, grant_id=self.certificate_grant_id)
+        if grant is None and self.certificate_grant_id is not None:
+            # The certificate's grant ended, was revoked or is for another account since
+            # login: no other grant stands in for it.
+            reason = f"grant {self.certificate_grant_id} of your certificate is no longer valid here"
+            await self._audit_refusal(channel, reason)
+            raise Refusal(f"{reason}: download a new certificate, or log in with your key to "
+                          "ask for access")
         if grant is None:
             grant = await self._request_and_wait(channel, account)
         if grant is None:
