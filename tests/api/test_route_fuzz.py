@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
 from bastion.models import utcnow
+from tests.web.supervision import open_session
 from web.api.errors import ALL_CODES
 
 from .conftest import Api, ApiWorld
@@ -98,7 +99,6 @@ def existing_ids(api: ApiWorld) -> dict[str, str]:
     approved = world.file()
     grant = world.approve(approved.id, "alice").grant
     assert grant is not None
-    from tests.web.supervision import open_session
     session_id = open_session(world.core, grant_id=grant.id)
     return {"request_id": str(pending.id), "grant_id": str(grant.id), "session_id": str(session_id)}
 
