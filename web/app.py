@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bastion.context import Bastion
 
-from . import access, api, errors, i18n, navigation, security, statuses
+from . import access, api, bounded_input, errors, i18n, navigation, security, statuses
 from .blueprints import (
     access_review,
     account,
@@ -51,6 +51,7 @@ def create_app(core: Bastion, config: Mapping[str, Any] | None = None) -> Flask:
     """``config`` overrides Flask settings (tests use it; production passes nothing)."""
     app = Flask(__name__)
     app.config.update(flask_config(core, config))
+    bounded_input.install(app)  # before any route is added: the bounded int converter
     app.extensions["bastion"] = core
     app.extensions["sign_in_throttle"] = Throttle(
         SIGN_IN_ATTEMPTS_PER_ADDRESS, SIGN_IN_ADDRESS_WINDOW_SECONDS

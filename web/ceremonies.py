@@ -49,6 +49,8 @@ def _messages() -> dict[str, str]:
         "enrolment_link_invalid": gettext(
             "This enrolment link is unknown, used or expired. Ask an administrator for a new one."),
         "credential_not_found": gettext("This security key does not exist."),
+        "cross_origin": gettext(
+            "The security key was used inside another site's page. Open the console directly and try again."),
     }
 
 

@@ -26,7 +26,7 @@ from bastion.models import (
 
 from .allowed import allowed_lines
 from .errors import ReviewError
-from .grants import revoke_blocked_grants
+from .grants import refuse_blocked_requests, revoke_blocked_grants
 from .suspensions import blocking_decision
 from .views import CampaignInfo, LineInfo, campaign_info, line_info
 
@@ -169,6 +169,7 @@ def _decide(core: Bastion, line_id: int, decision: str, *, actor: Actor, comment
         info = line_info(line)
     if decision == "revoked":
         revoke_blocked_grants(core, actor=actor, now=now)
+        refuse_blocked_requests(core, actor=actor, now=now)
     return info
 
 
@@ -211,4 +212,6 @@ def close_overdue_campaigns(core: Bastion, *, now: datetime | None = None,
                            why=f"deadline {campaign.deadline.isoformat()} passed")
             closed.append(campaign.id)
     revoked = revoke_blocked_grants(core, actor=actor, now=now)
+    if suspended:
+        refuse_blocked_requests(core, actor=actor, now=now)
     return CloseReport(tuple(closed), tuple(suspended), tuple(revoked))

@@ -32,6 +32,7 @@ from webauthn.helpers.structs import (
 
 from bastion.models import WebAuthnCredential
 
+from .client_data import refuse_framed
 from .errors import ApprovalError
 from .relying_party import RelyingParty
 
@@ -132,6 +133,7 @@ def verify_assertion(assertion: Assertion, stored: WebAuthnCredential, *, rp: Re
         raise ApprovalError("wrong_origin",
                             f"the security key was used on {client.origin!r}, not on the "
                             f"bastion's console ({rp.origin})")
+    refuse_framed(assertion.credential.response.client_data_json)
     data = assertion.authenticator_data
     if data.rp_id_hash != rp.rp_id_hash:
         raise ApprovalError("wrong_rp_id",

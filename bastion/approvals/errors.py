@@ -58,6 +58,7 @@ CODES: dict[str, int] = {
     "request_changed": 409,
     "unknown_credential": 400,
     "wrong_origin": 400,
+    "cross_origin": 400,
     "wrong_rp_id": 400,
     "wrong_ceremony": 400,
     "user_not_present": 400,

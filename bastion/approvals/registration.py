@@ -44,6 +44,7 @@ from .challenge import (
     find_challenge,
     issue_challenge,
 )
+from .client_data import refuse_framed
 from .enrolment_links import LINK_INVALID, find_link
 from .errors import ApprovalError
 from .lookup import StaffRef, load_staff, staff_actor, staff_id_of, unknown_staff_actor
@@ -164,6 +165,7 @@ def register_credential(core: Bastion, staff: StaffRef, response: CredentialResp
         if client.origin != rp.origin:
             raise ApprovalError("wrong_origin", f"the key was registered on {client.origin!r}, "
                                                 f"not on the bastion's console ({rp.origin})")
+        refuse_framed(credential.response.client_data_json)
         if auth_data.rp_id_hash != rp.rp_id_hash:
             raise ApprovalError("wrong_rp_id", f"the key registered for another site than "
                                                f"{rp.rp_id}")

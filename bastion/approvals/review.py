@@ -27,6 +27,7 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.models import (
     AccessRequest,
@@ -64,7 +65,7 @@ from .probation import probation_ends
 from .registration import descriptors
 from .relying_party import relying_party
 from .requests import expire_request
-from .verdict import assess
+from .ungrantable import mark_ungrantable, still_grantable, why_ungrantable
 from .views import GrantInfo, RequestInfo, grant_info, request_info
 
 
@@ -113,7 +114,8 @@ def _check_reviewer(request: AccessRequest, staff: StaffUser, now: datetime, *,
                             f"{staff.username} has already reviewed request {rid}; a second "
                             "approval must come from someone else", request_id=rid)
     if approving and not (request.verdict or {}).get("allowed"):
-        raise ApprovalError("out_of_contract",
+        # A request refused while pending keeps the code approve() would have given.
+        raise ApprovalError((request.verdict or {}).get("refusal_code", "out_of_contract"),
                             f"request {rid} is outside the contract and cannot be approved",
                             reasons=(request.verdict or {}).get("reasons", []), request_id=rid)
     if request.status == "expired" or (
@@ -127,6 +129,10 @@ def _check_reviewer(request: AccessRequest, staff: StaffUser, now: datetime, *,
                             request_id=rid)
 
 
+# Refusals that mean the engine no longer allows the request.
+UNGRANTABLE = ("out_of_contract", "contract_changed")
+
+
 def _record_refusal(session: Session, core: Bastion, attempt: _Attempt, exc: ApprovalError,
                     now: datetime) -> None:
     burn(session, attempt.challenge_id, now=now, outcome=exc.code)
@@ -135,6 +141,12 @@ def _record_refusal(session: Session, core: Bastion, attempt: _Attempt, exc: App
     staff = session.get(StaffUser, attempt.staff_id)
     if exc.code == "request_expired" and request is not None and request.status == "pending":
         expire_request(session, core, request, now)
+    if exc.code in UNGRANTABLE and request is not None and request.status == "pending":
+        # What the engine refused leaves the queue now, not at the next approver's try.
+        found, reasons = why_ungrantable(session, request, now)
+        if reasons:
+            mark_ungrantable(session, core.audit, request, found, reasons,
+                             trigger=f"{attempt.stage} refused", actor=Actor.system(), now=now)
     subject: dict[str, object] = {"request_id": request.id} if request is not None else {}
     if request is not None:
         subject.update(vendor=request.technician.vendor.slug,
@@ -162,6 +174,8 @@ def approval_options(core: Bastion, request_id: int, staff: StaffRef, *,
         person = load_staff(session, attempt.staff_id)
         _check_reviewer(request, person, now, approving=True,
                         probation_hours=core.settings.approvals.new_approver_hours)
+        # Before anyone touches a key: the engine still allows it (fail closed).
+        still_grantable(session, request, now)
         keys = person.usable_credentials
         if not keys:
             raise ApprovalError("no_credential",
@@ -210,20 +224,8 @@ def approve(core: Bastion, request_id: int, staff: StaffRef,
         check_fresh(row, now)
         digest = request_digest(session, request)
         check_content(row, digest)
-        found = assess(session, technician=request.technician.ident,
-                       target=request.target.name, account=request.account_name,
-                       start=max(request.window_start, now), end=request.window_end,
-                       channels=request.channels or (), now=now)
-        if not found.allowed or found.constraints is None:
-            raise ApprovalError("out_of_contract",
-                                f"request {request.id} no longer fits the contract: "
-                                f"{found.headline}", reasons=found.reasons,
-                                request_id=request.id)
-        if found.version is None or found.version.id != request.contract_version_id:
-            raise ApprovalError("contract_changed",
-                                f"the contract changed since request {request.id} was filed; "
-                                "the technician must file a new request",
-                                request_id=request.id)
+        found = still_grantable(session, request, now)
+        assert found.constraints is not None  # still_grantable raised otherwise
         not_before, not_after = grant_window(request, found.constraints, now)
         if not_after <= not_before:
             raise ApprovalError("out_of_contract",

@@ -5,7 +5,8 @@ Password + key: :func:`check_password`, then :func:`sign_in_options` and
 asked if the key wants to). Passkey alone: :func:`sign_in_options` and
 :func:`verify_sign_in` without a staff member; the discoverable credential names its
 owner and user verification (PIN or biometrics) is required, giving the two factors.
-Repeated wrong passwords lock the account for a while.
+Repeated wrong passwords lock the account's password sign-in for a while; a passkey
+still signs its owner in.
 """
 
 from __future__ import annotations
@@ -145,7 +146,10 @@ def verify_sign_in(core: Bastion, response: CredentialResponse, *,
                 handle, staff_user_handle(core, person.id)):
             raise ApprovalError("unknown_credential",
                                 "this passkey belongs to another account")
-        if is_locked(person, now):
+        # The lock-out stops password guessing. A passkey is phishing-resistant and
+        # carries its own second factor: anyone typing wrong passwords must not be able
+        # to lock the owner out of it (a denial of service on the approvers).
+        if not passkey and is_locked(person, now):
             raise ApprovalError("account_locked", "too many failed sign-ins: the account is "
                                                   "locked for now")
         new_count = verify_assertion(assertion, stored, rp=relying_party(core),

@@ -43,6 +43,10 @@ class AccessQuery:
     window_end: datetime | None = None  # the requested end, for requests
     active_sessions: int = 0  # live sessions, counted as the contract's 'concurrency' says
     break_glass: bool = False
+    # The window is granted as asked or refused, never shortened: what an approver signs
+    # is what the technician gets. False: the end is capped at the ceiling (break-glass's
+    # fixed duration, re-checking a grant against a new contract version).
+    whole_window: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
     if query.window_end is not None:
         if query.window_end <= at:
             found.fail("empty_request", "the requested end is not after the requested start")
+        if query.whole_window:
+            _check_whole_window(contract, query.window_end, ends, found)
         ends["the requested end"] = query.window_end
 
     if found.failures:
@@ -169,6 +175,19 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
     headline = (f"{account}@{target.name} until {_local(latest_end, contract)} "
                 f"under contract {ref}")
     return Decision(True, tuple(found.checked), constraints, ref, (), headline)
+
+
+def _check_whole_window(contract: Contract, end: datetime, ends: dict[str, datetime],
+                        found: _Findings) -> None:
+    """A window that ends after the contract's ceiling is refused, naming the ceiling."""
+    bound = min(ends, key=lambda name: ends[name])
+    if end > ends[bound]:
+        latest = _local(ends[bound], contract)
+        found.fail("window_too_long",
+                   f"the requested end {_local(end, contract)} is after {bound} ({latest}): "
+                   f"ask for an end no later than {latest}",
+                   f"the window asked for ends after {bound}: ask for an end no later "
+                   f"than {latest}")
 
 
 def _check_technician(contract: Contract, query: AccessQuery, found: _Findings,

@@ -76,6 +76,9 @@ class ProxyConnection(asyncssh.SSHServer):
         self._resolution: asyncio.Future[Resolution] | None = None
         self.resolution: Resolution | None = None
         self.grant: GrantSnapshot | None = None
+        # The grant whose certificate authenticated this login: that grant, and no other,
+        # admits the session (and is the one its records name).
+        self.certificate_grant_id: int | None = None
         self.policy: GrantPolicy | None = None
         self.deadline: datetime | None = None
         self.idle_limit_seconds: int = service.core.settings.ssh.idle_timeout_minutes * 60
@@ -183,7 +186,10 @@ class ProxyConnection(asyncssh.SSHServer):
             else:
                 if grant.target != resolution.destination.name:  # type: ignore[union-attr]
                     problem = f"certificate is for grant {grant.id} on {grant.target}"
+                else:
+                    self.certificate_grant_id = grant.id
         if problem is not None:
+            self.certificate_grant_id = None
             await self._refuse_login(self.route.technician if self.route else "?",
                                      "certificate", problem)
         return problem
@@ -371,7 +377,14 @@ class ProxyConnection(asyncssh.SSHServer):
         account = decision.constraints.account
         grant = await self.service.call(
             directory.find_active_grant, self.core, resolution.identity.technician_id,
-            resolution.destination.target_id, account, now)
+            resolution.destination.target_id, account, now, grant_id=self.certificate_grant_id)
+        if grant is None and self.certificate_grant_id is not None:
+            # The certificate's grant ended, was revoked or is for another account since
+            # login: no other grant stands in for it.
+            reason = f"grant {self.certificate_grant_id} of your certificate is no longer valid here"
+            await self._audit_refusal(channel, reason)
+            raise Refusal(f"{reason}: download a new certificate, or log in with your key to "
+                          "ask for access")
         if grant is None:
             grant = await self._request_and_wait(channel, account)
         if grant is None:
@@ -433,7 +446,7 @@ class ProxyConnection(asyncssh.SSHServer):
                 file_request, self.core, technician=resolution.identity.ident,
                 target=resolution.destination.name, account=account,
                 window_end=now + timedelta(minutes=REQUEST_WINDOW_MINUTES), channels=channels,
-                reason=answers.reason, ticket=answers.ticket, source="ssh",
+                reason=answers.reason, ticket=answers.ticket, source="ssh", fit_to_contract=True,
                 actor=Actor(f"technician:{resolution.identity.ident}", "technician"))
         except OutOfContract as exc:
             raise Refusal(f"request {exc.request_id} is outside your contract: "

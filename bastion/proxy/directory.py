@@ -109,15 +109,22 @@ def account_login(core: Bastion, target_id: int, account: str) -> AccountLogin:
 
 
 def find_active_grant(core: Bastion, technician_id: int, target_id: int,
-                      account: str | None, now: datetime) -> GrantSnapshot | None:
+                      account: str | None, now: datetime, *,
+                      grant_id: int | None = None) -> GrantSnapshot | None:
+    """The live grant that admits a session. ``grant_id``: the grant of the certificate
+    the technician logged in with, checked live for this technician, target and account;
+    none other. Without (a plain key): of the live grants, the one that lasts longest,
+    the oldest on a tie, so two nodes pick the same one; the session records which."""
     with core.db.session() as session:
         query = (
             select(Grant)
             .where(Grant.technician_id == technician_id, Grant.target_id == target_id,
                    Grant.status.in_(("approved", "active")), Grant.not_before <= now,
                    Grant.not_after > now)
-            .order_by(Grant.not_after.desc())
+            .order_by(Grant.not_after.desc(), Grant.id)
         )
+        if grant_id is not None:
+            query = query.where(Grant.id == grant_id)
         if account is not None:
             query = query.where(Grant.account_name == account)
         grant = session.scalars(query).first()

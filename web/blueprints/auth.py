@@ -76,6 +76,11 @@ def throttled(who: str) -> bool:
     return True
 
 
+def succeeded() -> None:
+    """A sign-in step that succeeded does not count towards the per-address limit."""
+    current_app.extensions["sign_in_throttle"].forgive(client_address())
+
+
 def render_sign_in(form: SignInForm, status: int) -> ResponseReturnValue:
     return render_template("auth/sign_in.html", form=form), status
 
@@ -99,6 +104,7 @@ def sign_in() -> ResponseReturnValue:
     except ApprovalError:
         flash(ceremonies.failure_message(), "error")
         return render_sign_in(form, 401)
+    succeeded()
     # Without a usable key (a first sign-in, or every key revoked or suspended) the person
     # registers one before anything else, and only with an enrolment link for them.
     stage = "key" if any(key.usable for key in list_credentials(core(), staff_id)) else "enrol"
@@ -234,6 +240,8 @@ def _finish_assertion(staff_id: int | None) -> ResponseReturnValue:
             return jsonify(error={"code": "sign_in_failed",
                                   "message": ceremonies.failure_message()}), 403
         principal = principal_from_staff(user)
+    if staff_id is None:
+        succeeded()  # the passkey options counted this attempt
     target = safe_next(session.get(NEXT_KEY))
     signin_state.complete(principal, signed.method)
     return jsonify(redirect=target or url_for("home.index"))

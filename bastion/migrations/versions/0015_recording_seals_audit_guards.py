@@ -14,7 +14,7 @@ from alembic import op
 import bastion.models.base
 
 revision = '0015'
-down_revision = '0009_technicians_portal_lockout'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
