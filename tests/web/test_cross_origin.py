@@ -78,8 +78,12 @@ def test_a_key_registered_in_a_frame_is_refused(app: Flask, client: FlaskClient,
                                                 frame: dict) -> None:
     as_staff(app, client, world, "alice")
     headers = {"X-CSRFToken": csrf(client, "/account/keys")}
-    options = client.post("/account/keys/options", headers=headers).get_json()["options"]
-    answer = world.keys["alice"].create(options, frame=frame)
+    # Adding a key is confirmed with a key already held (a plain, unframed assertion),
+    # then the new key is created: that creation is the framed one.
+    confirm = client.post("/account/keys/options", headers=headers).get_json()["options"]
+    confirmed = client.post("/account/keys/confirm", headers=headers,
+                            json={"credential": world.keys["alice"].get(confirm)}).get_json()
+    answer = world.keys["alice"].create(confirmed["options"], frame=frame)
     refused_with_cross_origin(client.post("/account/keys/verify",
                                           json={"credential": answer, "name": "framed"},
                                           headers=headers))
