@@ -22,7 +22,7 @@ from tests.conftest import _initialised_core, make_settings
 from tests.harness.ports import free_port
 from web import create_app
 
-from .browser import LiveServer, chromium, open_tab
+from .browser import LiveServer, chromium, open_enrolment_link, open_tab
 from .conftest import PASSWORD, People, csrf_from, make_staff
 from .test_portal import post, setup_technician
 
@@ -119,6 +119,8 @@ def test_a_tab_in_next_does_not_leave_the_console_in_chromium(live: tuple[Bastio
         tab = open_tab(browser, base)
         page = tab.page
         tab.add_authenticator()
+        # Bob has no key yet: his administrator's one-time enrolment link comes first.
+        open_enrolment_link(tab, core, "bob")
         tab.go("/sign-in?next=%2F%09%2Fevil.example%2Fphish")
         page.fill("#username", "bob")
         page.fill("#password", PASSWORD)
