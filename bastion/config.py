@@ -12,6 +12,7 @@ when there is no file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -91,6 +92,28 @@ class SshSettings(_Section):
     # ANS rules from 1 January 2026: no single factor for remote access to a health
     # information system. A contract may say otherwise for its vendor (authentication section).
     second_factor: str = Field("required", pattern="^(required|off)$")
+    # Behind a TCP load balancer (HAProxy "send-proxy-v2"): "v2" reads the PROXY protocol
+    # header so the audit records the technician's address, not the balancer's. Only the
+    # balancers listed in proxy_protocol_trusted (addresses or networks) may connect.
+    proxy_protocol: str = Field("off", pattern="^(off|v2)$")
+    proxy_protocol_trusted: tuple[str, ...] = ()
+
+    @field_validator("proxy_protocol_trusted")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _trusted_balancers(self) -> SshSettings:
+        if self.proxy_protocol == "v2" and not self.proxy_protocol_trusted:
+            raise ValueError("proxy_protocol = \"v2\" needs proxy_protocol_trusted: the "
+                             "addresses of the load balancers allowed to connect")
+        return self
 
 
 class WebSettings(_Section):
