@@ -77,7 +77,9 @@ def _sessions(session: Session, since: datetime, until: datetime) -> list[Sessio
     return [SessionFacts(
         id=s.id, technician=s.technician.ident, vendor=s.technician.vendor.slug,
         target=s.target.name, account=s.account_name,
-        data_categories=frozenset(s.target.data_categories or ()), started_at=s.started_at,
+        # Copied when the session opened; sessions from before that fall back to today's.
+        data_categories=frozenset(s.data_categories if s.data_categories is not None
+                                  else s.target.data_categories or ()), started_at=s.started_at,
         ended_at=s.ended_at, status=s.status, grant_id=s.grant_id,
         break_glass=bool(glass), client_address=s.client_address) for s, glass in rows]
 
