@@ -85,7 +85,6 @@ def add_target(
         )
     if not 1 <= port <= 65535:
         raise InventoryError(f"port {port} is not between 1 and 65535")
-    categories = checked_categories(name, data_categories)
     for account in accounts:
         if not ACCOUNT_NAME.match(account):
             raise InventoryError(f"account name {account!r} is not a valid Unix user name")
@@ -95,6 +94,7 @@ def add_target(
         pinned = normalise_host_key(host_key)
     except (asyncssh.KeyImportError, ValueError, IndexError) as exc:
         raise InventoryError(f"the host key for {name} is not an OpenSSH public key: {exc}") from None
+    categories = checked_categories(name, data_categories)
     target = Target(
         name=name,
         host=host,

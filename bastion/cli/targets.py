@@ -10,6 +10,7 @@ import click
 from bastion.inventory import (
     InventoryError,
     add_target,
+    checked_categories,
     list_targets,
     parse_labels,
     reclassify_target,
@@ -51,6 +52,7 @@ def add(state: CliState, name: str, host: str, port: int, host_key_file: Path | 
     if bool(host_key_file) == scan:
         fail("give exactly one of --host-key FILE or --scan")
     try:
+        checked_categories(name, list(data_categories))  # before a --scan reaches out
         if host_key_file:
             host_key = host_key_file.read_text(encoding="utf-8").strip()
         else:
