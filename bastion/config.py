@@ -149,7 +149,9 @@ class WebSettings(_Section):
 class RecordingSettings(_Section):
     session_budget_mb: int = Field(512, ge=1)
     chunk_kib: int = Field(64, ge=4, le=4096)
-    retention_days: int = Field(365, ge=1)
+    # Same ceiling and rule as the other access traces (audit.retention_days): beyond 365
+    # days only with audit.retention_justification, never beyond 3 years.
+    retention_days: int = Field(365, ge=1, le=3 * 365)
     # --- recording storage backend (bastion.recording.s3_storage) -----------------------
     # "local": files under paths.recordings_dir (a local disk, or a NAS every node mounts);
     # "s3": an S3-compatible bucket shared by every node. S3 credentials are never read
@@ -284,6 +286,14 @@ class Settings(_Section):
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)
     breakglass: BreakGlassSettings = Field(default_factory=BreakGlassSettings)
     controls: ControlsSettings = Field(default_factory=ControlsSettings)
+
+    @model_validator(mode="after")
+    def _recordings_longer_need_the_reason(self) -> Settings:
+        if self.recording.retention_days > 365 and not self.audit.retention_justification:
+            raise ValueError(
+                "recording.retention_days over 365 needs audit.retention_justification "
+                "(CNIL délibération 2021-122: 6 to 12 months, up to 3 years with a reason)")
+        return self
 
     def with_changes(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (settings are immutable)."""

@@ -28,6 +28,7 @@ from .free_memory import release_free_memory
 from .gc_tuning import tune_for_many_sessions
 from .proxy.service import ProxyService
 from .recording import purge_daily
+from .trace_retention import purge_daily as purge_traces_daily
 
 log = logging.getLogger("bastion.server")
 
@@ -137,6 +138,8 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
     background = [
         asyncio.create_task(purge_daily(proxy.recordings.catalog, stop)),
         asyncio.create_task(purge_audit_daily(core, stop)),
+        # Requests, grants, sessions... past the same period (bastion/trace_retention.py).
+        asyncio.create_task(purge_traces_daily(core, stop)),
     ]
     background.append(asyncio.create_task(housekeeping(proxy, stop)))
     # The DPO's daily summary (overdue break-glass reviews, flags), once per local day.
