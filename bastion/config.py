@@ -188,6 +188,14 @@ class AuditSettings(_Section):
         return self
 
 
+class AccessReviewSettings(_Section):
+    # HDS / CNIL DPI (fiche habilitations): each vendor's accesses are reviewed at least
+    # yearly. Past every_days without a confirmed review the vendor is flagged; past
+    # grace_days more, its technicians are refused until a review confirms an access.
+    every_days: int = Field(365, ge=30, le=365)
+    grace_days: int = Field(30, ge=0, le=180)
+
+
 class ApprovalSettings(_Section):
     pending_expiry_minutes: int = Field(60, ge=1)
     challenge_seconds: int = Field(120, ge=10, le=900)
@@ -281,6 +289,7 @@ class Settings(_Section):
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    access_review: AccessReviewSettings = Field(default_factory=AccessReviewSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)

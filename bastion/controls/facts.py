@@ -17,10 +17,23 @@ SFTP_VOLUME = "sftp_volume"  # SFTP downloads of one session above the threshold
 OFF_HOURS = "off_hours"  # a session at night or on a public holiday
 REFUSAL_BURST = "refusal_burst"  # refused attempts in a burst
 BREAK_GLASS = "break_glass"  # an emergency access
-FLAG_KINDS = (SENSITIVE_DATA, COMMAND_RULE, SFTP_VOLUME, OFF_HOURS, REFUSAL_BURST, BREAK_GLASS)
+ACCESS_REVIEW = "access_review"  # a vendor's accesses not confirmed by a review for a year
+FLAG_KINDS = (SENSITIVE_DATA, COMMAND_RULE, SFTP_VOLUME, OFF_HOURS, REFUSAL_BURST, BREAK_GLASS,
+              ACCESS_REVIEW)
 
 # Data whose access the CNIL asks hospitals to watch most closely.
 SENSITIVE_CATEGORIES = frozenset({"health", "ins"})
+
+
+@dataclass(frozen=True)
+class ReviewDueFacts:
+    """A vendor whose yearly access review is due (bastion.access_review.yearly)."""
+
+    vendor: str
+    last_review: datetime | None
+    due_at: datetime
+    suspend_at: datetime
+    suspended_at: datetime | None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from bastion.access_review.yearly import overdue_reviews
 from bastion.context import Bastion
 from bastion.models import (
     AccessRequest,
@@ -37,6 +38,7 @@ from .facts import (
     EventFacts,
     Flag,
     RecordingSpan,
+    ReviewDueFacts,
     SessionFacts,
 )
 
@@ -157,6 +159,9 @@ def flags_of(facts: PeriodFacts, core: Bastion, now: datetime) -> list[Flag]:
         *rules.refusal_bursts(facts.events, spans, count=controls.burst_count,
                               minutes=controls.burst_minutes),
         *rules.break_glass(facts.break_glass, spans, now),
+        *rules.access_reviews_due(ReviewDueFacts(r.vendor, r.last_review, r.due_at, r.suspend_at,
+                                                 r.suspended_at)
+                                  for r in overdue_reviews(core, now)),
     ])
 
 

@@ -31,6 +31,9 @@ class Vendor(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # No access review confirmed for a year, grace period over (bastion.access_review.
+    # yearly): its technicians are refused until a review confirms an access again.
+    review_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     technicians: Mapped[list[Technician]] = relationship(back_populates="vendor")
 
