@@ -196,6 +196,14 @@ class AccessReviewSettings(_Section):
     grace_days: int = Field(30, ge=0, le=180)
 
 
+class CliSettings(_Section):
+    # On: commands that change state are refused unless the operator names themself
+    # (--as USERNAME or BASTION_OPERATOR), an active admin or DPO staff account. Off: they
+    # are attributed to the operating-system user (SUDO_USER), which names nobody when
+    # several people share root. Recommended on in production.
+    require_operator: bool = False
+
+
 class ApprovalSettings(_Section):
     pending_expiry_minutes: int = Field(60, ge=1)
     challenge_seconds: int = Field(120, ge=10, le=900)
@@ -290,6 +298,7 @@ class Settings(_Section):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
     access_review: AccessReviewSettings = Field(default_factory=AccessReviewSettings)
+    cli: CliSettings = Field(default_factory=CliSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)
@@ -347,7 +356,7 @@ def _coerce_env(raw: str) -> Any:
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     overrides: dict[str, dict[str, Any]] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "BASTION_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in ("BASTION_CONFIG", "BASTION_OPERATOR"):
             continue
         rest = name[len(ENV_PREFIX):].lower()
         if "__" not in rest:

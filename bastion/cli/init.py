@@ -47,7 +47,7 @@ def init(state: CliState, admin_username: str, admin_name: str,
                 session,
                 action="bastion.initialised",
                 outcome="ok",
-                actor=cli_actor(),
+                actor=cli_actor(bootstrap=not has_admin),
                 details={"keys_created": created, "schema_from": before, "schema_to": after},
             )
         if not has_admin:
@@ -55,7 +55,8 @@ def init(state: CliState, admin_username: str, admin_name: str,
             try:
                 with core.db.session() as session:
                     add_staff(session, core.audit, username=admin_username, full_name=admin_name,
-                              roles=["admin"], password=password, actor=cli_actor())
+                              roles=["admin"], password=password,
+                              actor=cli_actor(bootstrap=True))
             except (StaffError, WeakPasswordError) as exc:
                 fail(str(exc))
         click.echo(f"database: {core.db.safe_url} (schema {after}"
