@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 
 from . import controls
 from .access_review import close_overdue_campaigns
+from .access_review.staff_roles import suspend_unreviewed_staff
 from .access_review.yearly import suspend_unreviewed_vendors
 from .approvals import NotificationWorker, run_housekeeping
 from .audit.forwarder import forwarder_from_settings
@@ -100,6 +101,7 @@ async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
             await proxy.call(close_overdue_campaigns, proxy.core)
             # Vendors a year without a confirmed review, grace period over, are suspended.
             await proxy.call(suspend_unreviewed_vendors, proxy.core)
+            await proxy.call(suspend_unreviewed_staff, proxy.core)  # and staff roles alike
             await proxy.call(purge_console_sessions, proxy.core)
             # Buffers freed by bulk transfers go back to the system (see free_memory).
             await proxy.call(release_free_memory)

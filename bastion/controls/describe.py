@@ -44,6 +44,8 @@ _TEXT = {
         ACCESS_REVIEW: "Aucune revue d'accès confirmée pour {vendor} depuis {last} : {state}",
         "never": "jamais", "suspended": "accès SUSPENDUS",
         "suspend_on": "suspension des accès le {date}",
+        "staff_review": "Rôles de {staff} non confirmés depuis {last} : {state}",
+        "staff_suspended": "rôles SUSPENDUS", "staff_suspend_on": "suspension des rôles le {date}",
     },
     "en": {
         SENSITIVE_DATA: "Session on {target}, which holds: {categories}",
@@ -61,6 +63,8 @@ _TEXT = {
         ACCESS_REVIEW: "No access review confirmed for {vendor} since {last}: {state}",
         "never": "never", "suspended": "accesses SUSPENDED",
         "suspend_on": "accesses suspended on {date}",
+        "staff_review": "Roles of {staff} not confirmed since {last}: {state}",
+        "staff_suspended": "roles SUSPENDED", "staff_suspend_on": "roles suspended on {date}",
     },
 }
 
@@ -100,6 +104,11 @@ def describe(flag: Flag, language: str = "fr") -> str:
     if flag.kind == BREAK_GLASS:
         review = text[d["review"]].format(verdict=text.get(d.get("verdict") or "", ""))
         return text[BREAK_GLASS].format(justification=d["justification"], review=review)
+    if flag.kind == ACCESS_REVIEW and d.get("staff"):
+        state = (text["staff_suspended"] if d["suspended"]
+                 else text["staff_suspend_on"].format(date=d["suspend_at"]))
+        return text["staff_review"].format(staff=d["staff"], last=d["last_review"] or text["never"],
+                                           state=state)
     if flag.kind == ACCESS_REVIEW:
         state = (text["suspended"] if d["suspended"]
                  else text["suspend_on"].format(date=d["suspend_at"]))

@@ -27,13 +27,15 @@ SENSITIVE_CATEGORIES = frozenset({"health", "ins"})
 
 @dataclass(frozen=True)
 class ReviewDueFacts:
-    """A vendor whose yearly access review is due (bastion.access_review.yearly)."""
+    """A vendor's accesses, or a staff member's roles, due for their yearly review
+    (bastion.access_review.yearly, bastion.access_review.staff_roles)."""
 
-    vendor: str
+    vendor: str | None  # None for a staff member's roles
     last_review: datetime | None
     due_at: datetime
     suspend_at: datetime
     suspended_at: datetime | None
+    staff: str | None = None  # the staff member whose roles are due
 
 
 @dataclass(frozen=True)

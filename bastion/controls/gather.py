@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from bastion.access_review.staff_roles import overdue_staff_reviews
 from bastion.access_review.yearly import overdue_reviews
 from bastion.context import Bastion
 from bastion.models import (
@@ -162,6 +163,9 @@ def flags_of(facts: PeriodFacts, core: Bastion, now: datetime) -> list[Flag]:
         *rules.access_reviews_due(ReviewDueFacts(r.vendor, r.last_review, r.due_at, r.suspend_at,
                                                  r.suspended_at)
                                   for r in overdue_reviews(core, now)),
+        *rules.access_reviews_due(ReviewDueFacts(None, r.last_review, r.due_at, r.suspend_at,
+                                                 r.suspended_at, staff=r.username)
+                                  for r in overdue_staff_reviews(core, now)),
     ])
 
 

@@ -180,12 +180,12 @@ def break_glass(accesses: Iterable[BreakGlassFacts], spans: Sequence[RecordingSp
 
 
 def access_reviews_due(due: Iterable[ReviewDueFacts]) -> list[Flag]:
-    """Vendors a year without a confirmed access review: flagged until one is confirmed,
+    """Vendors (and staff roles) a year without a confirmed review: flagged until one is confirmed,
     whatever the period asked (it is today's state, not an event)."""
     return [Flag(ACCESS_REVIEW, r.due_at, None, r.vendor, None, None,
                  {"last_review": r.last_review.date().isoformat() if r.last_review else None,
                   "suspend_at": r.suspend_at.date().isoformat(),
-                  "suspended": r.suspended_at is not None}) for r in due]
+                  "suspended": r.suspended_at is not None, "staff": r.staff}) for r in due]
 
 
 def sort_flags(flags: Iterable[Flag]) -> list[Flag]:

@@ -105,6 +105,10 @@ class StaffUser(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The yearly review of staff roles (bastion.access_review.staff_roles): when another
+    # admin or the DPO last confirmed them, and since when they are suspended for want of it.
+    roles_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    roles_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     roles: Mapped[list[StaffRole]] = relationship(
         back_populates="staff", cascade="all, delete-orphan", lazy="selectin"
@@ -114,8 +118,15 @@ class StaffUser(Base):
     )
 
     @property
-    def role_names(self) -> set[str]:
+    def granted_roles(self) -> set[str]:
+        """The roles given to the account, in force or not (what an admin edits)."""
         return {role.role for role in self.roles}
+
+    @property
+    def role_names(self) -> set[str]:
+        """The roles in force: none while suspended by the yearly review, so every check
+        of a role (console, API, approvals, break-glass, CLI) refuses."""
+        return set() if self.roles_suspended_at is not None else self.granted_roles
 
     def has_role(self, role: str) -> bool:
         return role in self.role_names

@@ -121,13 +121,13 @@ def staff_edit(staff_id: int) -> ResponseReturnValue:
         user = get_or_404(db, StaffUser, staff_id)
         form = StaffRolesForm()
         if request.method == "GET":  # (wtforms 3.3 lets data= override the posted values)
-            form.roles.data = sorted(user.role_names)
+            form.roles.data = sorted(user.granted_roles)
         if form.validate_on_submit():
             problem = _roles_problem(db, me, user, set(form.roles.data))
             if problem:
                 form.roles.errors = [*form.roles.errors, problem]
             else:
-                before = sorted(user.role_names)
+                before = sorted(user.granted_roles)
                 after = sorted(set(form.roles.data))
                 user.roles = [role for role in user.roles if role.role in after] + [
                     StaffRole(role=role) for role in after if role not in before]

@@ -6,6 +6,8 @@
 - vendors.review_suspended_at: set when a vendor went a year without a confirmed access
   review and past the grace period; the decision point refuses its technicians until a
   review confirms an access again.
+- staff_users.roles_reviewed_at / roles_suspended_at: the yearly review of staff roles;
+  suspended roles are not in force.
 
 Revision ID: 0016
 Revises: 0009_technicians_portal_lockout
@@ -29,9 +31,17 @@ def upgrade() -> None:
     with op.batch_alter_table('vendors', schema=None) as batch_op:
         batch_op.add_column(sa.Column('review_suspended_at', bastion.models.base.UTCDateTime(),
                                       nullable=True))
+    with op.batch_alter_table('staff_users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('roles_reviewed_at', bastion.models.base.UTCDateTime(),
+                                      nullable=True))
+        batch_op.add_column(sa.Column('roles_suspended_at', bastion.models.base.UTCDateTime(),
+                                      nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('staff_users', schema=None) as batch_op:
+        batch_op.drop_column('roles_suspended_at')
+        batch_op.drop_column('roles_reviewed_at')
     with op.batch_alter_table('vendors', schema=None) as batch_op:
         batch_op.drop_column('review_suspended_at')
     with op.batch_alter_table('ssh_sessions', schema=None) as batch_op:
