@@ -114,6 +114,9 @@ class ProxyProtocolListener:
             # The SSH handshake or authentication failed: asyncssh has closed the socket and
             # the connection object has audited what it saw.
             log.info("SSH connection from %s (via %s) ended during login: %s", source[0], peer[0], exc)
+        except Exception:  # noqa: BLE001 - one bad connection must not go unlogged
+            log.exception("SSH connection from %s (via %s) failed", source[0], peer[0])
+            sock.close()
 
     async def _close_refused(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
                              peer: Address, reason: str) -> None:
