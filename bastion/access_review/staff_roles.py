@@ -42,7 +42,8 @@ def staff_reviews(session: Session, settings: AccessReviewSettings) -> list[Staf
                                 .order_by(StaffUser.username)):
         if not user.granted_roles:
             continue
-        due = (user.roles_reviewed_at or user.created_at) + timedelta(days=settings.every_days)
+        start = max(user.created_at, user.review_clock_from or user.created_at)
+        due = (user.roles_reviewed_at or start) + timedelta(days=settings.every_days)
         found.append(StaffReview(user.username, tuple(sorted(user.granted_roles)),
                                  user.roles_reviewed_at, due,
                                  due + timedelta(days=settings.grace_days), user.roles_suspended_at))

@@ -41,7 +41,8 @@ def vendor_reviews(session: Session, settings: AccessReviewSettings) -> list[Ven
     found = []
     for vendor in session.scalars(select(Vendor).where(Vendor.id.in_(working)).order_by(Vendor.slug)):
         last = confirmed.get(vendor.id)
-        due = (last or vendor.created_at) + timedelta(days=settings.every_days)
+        start = max(vendor.created_at, vendor.review_clock_from or vendor.created_at)
+        due = (last or start) + timedelta(days=settings.every_days)
         found.append(VendorReview(vendor.slug, last, due, due + timedelta(days=settings.grace_days),
                                   vendor.review_suspended_at))
     return found

@@ -34,6 +34,9 @@ class Vendor(Base):
     # No access review confirmed for a year, grace period over (bastion.access_review.
     # yearly): its technicians are refused until a review confirms an access again.
     review_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the yearly review's clock started for a vendor that existed before the rule
+    # (the upgrade): without it, an old install would suspend every vendor at once.
+    review_clock_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     technicians: Mapped[list[Technician]] = relationship(back_populates="vendor")
 
@@ -109,6 +112,8 @@ class StaffUser(Base):
     # admin or the DPO last confirmed them, and since when they are suspended for want of it.
     roles_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     roles_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # As for vendors: staff who existed before the yearly review are counted from the upgrade.
+    review_clock_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     roles: Mapped[list[StaffRole]] = relationship(
         back_populates="staff", cascade="all, delete-orphan", lazy="selectin"

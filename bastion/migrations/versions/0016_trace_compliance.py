@@ -8,11 +8,16 @@
   review confirms an access again.
 - staff_users.roles_reviewed_at / roles_suspended_at: the yearly review of staff roles;
   suspended roles are not in force.
+- vendors.review_clock_from / staff_users.review_clock_from: for rows that exist at the
+  upgrade, the yearly review is counted from the upgrade, not from their creation (an old
+  install would otherwise suspend every vendor and staff member on the first round).
 
 Revision ID: 0016
 Revises: 0009_technicians_portal_lockout
 Create Date: 2026-12-03 07:00:00
 """
+
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,18 +36,27 @@ def upgrade() -> None:
     with op.batch_alter_table('vendors', schema=None) as batch_op:
         batch_op.add_column(sa.Column('review_suspended_at', bastion.models.base.UTCDateTime(),
                                       nullable=True))
+        batch_op.add_column(sa.Column('review_clock_from', bastion.models.base.UTCDateTime(),
+                                      nullable=True))
     with op.batch_alter_table('staff_users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('roles_reviewed_at', bastion.models.base.UTCDateTime(),
                                       nullable=True))
         batch_op.add_column(sa.Column('roles_suspended_at', bastion.models.base.UTCDateTime(),
                                       nullable=True))
+        batch_op.add_column(sa.Column('review_clock_from', bastion.models.base.UTCDateTime(),
+                                      nullable=True))
+    upgraded_at = datetime.now(UTC).replace(tzinfo=None)
+    op.execute(sa.text("UPDATE vendors SET review_clock_from = :at").bindparams(at=upgraded_at))
+    op.execute(sa.text("UPDATE staff_users SET review_clock_from = :at").bindparams(at=upgraded_at))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('staff_users', schema=None) as batch_op:
+        batch_op.drop_column('review_clock_from')
         batch_op.drop_column('roles_suspended_at')
         batch_op.drop_column('roles_reviewed_at')
     with op.batch_alter_table('vendors', schema=None) as batch_op:
+        batch_op.drop_column('review_clock_from')
         batch_op.drop_column('review_suspended_at')
     with op.batch_alter_table('ssh_sessions', schema=None) as batch_op:
         batch_op.drop_column('data_categories')
