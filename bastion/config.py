@@ -12,6 +12,7 @@ when there is no file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -96,6 +97,28 @@ class SshSettings(_Section):
     # ANS rules from 1 January 2026: no single factor for remote access to a health
     # information system. A contract may say otherwise for its vendor (authentication section).
     second_factor: str = Field("required", pattern="^(required|off)$")
+    # Behind a TCP load balancer (HAProxy "send-proxy-v2"): "v2" reads the PROXY protocol
+    # header so the audit records the technician's address, not the balancer's. Only the
+    # balancers listed in proxy_protocol_trusted (addresses or networks) may connect.
+    proxy_protocol: str = Field("off", pattern="^(off|v2)$")
+    proxy_protocol_trusted: tuple[str, ...] = ()
+
+    @field_validator("proxy_protocol_trusted")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _trusted_balancers(self) -> SshSettings:
+        if self.proxy_protocol == "v2" and not self.proxy_protocol_trusted:
+            raise ValueError("proxy_protocol = \"v2\" needs proxy_protocol_trusted: the "
+                             "addresses of the load balancers allowed to connect")
+        return self
 
 
 class WebSettings(_Section):
@@ -139,7 +162,9 @@ class RecordingSettings(_Section):
     # on this node (docs/operations.md, "What the output budget counts").
     budget_scope: str = Field("connection", pattern="^(connection|grant)$")
     chunk_kib: int = Field(64, ge=4, le=4096)
-    retention_days: int = Field(365, ge=1)
+    # Same ceiling and rule as the other access traces (audit.retention_days): beyond 365
+    # days only with audit.retention_justification, never beyond 3 years.
+    retention_days: int = Field(365, ge=1, le=3 * 365)
     # --- recording storage backend (bastion.recording.s3_storage) -----------------------
     # "local": files under paths.recordings_dir (a local disk, or a NAS every node mounts);
     # "s3": an S3-compatible bucket shared by every node. S3 credentials are never read
@@ -177,6 +202,22 @@ class AuditSettings(_Section):
                 "keeping access traces more than 365 days needs retention_justification "
                 "(CNIL délibération 2021-122: 6 to 12 months, up to 3 years with a reason)")
         return self
+
+
+class AccessReviewSettings(_Section):
+    # HDS / CNIL DPI (fiche habilitations): each vendor's accesses are reviewed at least
+    # yearly. Past every_days without a confirmed review the vendor is flagged; past
+    # grace_days more, its technicians are refused until a review confirms an access.
+    every_days: int = Field(365, ge=30, le=365)
+    grace_days: int = Field(30, ge=0, le=180)
+
+
+class CliSettings(_Section):
+    # On: commands that change state are refused unless the operator names themself
+    # (--as USERNAME or BASTION_OPERATOR), an active admin or DPO staff account. Off: they
+    # are attributed to the operating-system user (SUDO_USER), which names nobody when
+    # several people share root. Recommended on in production.
+    require_operator: bool = False
 
 
 class ApprovalSettings(_Section):
@@ -283,12 +324,22 @@ class Settings(_Section):
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    access_review: AccessReviewSettings = Field(default_factory=AccessReviewSettings)
+    cli: CliSettings = Field(default_factory=CliSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)
     breakglass: BreakGlassSettings = Field(default_factory=BreakGlassSettings)
     controls: ControlsSettings = Field(default_factory=ControlsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @model_validator(mode="after")
+    def _recordings_longer_need_the_reason(self) -> Settings:
+        if self.recording.retention_days > 365 and not self.audit.retention_justification:
+            raise ValueError(
+                "recording.retention_days over 365 needs audit.retention_justification "
+                "(CNIL délibération 2021-122: 6 to 12 months, up to 3 years with a reason)")
+        return self
 
     def with_changes(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (settings are immutable)."""
@@ -339,7 +390,7 @@ def _coerce_env(raw: str) -> Any:
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     overrides: dict[str, dict[str, Any]] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "BASTION_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in ("BASTION_CONFIG", "BASTION_OPERATOR"):
             continue
         rest = name[len(ENV_PREFIX):].lower()
         if "__" not in rest:

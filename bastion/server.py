@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from . import controls
 from .access_review import close_overdue_campaigns
+from .access_review.staff_roles import suspend_unreviewed_staff
+from .access_review.yearly import suspend_unreviewed_vendors
 from .approvals import NotificationWorker, run_housekeeping
 from .audit.forwarder import forwarder_from_settings
 from .audit.retention import purge_daily as purge_audit_daily
@@ -29,6 +31,7 @@ from .proxy.service import ProxyService
 from .recording import RecordingService, purge_daily
 from .runtime.console_server import ConsoleServer
 from .runtime.listening import ListenError, listen_failure
+from .trace_retention import purge_daily as purge_traces_daily
 
 log = logging.getLogger("bastion.server")
 
@@ -57,6 +60,9 @@ async def housekeeping(core: Bastion, stop: asyncio.Event) -> None:
             await asyncio.to_thread(run_housekeeping, core)
             # Access-review lines not confirmed by their campaign's deadline are suspended.
             await asyncio.to_thread(close_overdue_campaigns, core)
+            # Vendors a year without a confirmed review, grace period over, are suspended.
+            await asyncio.to_thread(suspend_unreviewed_vendors, core)
+            await asyncio.to_thread(suspend_unreviewed_staff, core)  # and staff roles alike
             await asyncio.to_thread(purge_console_sessions, core)
             # Buffers freed by bulk transfers go back to the system (see free_memory).
             await asyncio.to_thread(release_free_memory)
@@ -85,6 +91,8 @@ class NodeDuties:
         self.tasks = [
             asyncio.create_task(purge_daily(RecordingService(core), stop)),
             asyncio.create_task(purge_audit_daily(core, stop)),
+            # Requests, grants, sessions... past the same period (bastion/trace_retention.py).
+            asyncio.create_task(purge_traces_daily(core, stop)),
             # An idle log's unsigned tail is signed after audit.checkpoint_minutes.
             asyncio.create_task(checkpoint_timer(core, stop)),
             asyncio.create_task(housekeeping(core, stop)),

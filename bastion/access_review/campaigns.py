@@ -29,6 +29,7 @@ from .errors import ReviewError
 from .grants import refuse_blocked_requests, revoke_blocked_grants
 from .suspensions import blocking_decision
 from .views import CampaignInfo, LineInfo, campaign_info, line_info
+from .yearly import reinstate_vendor
 
 MAX_NOTE = 2000
 
@@ -164,6 +165,8 @@ def _decide(core: Bastion, line_id: int, decision: str, *, actor: Actor, comment
             details={"campaign_id": line.campaign_id, "line_id": line.id, "before": before,
                      "comment": comment},
             **_subject(line))  # type: ignore[arg-type]
+        if decision == "confirmed":
+            reinstate_vendor(session, core, line.campaign.vendor, actor=actor, line_id=line.id)
         _close_if_done(session, core, line.campaign, actor=actor, now=now,
                        why="every line was confirmed or revoked")
         info = line_info(line)

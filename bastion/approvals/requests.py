@@ -142,7 +142,8 @@ def file_request(core: Bastion, *, technician: str, target: str, account: str | 
                  "channels": wanted, "ticket": ticket, "source": source,
                  "approvals_required": request.approvals_required,
                  "declared_by": declarer.username if declarer is not None else None,
-                 "contract_version_id": request.contract_version_id}
+                 "contract_version_id": request.contract_version_id,
+                 "data_categories": sorted(place.data_categories or ())}
         common = {"actor": actor, "vendor": person.vendor.slug, "technician": person.ident,
                   "target": place.name, "account": request.account_name or None,
                   "request_id": request.id}

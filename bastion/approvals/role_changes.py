@@ -90,7 +90,7 @@ def _check_roles(roles: list[str]) -> list[str]:
 def _set_roles(person: StaffUser, after: list[str], *, now: datetime, vouched: bool) -> None:
     kept = [role for role in person.roles if role.role in after]
     added = [StaffRole(role=role, granted_at=now, vouched_at=now if vouched else None)
-             for role in after if role not in person.role_names]
+             for role in after if role not in person.granted_roles]
     person.roles = kept + added
 
 
@@ -108,7 +108,7 @@ def propose_role_change(core: Bastion, staff: StaffRef, roles: list[str], *, pro
         if person.id == admin.id:
             raise ApprovalError("confirmer_is_party",
                                 "nobody changes their own roles; ask another administrator")
-        before = sorted(person.role_names)
+        before = sorted(person.granted_roles)
         if after == before:
             raise ApprovalError("invalid_input", f"{person.username} already has these roles")
         if ("admin" in before and "admin" not in after and person.active
@@ -171,7 +171,7 @@ def _check_confirmer(change: RoleChange, person: StaffUser) -> None:
     if change.status != "pending":
         raise ApprovalError("role_change_not_pending",
                             f"role change {change.id} is already {change.status}")
-    if sorted(change.staff.role_names) != sorted(change.roles_before):
+    if sorted(change.staff.granted_roles) != sorted(change.roles_before):
         raise ApprovalError("request_changed",
                             f"{change.staff.username}'s roles changed since role change "
                             f"{change.id} was proposed; refuse it and propose again")

@@ -48,7 +48,7 @@ def init(state: CliState, admin_username: str, admin_name: str,
                 session,
                 action="bastion.initialised",
                 outcome="ok",
-                actor=cli_actor(),
+                actor=cli_actor(bootstrap=not has_admin),
                 details={"keys_created": created, "schema_from": before, "schema_to": after},
             )
         if not has_admin:
@@ -56,7 +56,8 @@ def init(state: CliState, admin_username: str, admin_name: str,
             try:
                 # The first admin needs no second person (there is nobody yet).
                 _, token = add_staff_locally(core, username=admin_username, full_name=admin_name,
-                                             roles=["admin"], password=password, actor=cli_actor())
+                                             roles=["admin"], password=password,
+                                             actor=cli_actor(bootstrap=True))
             except (StaffError, WeakPasswordError) as exc:
                 fail(str(exc))
         click.echo(f"database: {core.db.safe_url} (schema {after}"

@@ -217,6 +217,15 @@ def _check_technician(contract: Contract, query: AccessQuery, found: _Findings,
 
 def _check_data(contract: Contract, target: TargetFacts, found: _Findings) -> None:
     allowed = set(contract.scope.data_categories)
+    if not set(target.data_categories):
+        # Nothing says what the server holds, so nothing says the contract covers it:
+        # no contract opens an unclassified target (fail closed).
+        found.fail("target_unclassified",
+                   f"target {target.name} has no data category, so no contract can cover it; "
+                   f"an admin must classify it (bastion targets reclassify {target.name} --data ...)",
+                   f"target {target.name} is not classified yet; ask the hospital's IT to "
+                   "classify it")
+        return
     extra = sorted(set(target.data_categories) - allowed)
     if extra:
         listed = ", ".join(extra)

@@ -95,6 +95,15 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
                       f"technician {technician} is inactive: "
                       f"{person.suspended_reason or 'no reason recorded'}",
                       "your access is suspended; contact the hospital's IT"), None
+    if person.vendor.review_suspended_at is not None:
+        # Set by bastion.access_review.yearly: a year without a confirmed review, and the
+        # grace period after it, are over.
+        return refuse("", "access_review_overdue",
+                      f"vendor {person.vendor.slug} suspended on "
+                      f"{person.vendor.review_suspended_at.date().isoformat()}: no access review "
+                      "confirmed for a year; an admin or the DPO must confirm its accesses",
+                      "your company's accesses are suspended until the hospital reviews them; "
+                      "contact the hospital's IT"), None
     row = session.scalar(select(Target).where(Target.name == target))
     if row is None or not row.enabled:
         return refuse("", "target_unknown", f"unknown or disabled target {target}",

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from .calendar import Calendar, first_off_hours
 from .facts import (
+    ACCESS_REVIEW,
     BREAK_GLASS,
     COMMAND_RULE,
     OFF_HOURS,
@@ -22,6 +23,7 @@ from .facts import (
     EventFacts,
     Flag,
     RecordingSpan,
+    ReviewDueFacts,
     SessionFacts,
 )
 from .moments import locate
@@ -178,6 +180,15 @@ def break_glass(accesses: Iterable[BreakGlassFacts], spans: Sequence[RecordingSp
                            "declared_by": b.declared_by, "review": state,
                            "verdict": b.verdict, "deadline": b.deadline.isoformat()}))
     return flags
+
+
+def access_reviews_due(due: Iterable[ReviewDueFacts]) -> list[Flag]:
+    """Vendors (and staff roles) a year without a confirmed review: flagged until one is confirmed,
+    whatever the period asked (it is today's state, not an event)."""
+    return [Flag(ACCESS_REVIEW, r.due_at, None, r.vendor, None, None,
+                 {"last_review": r.last_review.date().isoformat() if r.last_review else None,
+                  "suspend_at": r.suspend_at.date().isoformat(),
+                  "suspended": r.suspended_at is not None, "staff": r.staff}) for r in due]
 
 
 def sort_flags(flags: Iterable[Flag]) -> list[Flag]:

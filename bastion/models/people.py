@@ -31,6 +31,12 @@ class Vendor(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # No access review confirmed for a year, grace period over (bastion.access_review.
+    # yearly): its technicians are refused until a review confirms an access again.
+    review_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the yearly review's clock started for a vendor that existed before the rule
+    # (the upgrade): without it, an old install would suspend every vendor at once.
+    review_clock_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     technicians: Mapped[list[Technician]] = relationship(back_populates="vendor")
 
@@ -102,6 +108,12 @@ class StaffUser(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The yearly review of staff roles (bastion.access_review.staff_roles): when another
+    # admin or the DPO last confirmed them, and since when they are suspended for want of it.
+    roles_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    roles_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # As for vendors: staff who existed before the yearly review are counted from the upgrade.
+    review_clock_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     roles: Mapped[list[StaffRole]] = relationship(
         back_populates="staff", cascade="all, delete-orphan", lazy="selectin"
@@ -111,13 +123,20 @@ class StaffUser(Base):
     )
 
     @property
-    def role_names(self) -> set[str]:
+    def granted_roles(self) -> set[str]:
+        """The roles given to the account, in force or not (what an admin edits)."""
         return {role.role for role in self.roles}
 
     @property
     def usable_credentials(self) -> list[WebAuthnCredential]:
         """Keys that may sign in and sign: neither revoked nor suspended."""
         return [key for key in self.credentials if key.usable]
+
+    @property
+    def role_names(self) -> set[str]:
+        """The roles in force: none while suspended by the yearly review, so every check
+        of a role (console, API, approvals, break-glass, CLI) refuses."""
+        return set() if self.roles_suspended_at is not None else self.granted_roles
 
     def has_role(self, role: str) -> bool:
         return role in self.role_names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -23,6 +23,9 @@ class SshSession(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
     account_name: Mapped[str] = mapped_column(String(64))
     client_address: Mapped[str | None] = mapped_column(String(64))
+    # The target's data categories when the session opened (it may be reclassified later);
+    # None for sessions from before they were copied here.
+    data_categories: Mapped[list[str] | None] = mapped_column(JSON)
     node: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), default="live")
     end_reason: Mapped[str | None] = mapped_column(Text)

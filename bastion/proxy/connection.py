@@ -66,10 +66,12 @@ class Refusal(Exception):
 
 
 class ProxyConnection(asyncssh.SSHServer):
-    def __init__(self, service: ProxyService) -> None:
+    def __init__(self, service: ProxyService, source: str | None = None) -> None:
         self.service = service
         self.core = service.core
         self.conn: asyncssh.SSHServerConnection | None = None
+        # Behind a load balancer, the technician's address from its PROXY v2 header.
+        self._source = source
         self.peer = "?"
         self.route: Route | None = None
         self.route_error: str | None = None
@@ -104,7 +106,7 @@ class ProxyConnection(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
         peer = conn.get_extra_info("peername")
-        self.peer = peer[0] if peer else "?"
+        self.peer = self._source or (peer[0] if peer else "?")
         self.gate = SuccessGate(conn, self._plan_second_step, self._check_certificate,
                                 self._login_notice)
 

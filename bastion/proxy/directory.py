@@ -142,9 +142,14 @@ def audit(core: Bastion, **fields: Any) -> None:
 def open_session(core: Bastion, *, identity: Identity, destination: Destination,
                  grant: GrantSnapshot, client_address: str) -> int:
     with core.db.session() as session:
+        # The categories in force now: reports must say what was reachable at the time,
+        # whatever the target is reclassified to later.
+        target = session.get(Target, destination.target_id)
+        categories = sorted(target.data_categories or ()) if target is not None else []
         row = SshSession(grant_id=grant.grant_id, technician_id=identity.technician_id,
                          target_id=destination.target_id, account_name=grant.account,
-                         client_address=client_address, node=core.node, status="live")
+                         client_address=client_address, data_categories=categories,
+                         node=core.node, status="live")
         session.add(row)
         session.flush()
         grant_row = session.get(Grant, grant.grant_id)
@@ -156,7 +161,7 @@ def open_session(core: Bastion, *, identity: Identity, destination: Destination,
             vendor=identity.vendor, technician=identity.ident, target=destination.name,
             account=grant.account, session_id=row.id, grant_id=grant.grant_id,
             reasons=[f"grant {grant.grant_id} valid until {grant.not_after.isoformat()}"],
-            details={"client_address": client_address},
+            details={"client_address": client_address, "data_categories": categories},
         )
         return row.id
 

@@ -21,6 +21,7 @@ from . import directory, flow_control, messages
 from .algorithms import server_options
 from .channels import ChannelHandlers
 from .connection import ProxyConnection
+from .proxy_front import ProxyProtocolListener
 from .recordings import SessionRecordings
 
 log = logging.getLogger("bastion.proxy")
@@ -38,6 +39,7 @@ class ProxyService:
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bastion-io")
         self.connections: set[ProxyConnection] = set()
         self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._front: ProxyProtocolListener | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.channels = ChannelHandlers(self)
         self.recordings = SessionRecordings(self)
@@ -66,12 +68,7 @@ class ProxyService:
         settings = self.core.settings.ssh
         if recover:
             await self.recover_interrupted()
-        listen_at: dict[str, Any] = ({"sock": sock} if sock is not None else {
-            "host": host if host is not None else settings.listen_host,
-            "port": port if port is not None else settings.listen_port})
-        self._acceptor = await asyncssh.create_server(
-            lambda: ProxyConnection(self),
-            **listen_at,
+        options = dict(
             server_host_keys=[self._host_key],
             encoding=None,
             line_editor=False,
@@ -83,6 +80,22 @@ class ProxyService:
             server_version="bastion",
             **server_options(settings.key_exchange),
         )
+        host = host if host is not None else settings.listen_host
+        port = port if port is not None else settings.listen_port
+        if settings.proxy_protocol == "v2":
+            self._front = ProxyProtocolListener(
+                host, port, settings.proxy_protocol_trusted,
+                header_timeout=min(10, settings.login_timeout_seconds),
+                handover=lambda accepted, source: asyncssh.run_server(
+                    accepted, server_factory=lambda: ProxyConnection(self, source[0]), **options),
+                refuse=self._audit_refused_balancer, sock=sock)
+            self._front.start()
+            self._watchdog = asyncio.create_task(self._watch())
+            return self._front.port
+        listen_at: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host,
+                                                                             "port": port}
+        self._acceptor = await asyncssh.create_server(lambda: ProxyConnection(self), **listen_at,
+                                                      **options)
         self._watchdog = asyncio.create_task(self._watch())
         sockets = self._acceptor.sockets
         return sockets[0].getsockname()[1] if sockets else 0
@@ -96,10 +109,18 @@ class ProxyService:
         if recordings:
             log.warning("%d recording(s) were left open: sealed as interrupted", recordings)
 
-    def stop_accepting(self) -> None:
+    async def stop_accepting(self) -> None:
         """Draining: no new connection here; live sessions go on until they end."""
         if self._acceptor:
             self._acceptor.close()
+        if self._front:
+            await self._front.stop_accepting()
+
+    async def _audit_refused_balancer(self, peer: tuple[str, int], reason: str) -> None:
+        await self.call(directory.audit, self.core, action="login.refused", outcome="denied",
+                        reasons=[reason],
+                        details={"client_address": peer[0], "proxy_protocol": "v2"},
+                        message=f"connection from {peer[0]} refused: {reason}")
 
     async def _watch(self) -> None:
         while True:
@@ -140,6 +161,8 @@ class ProxyService:
                 await self._watchdog
         if self._acceptor:
             self._acceptor.close()
+        if self._front:
+            await self._front.close()
         for connection in list(self.connections):
             connection.terminate(reason)
         # Give closing sessions a moment to finalise their recordings and session rows.

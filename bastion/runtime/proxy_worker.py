@@ -44,7 +44,7 @@ async def run_proxy_worker(core: Bastion, listener: socket.socket,
         # Buffers freed by bulk transfers go back to the system (see free_memory).
         await asyncio.to_thread(release_free_memory)
     if drain.is_set() and not stop.is_set():
-        proxy.stop_accepting()
+        await proxy.stop_accepting()
         log.info("proxy worker %s draining: %d live connection(s)", core.node,
                  len(proxy.connections))
         while proxy.connections and not stop.is_set():

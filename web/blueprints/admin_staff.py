@@ -166,7 +166,7 @@ def staff_edit(staff_id: int) -> ResponseReturnValue:
     with bastion.db.session() as db:
         user = get_or_404(db, StaffUser, staff_id)
         if request.method == "GET":  # (wtforms 3.3 lets data= override the posted values)
-            form.roles.data = sorted(user.role_names)
+            form.roles.data = sorted(user.granted_roles)
         keys = list(db.scalars(select(WebAuthnCredential).where(WebAuthnCredential.staff_id == user.id)
                                .order_by(WebAuthnCredential.created_at)))
         sessions = live_sessions(db, principal_kind="staff", principal_id=user.id,
