@@ -1,5 +1,8 @@
-# The bastion: SSH proxy (2222) and web console (8080) in one process, as a non-root user.
-# Several containers of this image on one PostgreSQL are several nodes (see README).
+# The bastion, as a non-root user: SSH proxy (2222) and web console (8080). On PostgreSQL a
+# supervisor runs one SSH proxy worker per core ([node] workers) and a console process;
+# `docker kill -s HUP` replaces the workers without dropping live sessions, `docker stop`
+# (SIGTERM) closes them cleanly. Several containers of this image on one PostgreSQL are
+# several nodes (see README).
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
@@ -31,5 +34,6 @@ EXPOSE 2222 8080
 # /healthz answers only while the database does (load balancers take a node out on 503).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4).status == 200 else 1)"
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["bastion"]
 CMD ["serve"]

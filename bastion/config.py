@@ -12,6 +12,7 @@ when there is no file.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -55,6 +56,11 @@ class NodeSettings(_Section):
     # Names this bastion process in the audit log and in session rows; several nodes on one
     # database must have different names. Default: the host name.
     name: str | None = Field(None, min_length=1, max_length=100)
+    # SSH proxy worker processes sharing the port (SO_REUSEPORT). 0: one per core on
+    # PostgreSQL, one on SQLite (whose single writer gains nothing from more). With 1 the
+    # node is one process (proxy and console); with more, a supervisor runs the workers and
+    # a console process.
+    workers: int = Field(0, ge=0, le=64)
 
 
 class DatabaseSettings(_Section):
@@ -96,6 +102,21 @@ class SshSettings(_Section):
     second_factor: str = Field("required", pattern="^(required|off)$")
     second_factor_off_reason: str | None = Field(None, min_length=10, max_length=500)
     second_factor_off_until: date | None = None
+    # Behind a TCP load balancer (HAProxy "send-proxy-v2"): "v2" reads the PROXY protocol
+    # header so the audit records the technician's address, not the balancer's. Only the
+    # balancers listed in proxy_protocol_trusted (addresses or networks) may connect.
+    proxy_protocol: str = Field("off", pattern="^(off|v2)$")
+    proxy_protocol_trusted: tuple[str, ...] = ()
+
+    @field_validator("proxy_protocol_trusted")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
     @model_validator(mode="after")
     def _off_is_an_exception(self) -> SshSettings:
@@ -103,6 +124,9 @@ class SshSettings(_Section):
                                                  and self.second_factor_off_until):
             raise ValueError("second_factor = \"off\" is only accepted as an exception: set "
                              "second_factor_off_reason and second_factor_off_until (last day)")
+        if self.proxy_protocol == "v2" and not self.proxy_protocol_trusted:
+            raise ValueError("proxy_protocol = \"v2\" needs proxy_protocol_trusted: the "
+                             "addresses of the load balancers allowed to connect")
         return self
 
 
@@ -118,6 +142,10 @@ class WebSettings(_Section):
     trusted_proxies: int = Field(0, ge=0, le=5)
     default_language: str = Field("fr", pattern="^(fr|en)$")
     time_zone: str = "Europe/Paris"
+    # Worker threads of the console's WSGI server (waitress): each serves one request.
+    threads: int = Field(16, ge=2, le=256)
+    # Bearer token Prometheus sends to /metrics; unset, only this host may scrape.
+    metrics_token: str | None = Field(None, min_length=16, max_length=200)
 
     @field_validator("public_url")
     @classmethod
@@ -138,8 +166,14 @@ class WebSettings(_Section):
 
 class RecordingSettings(_Section):
     session_budget_mb: int = Field(512, ge=1)
+    # What one session_budget_mb counts: "connection", every channel of one SSH connection
+    # (ControlMaster included); "grant", every connection of a technician under one grant,
+    # on this node (docs/operations.md, "What the output budget counts").
+    budget_scope: str = Field("connection", pattern="^(connection|grant)$")
     chunk_kib: int = Field(64, ge=4, le=4096)
-    retention_days: int = Field(365, ge=1)
+    # Same ceiling and rule as the other access traces (audit.retention_days): beyond 365
+    # days only with audit.retention_justification, never beyond 3 years.
+    retention_days: int = Field(365, ge=1, le=3 * 365)
     # --- recording storage backend (bastion.recording.s3_storage) -----------------------
     # "local": files under paths.recordings_dir (a local disk, or a NAS every node mounts);
     # "s3": an S3-compatible bucket shared by every node. S3 credentials are never read
@@ -166,6 +200,9 @@ class AuditSettings(_Section):
     retention_days: int = Field(365, ge=180, le=3 * 365)
     retention_justification: str | None = Field(None, min_length=20, max_length=1000)
     checkpoint_every: int = Field(100, ge=1)
+    # A signed checkpoint also once the oldest unsigned event is this old (and at each
+    # serve start and stop): the tail only the hash chain covers stays short in time too.
+    checkpoint_minutes: float = Field(5, gt=0, le=24 * 60)
 
     @model_validator(mode="after")
     def _longer_needs_a_reason(self) -> AuditSettings:
@@ -176,9 +213,30 @@ class AuditSettings(_Section):
         return self
 
 
+class AccessReviewSettings(_Section):
+    # HDS / CNIL DPI (fiche habilitations): each vendor's accesses are reviewed at least
+    # yearly. Past every_days without a confirmed review the vendor is flagged; past
+    # grace_days more, its technicians are refused until a review confirms an access.
+    every_days: int = Field(365, ge=30, le=365)
+    grace_days: int = Field(30, ge=0, le=180)
+
+
+class CliSettings(_Section):
+    # On: commands that change state are refused unless the operator names themself
+    # (--as USERNAME or BASTION_OPERATOR), an active admin or DPO staff account. Off: they
+    # are attributed to the operating-system user (SUDO_USER), which names nobody when
+    # several people share root. Recommended on in production.
+    require_operator: bool = False
+
+
 class ApprovalSettings(_Section):
     pending_expiry_minutes: int = Field(60, ge=1)
     challenge_seconds: int = Field(120, ge=10, le=900)
+    # A newly granted approver counts towards a two-person approval only after this many
+    # hours, or once the DPO confirmed them (bastion.role_changes).
+    new_approver_hours: int = Field(72, ge=0, le=24 * 90)
+    # How long a first-key enrolment link stays usable (bastion.enrolment_links).
+    enrolment_link_hours: int = Field(72, ge=1, le=24 * 30)
 
 
 class SmtpSettings(_Section):
@@ -269,6 +327,12 @@ class ControlsSettings(_Section):
 # --- end of break-glass and controls ---------------------------------------------------
 
 
+class LoggingSettings(_Section):
+    # "text" for a person reading the terminal or journalctl; "json" for a log collector
+    # (one object per line; decisions carry their fields, see bastion.observability).
+    format: str = Field("text", pattern="^(text|json)$")
+
+
 class Settings(_Section):
     base_dir: Path = Path(".")
     paths: PathsSettings = Field(default_factory=PathsSettings)
@@ -279,11 +343,22 @@ class Settings(_Section):
     recording: RecordingSettings = Field(default_factory=RecordingSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     approvals: ApprovalSettings = Field(default_factory=ApprovalSettings)
+    access_review: AccessReviewSettings = Field(default_factory=AccessReviewSettings)
+    cli: CliSettings = Field(default_factory=CliSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     syslog: SyslogSettings = Field(default_factory=SyslogSettings)
     breakglass: BreakGlassSettings = Field(default_factory=BreakGlassSettings)
     controls: ControlsSettings = Field(default_factory=ControlsSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @model_validator(mode="after")
+    def _recordings_longer_need_the_reason(self) -> Settings:
+        if self.recording.retention_days > 365 and not self.audit.retention_justification:
+            raise ValueError(
+                "recording.retention_days over 365 needs audit.retention_justification "
+                "(CNIL délibération 2021-122: 6 to 12 months, up to 3 years with a reason)")
+        return self
 
     def with_changes(self, section: str, **changes: Any) -> Settings:
         """A copy with some keys of one section changed (settings are immutable)."""
@@ -310,6 +385,12 @@ class Settings(_Section):
         return self.resolve(self.paths.public_dir or self.paths.var_dir / "public")
 
     @property
+    def proxy_workers(self) -> int:
+        if self.node.workers:
+            return self.node.workers
+        return 1 if self.database_url.startswith("sqlite") else (os.cpu_count() or 1)
+
+    @property
     def database_url(self) -> str:
         if self.database.url:
             return self.database.url
@@ -328,7 +409,7 @@ def _coerce_env(raw: str) -> Any:
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     overrides: dict[str, dict[str, Any]] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name == "BASTION_CONFIG":
+        if not name.startswith(ENV_PREFIX) or name in ("BASTION_CONFIG", "BASTION_OPERATOR"):
             continue
         rest = name[len(ENV_PREFIX):].lower()
         if "__" not in rest:

@@ -11,6 +11,7 @@ from .audit.signing import keystore_signer
 from .config import Settings
 from .db import Database
 from .keys import KeyStore
+from .observability import NodeMetrics, log_decision
 
 
 def default_node_name() -> str:
@@ -24,6 +25,15 @@ class Bastion:
     keys: KeyStore
     audit: AuditLog
     node: str = field(default_factory=default_node_name)
+    # Fed by the audit events that committed (bastion.observability).
+    metrics: NodeMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = NodeMetrics(self.db)
+        self.db.event_observers.append(self.metrics.observe)
+        # Several cores may share one database (tests, the CLI): one process line each.
+        if log_decision not in self.db.event_observers:
+            self.db.event_observers.append(log_decision)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, node: str | None = None) -> Bastion:
@@ -35,9 +45,12 @@ class Bastion:
             keys=keys,
             # Signed checkpoints every audit.checkpoint_every events (bastion.audit).
             audit=AuditLog(node, signer=keystore_signer(keys),
-                           checkpoint_every=settings.audit.checkpoint_every),
+                           checkpoint_every=settings.audit.checkpoint_every,
+                           checkpoint_seconds=settings.audit.checkpoint_minutes * 60),
             node=node,
         )
 
     def close(self) -> None:
+        if self.metrics.observe in self.db.event_observers:
+            self.db.event_observers.remove(self.metrics.observe)
         self.db.dispose()

@@ -3,8 +3,9 @@ needs it (CLI command, server, test) and passed along: no module-level engine.""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,13 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+# Session.info key under which a transaction collects the audit events it appended
+# (bastion.audit.log); observers are told of them once the transaction has committed.
+APPENDED_EVENTS = "bastion.audit.appended"
+
+log = logging.getLogger("bastion.db")
 
 
 class DatabaseError(Exception):
@@ -77,6 +85,20 @@ class Database:
         if self.is_sqlite:
             _prepare_sqlite(self.engine)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        # Called with every audit event whose transaction committed: metrics and process
+        # logs (bastion.observability), so a rolled-back action counts nothing.
+        self.event_observers: list[Callable[[Any], None]] = []
+        event.listen(self._factory, "after_commit", self._tell_observers)
+
+    def _tell_observers(self, session: Session) -> None:
+        # On the committing thread (a database executor, never the SSH loop); an observer
+        # that fails is logged and never undoes or blocks the action it watches.
+        for appended in session.info.pop(APPENDED_EVENTS, []):
+            for observer in list(self.event_observers):
+                try:
+                    observer(appended)
+                except Exception:  # noqa: BLE001 - see above
+                    log.exception("observer %r failed on %s", observer, appended.action)
 
     @property
     def is_sqlite(self) -> bool:

@@ -7,6 +7,15 @@ per-thread arenas, and its mmap threshold rises after the first large free, so l
 buffers are never returned either. ``malloc_trim(0)`` hands the free pages back: RSS 289
 -> 124 MB in the same test. The housekeeping calls it every round (a few milliseconds, in
 a worker thread). On a C library without it (musl), nothing is done.
+
+Between two rounds, floods still piled up: three concurrent 300 MB outputs took a node
+from 140 MB to 1 GB (``python -m bench --only floods``). So ``bastion serve`` also fixes
+glibc's thresholds at start (:func:`bound_retained_memory`): buffers of 128 KiB and more
+(recording writes, their compressed and encrypted copies) are mapped on their own and
+unmapped when freed, whatever size was freed before; the heap's free top goes back above
+1 MiB; and four arenas at most, not eight per core, keep freed pieces where the next
+thread reuses them. (Most of that gigabyte was live, though: packets asyncssh kept
+buffering past the channel window, see bastion/proxy/flow_control.py.)
 """
 
 from __future__ import annotations
@@ -19,20 +28,34 @@ from collections.abc import Callable
 log = logging.getLogger("bastion.memory")
 
 
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
+def _libc_function(name: str, *argtypes: type) -> Callable[..., int] | None:
+    library = ctypes.util.find_library("c")
+    if library is None:
         return None
     try:
-        trim = ctypes.CDLL(name).malloc_trim
+        function = getattr(ctypes.CDLL(library), name)
     except (OSError, AttributeError):
         return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim  # type: ignore[no-any-return]
+    function.argtypes = list(argtypes)
+    function.restype = ctypes.c_int
+    return function  # type: ignore[no-any-return]
 
 
-_malloc_trim = _find_malloc_trim()
+_malloc_trim = _libc_function("malloc_trim", ctypes.c_size_t)
+_mallopt = _libc_function("mallopt", ctypes.c_int, ctypes.c_int)
+
+# mallopt parameters (malloc.h) and the values bound_retained_memory sets.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
+THRESHOLDS = {M_MMAP_THRESHOLD: 128 * 1024, M_TRIM_THRESHOLD: 1024 * 1024, M_ARENA_MAX: 4}
+
+
+def bound_retained_memory() -> bool:
+    """Fix glibc's allocation thresholds (see above). Setting them turns off glibc's
+    dynamic threshold, which otherwise rises to the largest buffer freed so far and
+    keeps every later one. False where the C library has no mallopt."""
+    if _mallopt is None:
+        return False
+    return all(_mallopt(param, value) == 1 for param, value in THRESHOLDS.items())
 
 
 def release_free_memory() -> bool:
@@ -41,3 +64,4 @@ def release_free_memory() -> bool:
         return False
     _malloc_trim(0)
     return True
+

@@ -47,6 +47,24 @@ def parse_labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
+def checked_categories(name: str, data_categories: list[str] | None) -> list[str]:
+    """A target must say what data it holds: an unclassified server would be open to any
+    contract whose labels match it (CNIL DPI, fiche habilitations)."""
+    categories = sorted(set(data_categories or []))
+    if not categories:
+        raise InventoryError(
+            f"target {name} has no data category: say what data it holds (--data: one of "
+            f"{', '.join(DATA_CATEGORIES)}; 'technical' for a server with no personal data)"
+        )
+    unknown = [c for c in categories if c not in DATA_CATEGORIES]
+    if unknown:
+        raise InventoryError(
+            f"unknown data categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}: "
+            f"use {', '.join(DATA_CATEGORIES)}"
+        )
+    return categories
+
+
 def add_target(
     session: Session,
     audit: AuditLog,
@@ -67,13 +85,6 @@ def add_target(
         )
     if not 1 <= port <= 65535:
         raise InventoryError(f"port {port} is not between 1 and 65535")
-    categories = sorted(set(data_categories or []))
-    unknown = [c for c in categories if c not in DATA_CATEGORIES]
-    if unknown:
-        raise InventoryError(
-            f"unknown data categor{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}: "
-            f"use {', '.join(DATA_CATEGORIES)}"
-        )
     for account in accounts:
         if not ACCOUNT_NAME.match(account):
             raise InventoryError(f"account name {account!r} is not a valid Unix user name")
@@ -83,6 +94,7 @@ def add_target(
         pinned = normalise_host_key(host_key)
     except (asyncssh.KeyImportError, ValueError, IndexError) as exc:
         raise InventoryError(f"the host key for {name} is not an OpenSSH public key: {exc}") from None
+    categories = checked_categories(name, data_categories)
     target = Target(
         name=name,
         host=host,
@@ -111,6 +123,30 @@ def add_target(
         },
     )
     return target
+
+
+def reclassify_target(session: Session, audit: AuditLog, *, name: str, data_categories: list[str],
+                      reason: str, actor: Actor) -> tuple[list[str], list[str]]:
+    """Change the data categories a target holds; returns (before, after). Audited with the
+    reason: what a vendor could reach depends on it. Sessions, requests and grants keep the
+    categories in force when they were made."""
+    reason = reason.strip()
+    if len(reason) < 10:
+        raise InventoryError("say why the target is reclassified with --reason (at least 10 "
+                             "characters, e.g. the ticket and what changed on the server)")
+    target = session.scalar(select(Target).where(Target.name == name).with_for_update())
+    if target is None:
+        raise InventoryError(f"unknown target {name!r}: see bastion targets list")
+    categories = checked_categories(name, data_categories)
+    before = sorted(target.data_categories or [])
+    if before == categories:
+        raise InventoryError(f"target {name} already holds exactly {', '.join(categories)}")
+    target.data_categories = categories
+    audit.append(session, action="target.reclassified", outcome="ok", actor=actor, target=name,
+                 reasons=[reason], message=f"{', '.join(before) or 'unclassified'} -> "
+                                           f"{', '.join(categories)}",
+                 details={"before": before, "data_categories": categories, "reason": reason})
+    return before, categories
 
 
 def list_targets(session: Session) -> list[Target]:

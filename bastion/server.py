@@ -1,82 +1,48 @@
-"""``bastion serve``: the SSH proxy and the web console in one process.
+"""``bastion serve`` in one process: the SSH proxy, the web console and the node's duties.
 
-The proxy runs on the asyncio loop in the main thread; the console runs in a thread with
-its own WSGI server. SIGTERM and SIGINT close live sessions (they are told why and their
-recordings are finalised) before the process exits.
+The proxy runs on the asyncio loop in the main thread; the console runs in a thread under a
+production WSGI server (bastion.runtime.console_server). SIGTERM and SIGINT close live
+sessions (they are told why and their recordings are finalised) before the process exits.
+With several proxy workers, bastion.runtime.supervisor runs the same parts in processes of
+their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import signal
-import socket
-import threading
 from collections.abc import Callable
-
-from werkzeug.serving import make_server
+from functools import partial
 
 from . import controls
 from .access_review import close_overdue_campaigns
+from .access_review.staff_roles import suspend_unreviewed_staff
+from .access_review.yearly import suspend_unreviewed_vendors
 from .approvals import NotificationWorker, run_housekeeping
 from .audit.forwarder import forwarder_from_settings
 from .audit.retention import purge_daily as purge_audit_daily
+from .audit.service import checkpoint as audit_checkpoint
+from .audit.service import checkpoint_timer
 from .breakglass.channels import start_problem
 from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
-from .free_memory import release_free_memory
+from .free_memory import bound_retained_memory, release_free_memory
 from .gc_tuning import tune_for_many_sessions
 from .proxy.service import ProxyService
-from .recording import purge_daily
+from .recording import RecordingService, purge_daily
+from .runtime.console_server import ConsoleServer
+from .runtime.listening import ListenError, listen_failure
 from .second_factor_exceptions import record_second_factor_exceptions
+from .trace_retention import purge_daily as purge_traces_daily
 
 log = logging.getLogger("bastion.server")
 
-
-class ListenError(Exception):
-    """A listening address cannot be taken; the message names the setting to change."""
+__all__ = ["ListenError", "NodeDuties", "StartRefused", "check_start", "record_retention", "serve"]
 
 
 class StartRefused(ListenError):
     """The node would run in a state the rules forbid; the message names the setting."""
-
-
-def listen_failure(exc: OSError, section: str, host: str, port: int) -> ListenError:
-    reason = {errno.EADDRINUSE: "the port is already in use",
-              errno.EACCES: "permission denied (ports below 1024 need privileges)",
-              errno.EADDRNOTAVAIL: "this machine has no such address"}.get(
-                  exc.errno or 0, exc.strerror or str(exc))
-    return ListenError(
-        f"cannot listen on {host}:{port}: {reason}; change [{section}] listen_host/listen_port "
-        f"(BASTION_{section.upper()}__LISTEN_PORT) or stop what holds the port")
-
-
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-class ConsoleThread(threading.Thread):
-    def __init__(self, core: Bastion, app_factory: Callable[[Bastion], object]) -> None:
-        super().__init__(name="bastion-console", daemon=True)
-        web = core.settings.web
-        # The socket is bound here rather than by Werkzeug, which prints to stderr and
-        # exits the process when the port is taken: the operator gets our one line instead.
-        try:
-            listener = socket.create_server((web.listen_host, web.listen_port),
-                                            family=_family(web.listen_host))
-        except OSError as exc:
-            raise listen_failure(exc, "web", web.listen_host, web.listen_port) from None
-        with listener:
-            self.server = make_server(web.listen_host, web.listen_port, app_factory(core),
-                                      threaded=True, fd=listener.fileno())
-        self.port = self.server.port
-
-    def run(self) -> None:
-        self.server.serve_forever()
-
-    def stop(self) -> None:
-        self.server.shutdown()
 
 
 HOUSEKEEPING_SECONDS = 30
@@ -99,18 +65,35 @@ def _audit_start_refused(core: Bastion, problem: str) -> None:
                           reasons=[problem], details={"node": core.node})
 
 
-async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
+def check_start(core: Bastion, *, demo: bool = False) -> None:
+    """What every start records and refuses, one process or a supervisor: second-factor
+    exceptions in force go in the audit trail; break-glass that could tell nobody must not
+    be offered (CNIL, bris de glace)."""
+    record_second_factor_exceptions(core)
+    problem = start_problem(core)
+    if problem is not None and demo:
+        # The demo runs on a laptop without a mail server; it says so rather than pretend.
+        log.warning("demo: %s", problem)
+    elif problem is not None:
+        _audit_start_refused(core, problem)
+        raise StartRefused(problem)
+
+
+async def housekeeping(core: Bastion, stop: asyncio.Event) -> None:
     """Pending requests expire, grants past their end are ended, spent challenges go,
     overdue access reviews suspend what was not confirmed, console sessions ended over
     30 days ago go, and freed memory is handed back to the system."""
     while not stop.is_set():
         try:
-            await proxy.call(run_housekeeping, proxy.core)
+            await asyncio.to_thread(run_housekeeping, core)
             # Access-review lines not confirmed by their campaign's deadline are suspended.
-            await proxy.call(close_overdue_campaigns, proxy.core)
-            await proxy.call(purge_console_sessions, proxy.core)
+            await asyncio.to_thread(close_overdue_campaigns, core)
+            # Vendors a year without a confirmed review, grace period over, are suspended.
+            await asyncio.to_thread(suspend_unreviewed_vendors, core)
+            await asyncio.to_thread(suspend_unreviewed_staff, core)  # and staff roles alike
+            await asyncio.to_thread(purge_console_sessions, core)
             # Buffers freed by bulk transfers go back to the system (see free_memory).
-            await proxy.call(release_free_memory)
+            await asyncio.to_thread(release_free_memory)
         except Exception:  # noqa: BLE001 - a failed round is retried at the next one
             log.exception("housekeeping round failed")
         try:
@@ -119,21 +102,52 @@ async def housekeeping(proxy: ProxyService, stop: asyncio.Event) -> None:
             pass
 
 
+class NodeDuties:
+    """What a node does once, however many processes it runs: retention purges,
+    housekeeping, the DPO's daily summary, notifications and SIEM forwarding."""
+
+    def __init__(self, core: Bastion, stop: asyncio.Event) -> None:
+        self.core = core
+        self.stop_event = stop
+        self.tasks: list[asyncio.Task[None]] = []
+        self.notifier = NotificationWorker(core)
+
+    def start(self) -> None:
+        core, stop = self.core, self.stop_event
+        # Retention: recordings and audit events past their period (and not on legal hold)
+        # are purged daily; new audit events go to the SIEM when [syslog] is configured.
+        self.tasks = [
+            asyncio.create_task(purge_daily(RecordingService(core), stop)),
+            asyncio.create_task(purge_audit_daily(core, stop)),
+            # Requests, grants, sessions... past the same period (bastion/trace_retention.py).
+            asyncio.create_task(purge_traces_daily(core, stop)),
+            # An idle log's unsigned tail is signed after audit.checkpoint_minutes.
+            asyncio.create_task(checkpoint_timer(core, stop)),
+            asyncio.create_task(housekeeping(core, stop)),
+            # The DPO's daily summary (overdue break-glass reviews, flags), once a local day.
+            asyncio.create_task(controls.daily_summaries(core, stop)),
+        ]
+        self.notifier.start()
+        forwarder = forwarder_from_settings(core.db, core.settings.syslog)
+        if forwarder is not None:
+            self.tasks.append(asyncio.create_task(forwarder.run_async(stop)))
+
+    async def finish(self) -> None:
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.notifier.stop()
+
+
 async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
                 ready: Callable[[int, int], None] | None = None, *,
                 demo: bool = False) -> None:
     core.db.require_current_schema()
     await asyncio.to_thread(record_retention, core)
-    await asyncio.to_thread(record_second_factor_exceptions, core)
-    # Break-glass that could tell nobody must not be offered (CNIL, bris de glace).
-    problem = await asyncio.to_thread(start_problem, core)
-    if problem is not None and demo:
-        # The demo runs on a laptop without a mail server; it says so rather than pretend.
-        log.warning("demo: %s", problem)
-    elif problem is not None:
-        await asyncio.to_thread(_audit_start_refused, core, problem)
-        raise StartRefused(problem)
+    await asyncio.to_thread(partial(check_start, core, demo=demo))
+    # Signed at each start and stop: what a node did before it stopped (or crashed) is
+    # vouched for by a signature, not only by the hash chain an insider could cut.
+    await asyncio.to_thread(audit_checkpoint, core, "start")
     tune_for_many_sessions()
+    bound_retained_memory()
     proxy = ProxyService(core)
     ssh = core.settings.ssh
     try:
@@ -141,39 +155,30 @@ async def serve(core: Bastion, app_factory: Callable[[Bastion], object],
     except OSError as exc:
         raise listen_failure(exc, "ssh", ssh.listen_host, ssh.listen_port) from None
     try:
-        console = ConsoleThread(core, app_factory)
+        console = ConsoleServer(core, app_factory)
     except ListenError:
         await proxy.stop()
         raise
     console.start()
-    log.info("SSH proxy listening on %s:%d", core.settings.ssh.listen_host, ssh_port)
-    log.info("console listening on %s:%d", core.settings.web.listen_host, console.port)
+    log.info("node %s ready: SSH proxy on %s:%d, console on %s:%d", core.node,
+             core.settings.ssh.listen_host, ssh_port, core.settings.web.listen_host, console.port)
     if ready:
         ready(ssh_port, console.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # Retention: recordings and audit events past their period (and not on legal hold) are
-    # purged daily; new audit events go to the SIEM when [syslog] is configured.
-    background = [
-        asyncio.create_task(purge_daily(proxy.recordings.catalog, stop)),
-        asyncio.create_task(purge_audit_daily(core, stop)),
-    ]
-    background.append(asyncio.create_task(housekeeping(proxy, stop)))
-    # The DPO's daily summary (overdue break-glass reviews, flags), once per local day.
-    background.append(asyncio.create_task(controls.daily_summaries(core, stop)))
-    notifier = NotificationWorker(core)
-    notifier.start()
-    forwarder = forwarder_from_settings(core.db, core.settings.syslog)
-    if forwarder is not None:
-        background.append(asyncio.create_task(forwarder.run_async(stop)))
+    duties = NodeDuties(core, stop)
+    duties.start()
     try:
         await stop.wait()
     finally:
-        await asyncio.gather(*background, return_exceptions=True)
-        notifier.stop()
+        await duties.finish()
         log.info("stopping: closing live sessions")
         await proxy.stop()
         console.stop()
+        try:
+            await asyncio.to_thread(audit_checkpoint, core, "stop")
+        except Exception:  # noqa: BLE001 - the next start signs the tail instead
+            log.exception("the audit checkpoint at stop failed")
         log.info("stopped")

@@ -21,23 +21,39 @@ from typing import Any
 
 import asyncssh
 
-from . import concurrency, console, keystrokes, recording_cost, report, revocation, setup_time, throughput
+from . import (
+    concurrency,
+    console,
+    floods,
+    keystrokes,
+    recording_cost,
+    report,
+    revocation,
+    setup_time,
+    throughput,
+    typed_commands,
+)
 from .world import build
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["setup", "keystrokes", "throughput", "recording", "revocation", "console", "concurrency"]
+ORDER = ["setup", "keystrokes", "typed", "throughput", "recording", "revocation", "console", "concurrency",
+         "floods"]
 
 
 def sizes(quick: bool) -> dict[str, dict[str, Any]]:
     if quick:
         return {"throughput": {"size_mb": 50, "runs": 1}, "setup": {"count": 5},
-                "keystrokes": {"count": 60}, "concurrency": {"count": 100, "seconds": 8},
+                "keystrokes": {"count": 60}, "typed": {"count": 120},
+                "concurrency": {"count": 100, "seconds": 8},
                 "recording": {"size_mb": 5, "keys": 40}, "revocation": {"count": 2},
-                "console": {"sessions": 2000, "commands": 100_000, "repeat": 5}}
+                "console": {"sessions": 2000, "commands": 100_000, "repeat": 5},
+                "floods": {"size_mb": 50, "ten_size_mb": 10}}
     return {"throughput": {"size_mb": 300, "runs": 2}, "setup": {"count": 20},
-            "keystrokes": {"count": 300}, "concurrency": {"count": 1000, "seconds": 30},
+            "keystrokes": {"count": 300}, "typed": {"count": 300},
+            "concurrency": {"count": 1000, "seconds": 30},
             "recording": {"size_mb": 20, "keys": 200}, "revocation": {"count": 10},
-            "console": {"sessions": 10_000, "commands": 1_000_000, "repeat": 20}}
+            "console": {"sessions": 10_000, "commands": 1_000_000, "repeat": 20},
+            "floods": {"size_mb": 300, "ten_size_mb": 100}}
 
 
 def machine() -> dict[str, Any]:
@@ -83,11 +99,13 @@ def main() -> int:
     runners = {
         "setup": lambda: setup_time.run(world, **size["setup"]),
         "keystrokes": lambda: keystrokes.run(world, **size["keystrokes"]),
+        "typed": lambda: typed_commands.run(world, **size["typed"]),
         "throughput": lambda: throughput.run(world, **size["throughput"], profile_dir=profiles),
         "recording": lambda: recording_cost.run(world, **size["recording"]),
         "revocation": lambda: revocation.run(world, **size["revocation"]),
         "console": lambda: console.run(world, **size["console"]),
         "concurrency": lambda: concurrency.run(world, **size["concurrency"], profile_dir=profiles),
+        "floods": lambda: floods.run(world, **size["floods"]),
     }
     failed = False
     try:

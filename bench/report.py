@@ -48,6 +48,20 @@ def _keystrokes(r: dict[str, Any]) -> list[Row]:
              "<= +2 ms", _met(r["added_p99_ms"] <= 2))]
 
 
+def _typed(r: dict[str, Any]) -> list[Row]:
+    t, p, d = r["bastion_tracking"], r["bastion"], r["direct"]
+    loop = r["loop"]
+    return [(f"8. key echo p50 / p99 with command rules tracked, {r['keys']} keys",
+             f"{t['p50_ms']} / {t['p99_ms']} ms (without rules {p['p50_ms']} / {p['p99_ms']} ms)",
+             f"{d['p50_ms']} / {d['p99_ms']} ms", f"+{r['added_p99_ms']} ms at p99", "<= +2 ms",
+             _met(r["added_p99_ms"] <= 2)),
+            ("8. tracking's loop CPU: per key+echo p50 / p99; per Enter check p99; "
+             "first key after a 1 MiB flood, max",
+             f"{loop['per_key_us']['p50_us']} / {loop['per_key_us']['p99_us']} us; "
+             f"{loop['per_enter_us']['p99_us']} us; "
+             f"{loop['first_key_after_1mib_flood_ms']['max_ms']} ms", "", "", "(report)", "n/a")]
+
+
 def _concurrency(r: dict[str, Any]) -> list[Row]:
     b, d = r["bastion"], r["direct"]
     n = r["sessions"]
@@ -92,10 +106,27 @@ def _revocation(r: dict[str, Any]) -> list[Row]:
             for kind, v in r["closing"].items()]
 
 
+def flood_bound_mib(floods: int) -> int:
+    """The figure docs/benchmarks.md promises: what N concurrent floods may add to a node."""
+    return 16 + 6 * floods
+
+
+def _floods(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for f in (r["one"], r["ten"]):
+        bound = flood_bound_mib(f["floods"])
+        rows.append((f"8. {f['floods']} concurrent {f['size_mb']} MB floods: node RSS peak",
+                     f"{f['rss_peak_mib']} MiB (+{f['rss_added_peak_mib']} from "
+                     f"{f['rss_before_mib']}; {f['rss_after_housekeeping_mib']} after housekeeping)",
+                     "", "", f"< +{bound} MiB", _met(f["rss_added_peak_mib"] < bound)))
+    return rows
+
+
 TABLES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "throughput": _throughput, "setup": _setup, "keystrokes": _keystrokes,
+    "typed": _typed,
     "concurrency": _concurrency, "recording": _recording, "console": _console,
-    "revocation": _revocation,
+    "revocation": _revocation, "floods": _floods,
 }
 
 

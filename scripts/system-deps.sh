@@ -21,6 +21,7 @@ else
     { have initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || need="$need postgresql"
     have chromium || need="$need chromium"
     have nginx || need="$need nginx"
+    have systemd-analyze || need="$need systemd"
     have npm || need="$need npm"
 fi
 

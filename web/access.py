@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
@@ -29,6 +30,8 @@ from .identity import Identity, current_identity
 ROLES = ("approver", "admin", "dpo", "technician")
 STAFF_ROLES = ("approver", "admin", "dpo")
 IDENTITIES = ("anonymous", "key-pending", "enrol-pending", *ROLES)
+# Longer than any console URL; a longer "next" is not one of ours.
+MAX_NEXT_LENGTH = 2048
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,7 +114,9 @@ def enforce() -> ResponseReturnValue | None:
         return None
     g.access_refused = True  # for the route x role test; nothing else reads it
     if rule is not None and wants_page() and "anonymous" in identity.kinds:
-        return redirect(url_for("auth.sign_in", next=safe_next(request.full_path)))
+        # Vendor pages have their own sign-in (password and one-time code).
+        door = "portal_auth.sign_in" if request.path.startswith("/portal/") else "auth.sign_in"
+        return redirect(url_for(door, next=safe_next(request.full_path)))
     if rule is not None and wants_page() and identity.kinds & {"key-pending", "enrol-pending"}:
         step = "auth.key_step" if "key-pending" in identity.kinds else "auth.enrol"
         return redirect(url_for(step))
@@ -123,8 +128,21 @@ def wants_page() -> bool:
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only local paths: an open redirect would make the sign-in page a phishing tool."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only same-origin paths: an open redirect would make the sign-in page a phishing tool.
+
+    Browsers drop tabs and line breaks from a URL and read ``\\`` as ``/``, so
+    ``/<tab>/evil.example`` is ``//evil.example``, another site: any control character,
+    whitespace or backslash refuses the target, and what is left must parse as a path with
+    neither scheme nor host.
+    """
+    if not target or not isinstance(target, str) or len(target) > MAX_NEXT_LENGTH:
+        return None
+    if any(ch.isspace() or not ch.isprintable() or ch == "\\" for ch in target):
+        return None
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return None
     return target.rstrip("?") or None
 

@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bastion.context import Bastion
 
-from . import access, api, errors, i18n, navigation, security, statuses
+from . import access, api, bounded_input, errors, i18n, navigation, security, statuses
 from .blueprints import (
     access_review,
     account,
@@ -32,6 +32,7 @@ from .blueprints import (
     portal_auth,
     replay,
     requests,
+    role_changes,
     sessions,
     vendors,
 )
@@ -39,7 +40,8 @@ from .config import SIGN_IN_ADDRESS_WINDOW_SECONDS, SIGN_IN_ATTEMPTS_PER_ADDRESS
 from .identity import init_login
 from .throttle import Throttle
 
-BLUEPRINTS = (health, auth, home, account, admin_staff, admin_targets, vendors, audit, assets,
+BLUEPRINTS = (health, auth, home, account, admin_staff, role_changes, admin_targets, vendors, audit,
+              assets,
               requests, live, sessions, replay, grants, dpo, break_glass,
               logbook, access_review,
               portal_auth, portal)  # vendor pages
@@ -49,6 +51,7 @@ def create_app(core: Bastion, config: Mapping[str, Any] | None = None) -> Flask:
     """``config`` overrides Flask settings (tests use it; production passes nothing)."""
     app = Flask(__name__)
     app.config.update(flask_config(core, config))
+    bounded_input.install(app)  # before any route is added: the bounded int converter
     app.extensions["bastion"] = core
     app.extensions["sign_in_throttle"] = Throttle(
         SIGN_IN_ATTEMPTS_PER_ADDRESS, SIGN_IN_ADDRESS_WINDOW_SECONDS

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import jsonify
+from flask import Response, jsonify
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 from webauthn import options_to_json
@@ -40,6 +40,17 @@ def _messages() -> dict[str, str]:
         "staff_inactive": failure_message(),
         "malformed_credential": gettext("The security key's answer could not be read. Try again."),
         "wrong_origin": gettext("The security key answered for another web address."),
+        "credential_revoked": gettext("This security key is revoked. Use another key."),
+        "credential_suspended": gettext(
+            "This security key is suspended: it may have been copied. Use another key and tell "
+            "your administrator."),
+        "key_confirmation_required": gettext(
+            "Confirm with one of your security keys before adding another."),
+        "enrolment_link_invalid": gettext(
+            "This enrolment link is unknown, used or expired. Ask an administrator for a new one."),
+        "credential_not_found": gettext("This security key does not exist."),
+        "cross_origin": gettext(
+            "The security key was used inside another site's page. Open the console directly and try again."),
     }
 
 
@@ -68,6 +79,16 @@ def options_response(make: Callable[[], Any]) -> ResponseReturnValue:
     except ApprovalError as error:
         return error_response(error)
     return jsonify(options=json.loads(options_to_json(options)))
+
+
+def then(reply: ResponseReturnValue, ceremony: str, next_url: str) -> ResponseReturnValue:
+    """Options that the browser answers with ``ceremony`` ("get" or "register") and sends
+    to ``next_url``: for ceremonies of several steps. Refusals pass through unchanged."""
+    if isinstance(reply, Response) and reply.status_code == 200:
+        body = reply.get_json()
+        body.update(ceremony=ceremony, next=next_url)
+        return jsonify(body)
+    return reply
 
 
 def credential_from_body(body: Any) -> dict[str, Any] | None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from wtforms import SelectMultipleField
+from wtforms import Field, SelectMultipleField
+from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from .bounded_input import EARLIEST, LATEST, within_date_bounds
 
 try:  # wtforms 3.3 deprecates (value, label) tuples in favour of SelectChoice
     from wtforms.fields.choices import SelectChoice
@@ -39,3 +43,14 @@ def csrf_field(form: FlaskForm) -> Markup:
     field = getattr(form, "csrf_token", None)
     # wtforms renders escaped Markup already.
     return field(id=False) if field is not None else Markup()
+
+
+class DateBounds:
+    """A date the bastion can store and show in any time zone (2000 to 2199): year 9999
+    or year 1 overflowed the conversion to UTC or local time (web.bounded_input)."""
+
+    message = lazy_gettext("Enter a date between %(first)s and %(last)s.")
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        if not within_date_bounds(field.data):
+            raise ValidationError(self.message % {"first": EARLIEST.year, "last": LATEST.year - 1})

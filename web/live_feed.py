@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from bastion.models import Recording, SshSession
 from bastion.recording import RecordingReader, RecordingService, RecordingTruncated, expected_for
-from bastion.recording.events import OUTPUT, RESIZE
+from bastion.recording.events import RESIZE, SHOWN
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def read_feed(service: RecordingService, session_row: SshSession, recording: Rec
     try:
         for event in reader.events():
             index, count = count, count + 1
-            if event.code == OUTPUT:
+            if event.code in SHOWN:
                 # Decoded from the start every time: a character cut between two events
                 # comes out whole, and each event's text is the same at every poll.
                 text = decoder.decode(event.data)

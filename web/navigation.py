@@ -28,6 +28,7 @@ MENU = (
     ("vendors.index", lazy_gettext("Vendors")),
     ("admin_targets.targets", lazy_gettext("Targets")),
     ("admin_staff.staff_list", lazy_gettext("Staff")),
+    ("role_changes.index", lazy_gettext("Role changes")),
     ("audit.events", lazy_gettext("Audit log")),
     ("access_review.index", lazy_gettext("Access reviews")),
     ("dpo.home", lazy_gettext("Controls")),
@@ -57,7 +58,7 @@ def menu_for_visitor() -> list[tuple[str, Any, bool]]:
 
 # Requests answered with data, not a page: no menu, so no badge to count.
 NO_MENU_ENDPOINTS = frozenset({"static", "assets.asciinema_player", "live.feed", "replay.cast",
-                               "health.healthz"})
+                               "health.healthz", "health.readyz", "health.metrics"})
 
 
 def count_pending_badge() -> None:

@@ -31,7 +31,8 @@ class Throttle:
         self._lock = threading.Lock()
 
     def hit(self, address: str, now: float | None = None) -> Verdict:
-        """Count one attempt; refused attempts are not counted (the window still ends)."""
+        """Count one attempt; refused attempts are not counted (the window still ends), and
+        the caller takes back a successful one with :meth:`forgive`."""
         now = time.monotonic() if now is None else now
         with self._lock:
             hits = self._hits.setdefault(address, deque())
@@ -47,6 +48,14 @@ class Throttle:
             if len(self._hits) > self.max_addresses:
                 self._forget_idle(now)
             return Verdict.OK
+
+    def forgive(self, address: str) -> None:
+        """Take back this address's latest attempt: it succeeded. Only failures should add
+        up, or a ward signing in from behind one NAT address would lock itself out."""
+        with self._lock:
+            hits = self._hits.get(address)
+            if hits:
+                hits.pop()
 
     def _forget_idle(self, now: float) -> None:
         # Bounded memory even when many addresses try once.

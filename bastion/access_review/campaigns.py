@@ -26,9 +26,10 @@ from bastion.models import (
 
 from .allowed import allowed_lines
 from .errors import ReviewError
-from .grants import revoke_blocked_grants
+from .grants import refuse_blocked_requests, revoke_blocked_grants
 from .suspensions import blocking_decision
 from .views import CampaignInfo, LineInfo, campaign_info, line_info
+from .yearly import reinstate_vendor
 
 MAX_NOTE = 2000
 
@@ -164,11 +165,14 @@ def _decide(core: Bastion, line_id: int, decision: str, *, actor: Actor, comment
             details={"campaign_id": line.campaign_id, "line_id": line.id, "before": before,
                      "comment": comment},
             **_subject(line))  # type: ignore[arg-type]
+        if decision == "confirmed":
+            reinstate_vendor(session, core, line.campaign.vendor, actor=actor, line_id=line.id)
         _close_if_done(session, core, line.campaign, actor=actor, now=now,
                        why="every line was confirmed or revoked")
         info = line_info(line)
     if decision == "revoked":
         revoke_blocked_grants(core, actor=actor, now=now)
+        refuse_blocked_requests(core, actor=actor, now=now)
     return info
 
 
@@ -211,4 +215,6 @@ def close_overdue_campaigns(core: Bastion, *, now: datetime | None = None,
                            why=f"deadline {campaign.deadline.isoformat()} passed")
             closed.append(campaign.id)
     revoked = revoke_blocked_grants(core, actor=actor, now=now)
+    if suspended:
+        refuse_blocked_requests(core, actor=actor, now=now)
     return CloseReport(tuple(closed), tuple(suspended), tuple(revoked))

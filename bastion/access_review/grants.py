@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bastion.approvals import LIVE_STATES, ApprovalError, revoke_grant
+from bastion.approvals.ungrantable import recheck_pending
 from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.models import Grant
@@ -41,3 +42,9 @@ def revoke_blocked_grants(core: Bastion, *, actor: Actor, now: datetime) -> list
         else:
             revoked.append(grant_id)
     return revoked
+
+
+def refuse_blocked_requests(core: Bastion, *, actor: Actor, now: datetime) -> list[int]:
+    """Pending requests for an access a review now blocks leave the approvers' queue."""
+    with core.db.session() as session:
+        return recheck_pending(session, core.audit, trigger="access review", actor=actor, now=now)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from webauthn import verify_authentication_response
 from webauthn.helpers import (
     bytes_to_base64url,
@@ -30,6 +32,7 @@ from webauthn.helpers.structs import (
 
 from bastion.models import WebAuthnCredential
 
+from .client_data import refuse_framed
 from .errors import ApprovalError
 from .relying_party import RelyingParty
 
@@ -58,6 +61,18 @@ def load_json(response: CredentialResponse) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise malformed("it is not a JSON object")
     return data
+
+
+class CounterRegressed(ApprovalError):
+    """The key signed with a counter no higher than the one stored: a clone, or a replayed
+    authenticator state (``clone_suspicion`` suspends the key)."""
+
+    def __init__(self, stored: int, presented: int) -> None:
+        super().__init__("counter_regressed",
+                         f"the security key's signature counter went from {stored} to "
+                         f"{presented}: the key may have been cloned and is now suspended; "
+                         "use another key and tell an administrator")
+        self.presented = presented
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,7 @@ def verify_assertion(assertion: Assertion, stored: WebAuthnCredential, *, rp: Re
         raise ApprovalError("wrong_origin",
                             f"the security key was used on {client.origin!r}, not on the "
                             f"bastion's console ({rp.origin})")
+    refuse_framed(assertion.credential.response.client_data_json)
     data = assertion.authenticator_data
     if data.rp_id_hash != rp.rp_id_hash:
         raise ApprovalError("wrong_rp_id",
@@ -144,11 +160,28 @@ def verify_assertion(assertion: Assertion, stored: WebAuthnCredential, *, rp: Re
                             reasons=[str(exc) or type(exc).__name__]) from None
     new_count = verified.new_sign_count
     if (new_count or stored.sign_count) and new_count <= stored.sign_count:
-        raise ApprovalError("counter_regressed",
-                            f"the security key's signature counter went from "
-                            f"{stored.sign_count} to {new_count}: the key may have been "
-                            "cloned; use another key and tell an administrator")
+        raise CounterRegressed(stored.sign_count, new_count)
     return new_count
+
+
+def usable_credential(session: Session, credential_id: bytes, *,
+                      owner: int | None) -> WebAuthnCredential:
+    """The staff key an assertion names, if it belongs to ``owner`` (any staff member when
+    None) and is neither revoked nor suspended."""
+    stored = session.scalar(select(WebAuthnCredential).where(
+        WebAuthnCredential.credential_id == credential_id))
+    if stored is None or stored.staff_id is None or (owner is not None
+                                                     and stored.staff_id != owner):
+        raise ApprovalError("unknown_credential", "this security key is not registered to you")
+    if stored.revoked_at is not None:
+        raise ApprovalError("credential_revoked",
+                            f"the security key {stored.name!r} was revoked; use another key, "
+                            "or ask an administrator for an enrolment link")
+    if stored.suspended_at is not None:
+        raise ApprovalError("credential_suspended",
+                            f"the security key {stored.name!r} is suspended because it may have "
+                            "been cloned; use another key and ask an administrator to revoke it")
+    return stored
 
 
 def credential_b64(credential_id: bytes) -> str:

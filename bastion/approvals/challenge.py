@@ -43,8 +43,16 @@ def _store(session: Session, core: Bastion, *, purpose: str, challenge: bytes, n
 
 def issue_approval_challenge(session: Session, core: Bastion, *, request_id: int, staff_id: int,
                              digest: str, now: datetime) -> bytes:
+    return issue_bound_challenge(session, core, purpose="approval", staff_id=staff_id,
+                                 digest=digest, now=now, request_id=request_id)
+
+
+def issue_bound_challenge(session: Session, core: Bastion, *, purpose: str, staff_id: int,
+                          digest: str, now: datetime, request_id: int | None = None) -> bytes:
+    """A challenge derived from a content digest, as an approval's: for any signed
+    confirmation (a role change, a key change)."""
     nonce = secrets.token_bytes(NONCE_BYTES)
-    return _store(session, core, purpose="approval", challenge=approval_challenge(digest, nonce),
+    return _store(session, core, purpose=purpose, challenge=approval_challenge(digest, nonce),
                   now=now, staff_id=staff_id, request_id=request_id, nonce=nonce, digest=digest)
 
 
@@ -92,16 +100,17 @@ def check_fresh(row: WebAuthnChallenge, now: datetime) -> None:
                             "the security-key challenge has expired; ask for a new one")
 
 
-def check_content(row: WebAuthnChallenge, digest: str) -> None:
-    """The request must still be what the challenge was derived from."""
+def check_content(row: WebAuthnChallenge, digest: str, *, subject: str = "the request") -> None:
+    """The request (or what ``subject`` names) must still be what the challenge was derived
+    from."""
     unchanged = (row.content_digest is not None and row.nonce is not None
                  and hmac.compare_digest(row.content_digest, digest)
                  and hmac.compare_digest(approval_challenge(digest, row.nonce).hex(),
                                          row.challenge))
     if not unchanged:
         raise ApprovalError("request_changed",
-                            "the request has changed since this approval was started; "
-                            "review it again and approve the new version")
+                            f"{subject} has changed since this confirmation was started; "
+                            "review it again and confirm the new version")
 
 
 def consume(row: WebAuthnChallenge, *, now: datetime, outcome: str,

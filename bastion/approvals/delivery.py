@@ -30,8 +30,9 @@ MAX_ATTEMPTS = 6
 CLAIM_TIMEOUT = timedelta(minutes=5)  # a claim older than this was a crashed worker's
 SMTP_TIMEOUT_SECONDS = 15
 # Outbox kinds whose e-mails are marked urgent (an emergency access opened without
-# approval: bastion.breakglass.notify). Mail clients sort and alert on these headers.
-URGENT_KINDS = frozenset({"break_glass.declared"})
+# approval: bastion.breakglass.notify; a key suspended as cloned:
+# bastion.approvals.clone_suspicion). Mail clients sort and alert on these headers.
+URGENT_KINDS = frozenset({"break_glass.declared", "staff.key_suspended"})
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ CODES: dict[str, int] = {
     "grant_not_found": 404,
     "staff_not_found": 404,
     "credential_not_found": 404,
+    "role_change_not_found": 404,
     "unknown_technician": 404,
     "unknown_target": 404,
     # input that cannot be used as given
@@ -28,6 +29,11 @@ CODES: dict[str, int] = {
     "staff_inactive": 403,
     "not_your_request": 403,
     "account_locked": 403,
+    "not_a_confirmer": 403,
+    "confirmer_is_party": 403,
+    "approver_on_probation": 403,
+    "enrolment_link_invalid": 403,
+    "key_confirmation_required": 403,
     "sign_in_failed": 401,
     # the state of things
     "already_reviewed": 409,
@@ -38,6 +44,10 @@ CODES: dict[str, int] = {
     "grant_not_revocable": 409,
     "last_credential": 409,
     "no_credential": 409,
+    "role_change_not_pending": 409,
+    "last_admin": 409,
+    "credential_revoked": 403,
+    "credential_suspended": 403,
     # the WebAuthn proof
     "challenge_unknown": 400,
     "challenge_replayed": 400,
@@ -48,6 +58,7 @@ CODES: dict[str, int] = {
     "request_changed": 409,
     "unknown_credential": 400,
     "wrong_origin": 400,
+    "cross_origin": 400,
     "wrong_rp_id": 400,
     "wrong_ceremony": 400,
     "user_not_present": 400,

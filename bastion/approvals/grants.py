@@ -81,7 +81,8 @@ def create_grant(session: Session, core: Bastion, request: AccessRequest,
         details={"not_before": not_before.isoformat(), "not_after": not_after.isoformat(),
                  "requested_end": request.window_end.isoformat(),
                  "contract_latest_end": constraints.latest_end.isoformat(),
-                 "contract_version_id": contract_version_id, "scope": grant.scope})
+                 "contract_version_id": contract_version_id, "scope": grant.scope,
+                 "data_categories": sorted(request.target.data_categories or ())})
     keys = list(request.technician.keys)
     if len(keys) == 1:
         attach_certificate(session, core, grant, keys[0], actor)

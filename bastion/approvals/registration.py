@@ -30,10 +30,10 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.models import StaffUser, WebAuthnCredential, utcnow
 
+from . import staff_notices
 from .assertion import CredentialResponse, load_json, malformed
 from .attempts import run_audited
 from .challenge import (
@@ -44,6 +44,8 @@ from .challenge import (
     find_challenge,
     issue_challenge,
 )
+from .client_data import refuse_framed
+from .enrolment_links import LINK_INVALID, find_link
 from .errors import ApprovalError
 from .lookup import StaffRef, load_staff, staff_actor, staff_id_of, unknown_staff_actor
 from .relying_party import relying_party, staff_user_handle
@@ -62,26 +64,52 @@ def descriptors(rows: Iterable[WebAuthnCredential]) -> list[PublicKeyCredentialD
             for row in rows]
 
 
+def creation_options(session: Session, core: Bastion, person: StaffUser, *, passkey: bool,
+                     now: datetime) -> PublicKeyCredentialCreationOptions:
+    """Issue a registration challenge for ``person``. Callers first establish that this
+    person may add a key (``registration_options``, ``enrolment_options``,
+    ``key_changes.start_key_addition``)."""
+    challenge = issue_challenge(session, core, purpose="registration", staff_id=person.id, now=now)
+    rp = relying_party(core)
+    return generate_registration_options(
+        rp_id=rp.rp_id, rp_name=rp.name, user_id=staff_user_handle(core, person.id),
+        user_name=person.username, user_display_name=person.full_name,
+        challenge=challenge, timeout=core.settings.approvals.challenge_seconds * 1000,
+        attestation=AttestationConveyancePreference.NONE,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=(ResidentKeyRequirement.REQUIRED if passkey
+                          else ResidentKeyRequirement.PREFERRED),
+            user_verification=UserVerificationRequirement.REQUIRED),
+        exclude_credentials=descriptors(person.credentials))
+
+
 def registration_options(core: Bastion, staff: StaffRef, *, passkey: bool = False,
                          now: datetime | None = None) -> PublicKeyCredentialCreationOptions:
-    """Options for navigator.credentials.create(). ``passkey``: require a discoverable
-    credential (sign-in without a password); otherwise the key may still store one."""
+    """Options for navigator.credentials.create() for a staff member's *first* key, from a
+    local caller (tests, the CLI). ``passkey``: require a discoverable credential (sign-in
+    without a password); otherwise the key may still store one. Anyone holding a usable
+    key adds another only with that key's confirmation (``key_changes``); the console's
+    first-key enrolment goes through a one-time link (``enrolment_options``)."""
     now = now or utcnow()
     with core.db.session() as session:
         person = load_staff(session, staff)
-        challenge = issue_challenge(session, core, purpose="registration", staff_id=person.id,
-                                    now=now)
-        rp = relying_party(core)
-        return generate_registration_options(
-            rp_id=rp.rp_id, rp_name=rp.name, user_id=staff_user_handle(core, person.id),
-            user_name=person.username, user_display_name=person.full_name,
-            challenge=challenge, timeout=core.settings.approvals.challenge_seconds * 1000,
-            attestation=AttestationConveyancePreference.NONE,
-            authenticator_selection=AuthenticatorSelectionCriteria(
-                resident_key=(ResidentKeyRequirement.REQUIRED if passkey
-                              else ResidentKeyRequirement.PREFERRED),
-                user_verification=UserVerificationRequirement.REQUIRED),
-            exclude_credentials=descriptors(person.credentials))
+        if person.usable_credentials:
+            raise ApprovalError("key_confirmation_required",
+                                f"{person.username} already has a security key: confirm with "
+                                "it to add another")
+        return creation_options(session, core, person, passkey=passkey, now=now)
+
+
+def enrolment_options(core: Bastion, staff: StaffRef, token: str, *,
+                      now: datetime | None = None) -> PublicKeyCredentialCreationOptions:
+    """Registration options for someone holding a valid one-time enrolment link; the link
+    is used up by :func:`register_credential` with the same token."""
+    now = now or utcnow()
+    with core.db.session() as session:
+        person = load_staff(session, staff)
+        if find_link(session, token, staff_id=person.id, now=now) is None:
+            raise ApprovalError("enrolment_link_invalid", LINK_INVALID)
+        return creation_options(session, core, person, passkey=False, now=now)
 
 
 def _parse(response: CredentialResponse) -> tuple[RegistrationCredential, dict[str, object]]:
@@ -102,8 +130,11 @@ def _discoverable(data: dict[str, object], required: bool) -> bool:
 
 
 def register_credential(core: Bastion, staff: StaffRef, response: CredentialResponse, *,
-                        name: str, now: datetime | None = None) -> CredentialInfo:
-    """Verify the browser's answer to :func:`registration_options` and store the key."""
+                        name: str, now: datetime | None = None,
+                        enrolment_token: str | None = None) -> CredentialInfo:
+    """Verify the browser's answer to a registration challenge and store the key; with
+    ``enrolment_token``, use up that enrolment link in the same transaction. The owner
+    and the DPO are told."""
     now = now or utcnow()
     staff_id = staff_id_of(staff)
     matched: list[int] = []
@@ -121,6 +152,11 @@ def register_credential(core: Bastion, staff: StaffRef, response: CredentialResp
                             staff_id=person.id)
         matched.append(row.id)
         check_fresh(row, now)
+        link = None
+        if enrolment_token is not None:
+            link = find_link(session, enrolment_token, staff_id=person.id, now=now, lock=True)
+            if link is None:
+                raise ApprovalError("enrolment_link_invalid", LINK_INVALID)
         rp = relying_party(core)
         if client.type != "webauthn.create":
             raise ApprovalError("wrong_ceremony",
@@ -129,6 +165,7 @@ def register_credential(core: Bastion, staff: StaffRef, response: CredentialResp
         if client.origin != rp.origin:
             raise ApprovalError("wrong_origin", f"the key was registered on {client.origin!r}, "
                                                 f"not on the bastion's console ({rp.origin})")
+        refuse_framed(credential.response.client_data_json)
         if auth_data.rp_id_hash != rp.rp_id_hash:
             raise ApprovalError("wrong_rp_id", f"the key registered for another site than "
                                                f"{rp.rp_id}")
@@ -155,12 +192,18 @@ def register_credential(core: Bastion, staff: StaffRef, response: CredentialResp
             discoverable=_discoverable(data, required=False), created_at=now)
         session.add(stored)
         consume(row, now=now, outcome="ok")
+        if link is not None:
+            link.used_at = now
         session.flush()
         core.audit.append(session, action="staff.security_key_registered", outcome="ok",
                           actor=staff_actor(person, "staff"),
                           details={"username": person.username, "name": label,
                                    "aaguid": verified.aaguid,
-                                   "discoverable": stored.discoverable})
+                                   "discoverable": stored.discoverable,
+                                   "authorised_by": ("enrolment link" if link is not None
+                                                     else "existing key or local operator")})
+        staff_notices.key_changed(session, core, event="key_added", owner=person, key=label,
+                                  actor=f"staff:{person.username}")
         return credential_info(stored)
 
     def refused(session: Session, exc: ApprovalError) -> None:
@@ -181,22 +224,3 @@ def list_credentials(core: Bastion, staff: StaffRef) -> list[CredentialInfo]:
                                .where(WebAuthnCredential.staff_id == staff_id_of(staff))
                                .order_by(WebAuthnCredential.id))
         return [credential_info(row) for row in rows]
-
-
-def remove_credential(core: Bastion, staff: StaffRef, credential: int, *, actor: Actor) -> None:
-    """Remove one of a staff member's keys, never the last one (they could no longer
-    approve nor, without a password, sign in)."""
-    with core.db.session() as session:
-        person = load_staff(session, staff, active=False)
-        rows = {row.id: row for row in person.credentials}
-        if credential not in rows:
-            raise ApprovalError("credential_not_found",
-                                f"{person.username} has no security key #{credential}")
-        if len(rows) == 1:
-            raise ApprovalError("last_credential",
-                                "this is the last security key of the account; register "
-                                "another one before removing it")
-        row = rows[credential]
-        person.credentials.remove(row)
-        core.audit.append(session, action="staff.security_key_removed", outcome="ok",
-                          actor=actor, details={"username": person.username, "name": row.name})

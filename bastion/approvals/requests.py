@@ -32,17 +32,24 @@ SOURCES = ("ssh", "portal", "api", "console")
 CHANNELS = ("shell", "exec", "sftp", "forward")
 MAX_REASON = 2000
 MAX_TICKET = 100
+# Planned work is asked for at most this far ahead. Beyond it a date is a typo or an
+# attack (year 9999 overflowed every page that shows the request in local time).
+MAX_DAYS_AHEAD = 366
 
 
 def _seconds(value: datetime) -> datetime:
     return value.replace(microsecond=0)
 
 
-def _check_window(start: datetime, end: datetime) -> None:
+def _check_window(start: datetime, end: datetime, now: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise ApprovalError("invalid_input", "the window's times must carry a time zone")
     if end <= start:
         raise ApprovalError("invalid_input", "the window must end after it starts")
+    if end > now + timedelta(days=MAX_DAYS_AHEAD):
+        raise ApprovalError("invalid_input",
+                            f"the window must end within {MAX_DAYS_AHEAD} days from now; "
+                            "ask again for a nearer window")
 
 
 def _clean_text(reason: str, ticket: str | None) -> tuple[str, str | None]:
@@ -89,15 +96,20 @@ def file_request(core: Bastion, *, technician: str, target: str, account: str | 
                  window_start: datetime | None = None, window_end: datetime,
                  channels: Sequence[str], reason: str, ticket: str | None = None, source: str,
                  actor: Actor, declared_by: StaffRef | None = None,
-                 now: datetime | None = None) -> RequestInfo:
+                 fit_to_contract: bool = False, now: datetime | None = None) -> RequestInfo:
     """File a request; returns it pending. Raises :class:`OutOfContract` (after storing it
-    as denied) when the contracts engine refuses, ApprovalError for unusable input."""
+    as denied) when the contracts engine refuses, ApprovalError for unusable input.
+
+    A window that ends after the contract's ceiling is refused. ``fit_to_contract``: the
+    caller chose no end (an SSH login asks for "now"), so the end is the earlier of
+    ``window_end`` and the ceiling, and the request records it: approvers see, sign and
+    grant exactly that window."""
     now = _seconds(now or utcnow())
     if source not in SOURCES:
         raise ApprovalError("invalid_input", f"source must be one of {', '.join(SOURCES)}")
     start = _seconds(max(window_start or now, now))
     end = _seconds(window_end)
-    _check_window(start, end)
+    _check_window(start, end, now)
     reason, ticket = _clean_text(reason, ticket)
     wanted = _clean_channels(channels)
     refusal: OutOfContract | None = None
@@ -109,6 +121,11 @@ def file_request(core: Bastion, *, technician: str, target: str, account: str | 
         if place is None:
             raise ApprovalError("unknown_target", f"unknown target {target}")
         declarer = load_staff(session, declared_by) if declared_by is not None else None
+        if fit_to_contract:
+            ceiling = assess(session, technician=technician, target=target, account=account,
+                             start=start, end=None, channels=wanted, now=now)
+            if ceiling.constraints is not None:
+                end = min(end, _seconds(ceiling.constraints.latest_end))
         found = assess(session, technician=technician, target=target, account=account,
                        start=start, end=end, channels=wanted, now=now)
         request = AccessRequest(
@@ -125,7 +142,8 @@ def file_request(core: Bastion, *, technician: str, target: str, account: str | 
                  "channels": wanted, "ticket": ticket, "source": source,
                  "approvals_required": request.approvals_required,
                  "declared_by": declarer.username if declarer is not None else None,
-                 "contract_version_id": request.contract_version_id}
+                 "contract_version_id": request.contract_version_id,
+                 "data_categories": sorted(place.data_categories or ())}
         common = {"actor": actor, "vendor": person.vendor.slug, "technician": person.ident,
                   "target": place.name, "account": request.account_name or None,
                   "request_id": request.id}
@@ -168,7 +186,7 @@ def amend_request(core: Bastion, request_id: int, *, actor: Actor,
                                 "file a new one", request_id=request_id)
         start = _seconds(max(window_start or request.window_start, now))
         end = _seconds(window_end or request.window_end)
-        _check_window(start, end)
+        _check_window(start, end, now)
         new_reason, new_ticket = _clean_text(reason if reason is not None else request.reason,
                                              ticket if ticket is not None else request.ticket)
         wanted = _clean_channels(channels if channels is not None else request.channels)

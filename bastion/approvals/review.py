@@ -27,17 +27,17 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.models import (
     AccessRequest,
     Review,
     StaffUser,
     WebAuthnChallenge,
-    WebAuthnCredential,
     utcnow,
 )
 
-from .assertion import CredentialResponse, parse_assertion, verify_assertion
+from .assertion import CredentialResponse, parse_assertion, usable_credential, verify_assertion
 from .attempts import run_audited
 from .challenge import (
     burn,
@@ -48,6 +48,7 @@ from .challenge import (
     find_challenge,
     issue_approval_challenge,
 )
+from .clone_suspicion import suspend_if_cloned
 from .content import request_digest
 from .errors import ApprovalError
 from .grants import create_grant, grant_window
@@ -60,10 +61,11 @@ from .lookup import (
     staff_id_of,
     unknown_staff_actor,
 )
+from .probation import probation_ends
 from .registration import descriptors
 from .relying_party import relying_party
 from .requests import expire_request
-from .verdict import assess
+from .ungrantable import mark_ungrantable, still_grantable, why_ungrantable
 from .views import GrantInfo, RequestInfo, grant_info, request_info
 
 
@@ -85,15 +87,24 @@ class _Attempt:
     request: AccessRequest | None = None
     staff: StaffUser | None = None
     challenge_id: int | None = None
+    credential_id: int | None = None
     details: dict[str, object] = field(default_factory=dict)
 
 
 def _check_reviewer(request: AccessRequest, staff: StaffUser, now: datetime, *,
-                    approving: bool) -> None:
+                    approving: bool, probation_hours: int = 0) -> None:
     rid = request.id
     if not staff.has_role("approver"):
         raise ApprovalError("not_an_approver",
                             f"{staff.username} does not hold the approver role", request_id=rid)
+    if approving and request.approvals_required > 1:
+        until = probation_ends(staff, probation_hours)
+        if until is not None and until > now:
+            raise ApprovalError("approver_on_probation",
+                                f"{staff.username} became an approver recently: until "
+                                f"{until:%Y-%m-%d %H:%M} UTC, or until the DPO confirms them, "
+                                "their approval cannot count towards a two-person approval; "
+                                "ask another approver", request_id=rid)
     if is_requester(staff, request):
         raise ApprovalError("approver_is_requester",
                             f"{staff.username} filed or is the subject of request {rid}; "
@@ -103,7 +114,8 @@ def _check_reviewer(request: AccessRequest, staff: StaffUser, now: datetime, *,
                             f"{staff.username} has already reviewed request {rid}; a second "
                             "approval must come from someone else", request_id=rid)
     if approving and not (request.verdict or {}).get("allowed"):
-        raise ApprovalError("out_of_contract",
+        # A request refused while pending keeps the code approve() would have given.
+        raise ApprovalError((request.verdict or {}).get("refusal_code", "out_of_contract"),
                             f"request {rid} is outside the contract and cannot be approved",
                             reasons=(request.verdict or {}).get("reasons", []), request_id=rid)
     if request.status == "expired" or (
@@ -117,13 +129,24 @@ def _check_reviewer(request: AccessRequest, staff: StaffUser, now: datetime, *,
                             request_id=rid)
 
 
+# Refusals that mean the engine no longer allows the request.
+UNGRANTABLE = ("out_of_contract", "contract_changed")
+
+
 def _record_refusal(session: Session, core: Bastion, attempt: _Attempt, exc: ApprovalError,
                     now: datetime) -> None:
     burn(session, attempt.challenge_id, now=now, outcome=exc.code)
+    suspend_if_cloned(session, core, exc, attempt.credential_id, now=now)
     request = session.get(AccessRequest, attempt.request_id)
     staff = session.get(StaffUser, attempt.staff_id)
     if exc.code == "request_expired" and request is not None and request.status == "pending":
         expire_request(session, core, request, now)
+    if exc.code in UNGRANTABLE and request is not None and request.status == "pending":
+        # What the engine refused leaves the queue now, not at the next approver's try.
+        found, reasons = why_ungrantable(session, request, now)
+        if reasons:
+            mark_ungrantable(session, core.audit, request, found, reasons,
+                             trigger=f"{attempt.stage} refused", actor=Actor.system(), now=now)
     subject: dict[str, object] = {"request_id": request.id} if request is not None else {}
     if request is not None:
         subject.update(vendor=request.technician.vendor.slug,
@@ -149,12 +172,14 @@ def approval_options(core: Bastion, request_id: int, staff: StaffRef, *,
     def work(session: Session) -> PublicKeyCredentialRequestOptions:
         request = load_request(session, request_id)
         person = load_staff(session, attempt.staff_id)
-        _check_reviewer(request, person, now, approving=True)
-        keys = list(session.scalars(select(WebAuthnCredential)
-                                    .where(WebAuthnCredential.staff_id == person.id)))
+        _check_reviewer(request, person, now, approving=True,
+                        probation_hours=core.settings.approvals.new_approver_hours)
+        # Before anyone touches a key: the engine still allows it (fail closed).
+        still_grantable(session, request, now)
+        keys = person.usable_credentials
         if not keys:
             raise ApprovalError("no_credential",
-                                f"{person.username} has no security key registered; register "
+                                f"{person.username} has no usable security key; register "
                                 "one first", request_id=request_id)
         challenge = issue_approval_challenge(session, core, request_id=request.id,
                                              staff_id=person.id,
@@ -194,35 +219,20 @@ def approve(core: Bastion, request_id: int, staff: StaffRef,
         row = check_binding(find_challenge(session, assertion.challenge), purpose="approval",
                             staff_id=person.id, request_id=request.id)
         attempt.challenge_id = row.id
-        _check_reviewer(request, person, now, approving=True)
+        _check_reviewer(request, person, now, approving=True,
+                        probation_hours=core.settings.approvals.new_approver_hours)
         check_fresh(row, now)
         digest = request_digest(session, request)
         check_content(row, digest)
-        found = assess(session, technician=request.technician.ident,
-                       target=request.target.name, account=request.account_name,
-                       start=max(request.window_start, now), end=request.window_end,
-                       channels=request.channels or (), now=now)
-        if not found.allowed or found.constraints is None:
-            raise ApprovalError("out_of_contract",
-                                f"request {request.id} no longer fits the contract: "
-                                f"{found.headline}", reasons=found.reasons,
-                                request_id=request.id)
-        if found.version is None or found.version.id != request.contract_version_id:
-            raise ApprovalError("contract_changed",
-                                f"the contract changed since request {request.id} was filed; "
-                                "the technician must file a new request",
-                                request_id=request.id)
+        found = still_grantable(session, request, now)
+        assert found.constraints is not None  # still_grantable raised otherwise
         not_before, not_after = grant_window(request, found.constraints, now)
         if not_after <= not_before:
             raise ApprovalError("out_of_contract",
                                 f"nothing is left of request {request.id}'s window",
                                 request_id=request.id)
-        stored = session.scalar(select(WebAuthnCredential).where(
-            WebAuthnCredential.credential_id == assertion.credential_id))
-        if stored is None or stored.staff_id != person.id:
-            raise ApprovalError("unknown_credential",
-                                "this security key is not registered to you",
-                                request_id=request.id)
+        stored = usable_credential(session, assertion.credential_id, owner=person.id)
+        attempt.credential_id = stored.id
         attempt.details["credential"] = stored.name
         new_count = verify_assertion(assertion, stored, rp=relying_party(core),
                                      expected_challenge=bytes.fromhex(row.challenge),

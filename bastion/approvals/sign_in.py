@@ -5,7 +5,8 @@ Password + key: :func:`check_password`, then :func:`sign_in_options` and
 asked if the key wants to). Passkey alone: :func:`sign_in_options` and
 :func:`verify_sign_in` without a staff member; the discoverable credential names its
 owner and user verification (PIN or biometrics) is required, giving the two factors.
-Repeated wrong passwords lock the account for a while.
+Repeated wrong passwords lock the account's password sign-in for a while; a passkey
+still signs its owner in.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from webauthn.helpers.structs import (
 
 from bastion.audit import Actor
 from bastion.context import Bastion
-from bastion.models import StaffUser, WebAuthnCredential, utcnow
+from bastion.models import StaffUser, utcnow
 from bastion.passwords import verify_password
 from bastion.sign_in_lockout import LOCK_MINUTES, clear_failures, count_failure, is_locked
 
-from .assertion import CredentialResponse, parse_assertion, verify_assertion
+from .assertion import CredentialResponse, parse_assertion, usable_credential, verify_assertion
 from .attempts import run_audited
 from .challenge import burn, check_binding, check_fresh, consume, find_challenge, issue_challenge
+from .clone_suspicion import suspend_if_cloned
 from .errors import ApprovalError
 from .lookup import StaffRef, load_staff, staff_actor, staff_id_of
 from .registration import descriptors
@@ -97,10 +99,11 @@ def sign_in_options(core: Bastion, *, staff: StaffRef | None = None,
     now = now or utcnow()
     with core.db.session() as session:
         person = load_staff(session, staff) if staff is not None else None
-        keys = list(person.credentials) if person is not None else []
+        keys = person.usable_credentials if person is not None else []
         if person is not None and not keys:
             raise ApprovalError("no_credential",
-                                f"{person.username} has no security key registered")
+                                f"{person.username} has no usable security key; ask an "
+                                "administrator for an enrolment link")
         challenge = issue_challenge(session, core, purpose="sign_in",
                                     staff_id=person.id if person else None, now=now)
         return generate_authentication_options(
@@ -121,6 +124,7 @@ def verify_sign_in(core: Bastion, response: CredentialResponse, *,
     passkey = expected is None
     matched: list[int] = []
     who: list[StaffUser] = []
+    keys: list[int] = []
 
     def work(session: Session) -> SignedIn:
         assertion = parse_assertion(response)
@@ -132,11 +136,9 @@ def verify_sign_in(core: Bastion, response: CredentialResponse, *,
                                 "this security-key answer was requested for another sign-in")
         matched.append(row.id)
         check_fresh(row, now)
-        stored = session.scalar(select(WebAuthnCredential).where(
-            WebAuthnCredential.credential_id == assertion.credential_id))
-        if stored is None or stored.staff_id is None or (
-                expected is not None and stored.staff_id != expected):
-            raise ApprovalError("unknown_credential", "this security key is not registered here")
+        stored = usable_credential(session, assertion.credential_id, owner=expected)
+        keys.append(stored.id)
+        assert stored.staff_id is not None
         person = load_staff(session, stored.staff_id)
         who.append(person)
         handle = assertion.credential.response.user_handle
@@ -144,7 +146,10 @@ def verify_sign_in(core: Bastion, response: CredentialResponse, *,
                 handle, staff_user_handle(core, person.id)):
             raise ApprovalError("unknown_credential",
                                 "this passkey belongs to another account")
-        if is_locked(person, now):
+        # The lock-out stops password guessing. A passkey is phishing-resistant and
+        # carries its own second factor: anyone typing wrong passwords must not be able
+        # to lock the owner out of it (a denial of service on the approvers).
+        if not passkey and is_locked(person, now):
             raise ApprovalError("account_locked", "too many failed sign-ins: the account is "
                                                   "locked for now")
         new_count = verify_assertion(assertion, stored, rp=relying_party(core),
@@ -165,6 +170,7 @@ def verify_sign_in(core: Bastion, response: CredentialResponse, *,
     def refused(session: Session, exc: ApprovalError) -> None:
         for challenge_id in matched:
             burn(session, challenge_id, now=now, outcome=exc.code)
+        suspend_if_cloned(session, core, exc, keys[0] if keys else None, now=now)
         person = who[0] if who else (session.get(StaffUser, expected) if expected else None)
         actor = (staff_actor(person, "staff") if person is not None
                  else Actor("staff:unknown", "unknown"))

@@ -33,11 +33,13 @@ class Assessment:
 
 
 def assess(session: Session, *, technician: str, target: str, account: str | None,
-           start: datetime, end: datetime, channels: Sequence[str], now: datetime,
+           start: datetime, end: datetime | None, channels: Sequence[str], now: datetime,
            break_glass: bool = False) -> Assessment:
+    """``end`` None: the contract's ceiling for a window starting at ``start`` (its
+    constraints' ``latest_end``). Otherwise the window is granted whole or refused."""
     decision, version = decide_access(
         session, technician=technician, target=target, account=account, channel=REQUEST,
-        at=start, window_end=end, break_glass=break_glass)
+        at=start, window_end=end, break_glass=break_glass, whole_window=not break_glass)
     verdict: dict[str, Any] = decision.to_dict()
     verdict["checked_at"] = now.isoformat()
     verdict["contract_version"] = version.version if version is not None else None

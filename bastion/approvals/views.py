@@ -103,6 +103,14 @@ class CredentialInfo:
     sign_count: int
     created_at: datetime
     last_used_at: datetime | None
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+    suspended_at: datetime | None = None
+    suspended_reason: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.revoked_at is None and self.suspended_at is None
 
 
 def _jsonable(value: Any) -> Any:
@@ -156,4 +164,5 @@ def grant_info(grant: Grant) -> GrantInfo:
 def credential_info(row: WebAuthnCredential) -> CredentialInfo:
     return CredentialInfo(row.id, row.name, bytes_to_base64url(row.credential_id), row.discoverable,
                           tuple(row.transports or ()), row.aaguid, row.sign_count,
-                          row.created_at, row.last_used_at)
+                          row.created_at, row.last_used_at, row.revoked_at, row.revoked_reason,
+                          row.suspended_at, row.suspended_reason)

@@ -7,6 +7,8 @@ that the same event needs a checkpoint, nor count positions from a half-written 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -20,7 +22,9 @@ from .signing import SIGNED_FIELDS, CheckpointSigner
 # (and checkpoints, and purges) across every process and node sharing the database.
 _PG_CHAIN_LOCK = 0x6261_7374_696F_6E01 & 0x7FFF_FFFF_FFFF_FFFF
 
-KINDS = ("periodic", "manual", "anchor")
+# periodic: every N events; timed: the oldest unsigned event reached the age limit;
+# start/stop: a ``bastion serve`` started or stopped; manual: on demand; anchor: a purge.
+KINDS = ("periodic", "timed", "start", "stop", "manual", "anchor")
 
 
 def lock_chain(session: Session) -> None:
@@ -91,25 +95,58 @@ def store_checkpoint(
     return checkpoint
 
 
+def _oldest_unsigned_is_older(session: Session, base_id: int, max_age: timedelta,
+                              now: datetime) -> bool:
+    oldest = session.scalar(select(AuditEvent.at).where(AuditEvent.id > base_id)
+                            .order_by(AuditEvent.id).limit(1))
+    return oldest is not None and oldest <= now - max_age
+
+
 def checkpoint_if_due(
-    session: Session, signer: CheckpointSigner, *, event: AuditEvent, interval: int, node: str
+    session: Session, signer: CheckpointSigner, *, event: AuditEvent, interval: int, node: str,
+    max_age: timedelta | None = None,
 ) -> AuditCheckpoint | None:
     """After appending ``event``: sign it when ``interval`` events have passed since the
-    newest checkpoint (of any kind, so a manual one or a purge anchor restarts the count)."""
+    newest checkpoint (of any kind, so a manual one or a purge anchor restarts the count),
+    or when the oldest event after that checkpoint is ``max_age`` old."""
     base_id, base_count = _base(session, event.id)
     since = _events_between(session, base_id, event.id)
-    if since < interval:
+    if since >= interval:
+        kind = "periodic"
+    elif max_age is not None and _oldest_unsigned_is_older(session, base_id, max_age, event.at):
+        kind = "timed"
+    else:
         return None
-    return store_checkpoint(session, signer, kind="periodic", event_id=event.id,
+    return store_checkpoint(session, signer, kind=kind, event_id=event.id,
                             event_hash=event.hash, event_count=base_count + since,
                             interval=interval, node=node)
 
 
-def checkpoint_now(
-    session: Session, signer: CheckpointSigner, *, interval: int, node: str
+def checkpoint_stale(
+    session: Session, signer: CheckpointSigner, *, interval: int, max_age: timedelta, node: str
 ) -> AuditCheckpoint | None:
-    """On demand: sign the newest event (unless a checkpoint already covers it).
-    Returns the checkpoint covering the head, or None when the log is empty."""
+    """For an idle log: sign the newest event when the oldest unsigned one is ``max_age``
+    old (no append comes to do it). None when nothing is due."""
+    lock_chain(session)
+    head = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    if head is None:
+        return None
+    base_id, base_count = _base(session, head.id)
+    if base_id >= head.id or not _oldest_unsigned_is_older(session, base_id, max_age, utcnow()):
+        return None
+    return store_checkpoint(session, signer, kind="timed", event_id=head.id, event_hash=head.hash,
+                            event_count=base_count + _events_between(session, base_id, head.id),
+                            interval=interval, node=node)
+
+
+def checkpoint_now(
+    session: Session, signer: CheckpointSigner, *, interval: int, node: str, kind: str = "manual"
+) -> AuditCheckpoint | None:
+    """On demand, or at a serve start or stop (``kind``): sign the newest event (unless a
+    checkpoint already covers it). Returns the checkpoint covering the head, or None when
+    the log is empty."""
     lock_chain(session)
     row = session.execute(
         select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
@@ -122,6 +159,6 @@ def checkpoint_now(
     )
     if existing is not None:
         return existing
-    return store_checkpoint(session, signer, kind="manual", event_id=row.id, event_hash=row.hash,
+    return store_checkpoint(session, signer, kind=kind, event_id=row.id, event_hash=row.hash,
                             event_count=chain_position(session, row.id), interval=interval,
                             node=node)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bastion.db import APPENDED_EVENTS
 from bastion.models import AuditEvent, utcnow
 
 from .chain import event_hash, normalise
@@ -35,7 +37,9 @@ class Actor:
 
 class AuditLog:
     """Appends events; with a ``signer``, also writes a signed checkpoint every
-    ``checkpoint_every`` events, in the same transaction and under the same lock.
+    ``checkpoint_every`` events, and on the first append once the oldest unsigned event is
+    ``checkpoint_seconds`` old, in the same transaction and under the same lock (``bastion
+    serve`` also signs an idle tail on a timer: :func:`bastion.audit.service.checkpoint_stale`).
 
     ``signer`` is a loader (see :func:`bastion.audit.signing.keystore_signer`): a missing
     or unreadable signing key makes the append fail, and so the action it records (fail
@@ -47,12 +51,14 @@ class AuditLog:
         *,
         signer: Callable[[], CheckpointSigner] | None = None,
         checkpoint_every: int = 100,
+        checkpoint_seconds: float = 300.0,
     ) -> None:
-        if checkpoint_every < 1:
-            raise ValueError("checkpoint_every must be at least 1")
+        if checkpoint_every < 1 or checkpoint_seconds <= 0:
+            raise ValueError("checkpoint_every must be at least 1, checkpoint_seconds positive")
         self.node = node
         self.signer = signer
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_age = timedelta(seconds=checkpoint_seconds)
 
     def append(
         self,
@@ -98,7 +104,8 @@ class AuditLog:
         event = AuditEvent(**fields, prev_hash=prev_hash, hash=event_hash(fields, prev_hash))
         session.add(event)
         session.flush()
+        session.info.setdefault(APPENDED_EVENTS, []).append(event)
         if self.signer is not None:
-            checkpoint_if_due(session, self.signer(), event=event,
-                              interval=self.checkpoint_every, node=self.node)
+            checkpoint_if_due(session, self.signer(), event=event, interval=self.checkpoint_every,
+                              max_age=self.checkpoint_age, node=self.node)
         return event

@@ -8,8 +8,10 @@ the cut-off), in batches. Each batch is one transaction that:
    purge must never erase the evidence of tampering, nor sign over it (unless forced);
 2. signs an *anchor* checkpoint on the batch's last event: verification afterwards starts
    from that hash and position instead of the genesis;
-3. deletes the batch through the one path the triggers allow (PostgreSQL: the
-   transaction-local setting ``bastion.audit_purge_up_to``; SQLite: a row in
+3. deletes the batch through the one path the triggers allow (PostgreSQL: the function
+   ``audit_purge_events``, which runs as the tables' owner and sets the transaction-local
+   permit ``bastion.audit_purge_up_to`` only for events a signed anchor covers, so an
+   application role that does not own the tables cannot purge by itself; SQLite: a row in
    ``audit_purge_permits``), then closes that path again;
 4. appends an ``audit.purged`` event: the purge is itself in the trail.
 
@@ -141,6 +143,17 @@ def _close_purge_path(session: Session) -> None:
         session.execute(delete(AuditPurgePermit))
 
 
+def _delete_prefix(session: Session, up_to: int) -> int:
+    """Delete events up to ``up_to`` (its anchor is already written)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.scalar(text("SELECT audit_purge_events(:up_to)"), {"up_to": up_to}) or 0
+    _open_purge_path(session, up_to)
+    purged = session.execute(delete(AuditEvent).where(AuditEvent.id <= up_to)
+                             .execution_options(synchronize_session=False)).rowcount
+    _close_purge_path(session)
+    return purged
+
+
 def _purge_batch(core: Bastion, signer: CheckpointSigner, verifier: CheckpointVerifier, *,
                  cutoff: datetime, days: int, actor: Actor | None, force: bool,
                  dry_run: bool) -> AuditPurgeResult | None:
@@ -171,10 +184,7 @@ def _purge_batch(core: Bastion, signer: CheckpointSigner, verifier: CheckpointVe
         anchor = store_checkpoint(session, signer, kind="anchor", event_id=up_to,
                                   event_hash=last.hash, event_count=position,
                                   interval=core.audit.checkpoint_every, node=core.node)
-        _open_purge_path(session, up_to)
-        purged = session.execute(delete(AuditEvent).where(AuditEvent.id <= up_to)
-                                 .execution_options(synchronize_session=False)).rowcount
-        _close_purge_path(session)
+        purged = _delete_prefix(session, up_to)
         core.audit.append(
             session, action="audit.purged", outcome="ok", actor=actor,
             details={"count": purged, "first_event_id": first, "last_event_id": up_to,

@@ -38,13 +38,20 @@ def key_id(public_key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def signed_bytes(fields: Mapping[str, Any]) -> bytes:
-    body = {name: fields[name] for name in SIGNED_FIELDS}
-    if isinstance(body["at"], datetime):
-        # Same text whether the value comes from the clock or back from either database.
-        body["at"] = body["at"].astimezone(UTC).isoformat(timespec="microseconds")
-    body["purpose"] = PURPOSE
+def document_bytes(purpose: str, fields: Mapping[str, Any]) -> bytes:
+    """The bytes signed for ``fields``: canonical JSON with the ``purpose`` inside, so a
+    signature over one kind of document never passes for another kind."""
+    body = dict(fields)
+    for name, value in body.items():
+        if isinstance(value, datetime):
+            # Same text whether the value comes from the clock or back from either database.
+            body[name] = value.astimezone(UTC).isoformat(timespec="microseconds")
+    body["purpose"] = purpose
     return canonical_json(body).encode("utf-8")
+
+
+def signed_bytes(fields: Mapping[str, Any]) -> bytes:
+    return document_bytes(PURPOSE, {name: fields[name] for name in SIGNED_FIELDS})
 
 
 class CheckpointSigner:
@@ -67,7 +74,14 @@ class CheckpointSigner:
         return self._key.public_key()
 
     def sign(self, fields: Mapping[str, Any]) -> str:
-        return base64.b64encode(self._key.sign(signed_bytes(fields))).decode("ascii")
+        return self._sign_bytes(signed_bytes(fields))
+
+    def sign_document(self, purpose: str, fields: Mapping[str, Any]) -> str:
+        """Sign something else than a checkpoint (a recording's seal) with the same key."""
+        return self._sign_bytes(document_bytes(purpose, fields))
+
+    def _sign_bytes(self, data: bytes) -> str:
+        return base64.b64encode(self._key.sign(data)).decode("ascii")
 
 
 class CheckpointVerifier:
@@ -94,11 +108,19 @@ class CheckpointVerifier:
 
     def problem(self, fields: Mapping[str, Any], signature: str) -> str | None:
         """None when the signature holds, else what is wrong with it, in a few words."""
-        key = self.keys.get(fields["key_id"])
+        return self._problem(fields["key_id"], signed_bytes(fields), signature)
+
+    def document_problem(self, purpose: str, fields: Mapping[str, Any], key_id_: str,
+                         signature: str) -> str | None:
+        """:meth:`problem` for a document signed with :meth:`CheckpointSigner.sign_document`."""
+        return self._problem(key_id_, document_bytes(purpose, fields), signature)
+
+    def _problem(self, claimed_key: str, data: bytes, signature: str) -> str | None:
+        key = self.keys.get(claimed_key)
         if key is None:
-            return f"it claims a signing key ({fields['key_id']}) that is not the bastion's"
+            return f"it claims a signing key ({claimed_key}) that is not the bastion's"
         try:
-            key.verify(base64.b64decode(signature, validate=True), signed_bytes(fields))
+            key.verify(base64.b64decode(signature, validate=True), data)
         except (InvalidSignature, binascii.Error, ValueError):
             return "its signature does not verify: forged or altered"
         return None

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bastion.db import Database
-from bastion.models import AuditEvent
+from bastion.models import AuditEvent, utcnow
 from bastion.models.audit import AuditCheckpoint
 
 from .chain import GENESIS_HASH
@@ -38,6 +39,15 @@ class VerifyReport:
     unsigned_tail: int  # events after the newest checkpoint (covered by the chain only)
     problem: Problem | None
     partial: bool  # --to given: the end of the log was not checked
+    unsigned_since: datetime | None = None  # when the oldest of those was written
+    gaps: tuple[tuple[int, int], ...] = ()  # id ranges skipped between linked events
+    checked_at: datetime | None = None
+
+    @property
+    def unsigned_age(self) -> timedelta | None:
+        if self.unsigned_since is None or self.checked_at is None:
+            return None
+        return max(self.checked_at - self.unsigned_since, timedelta(0))
 
     @property
     def ok(self) -> bool:
@@ -49,8 +59,26 @@ class VerifyReport:
         span = (f"events {self.first_event_id}-{self.last_event_id}" if self.events else "no events")
         last = str(self.last_checkpoint) if self.last_checkpoint else "none"
         tail = f", {self.unsigned_tail} newer events chained only" if self.unsigned_tail else ""
+        if self.unsigned_tail and self.unsigned_age is not None:
+            tail += f" (unsigned tail {_minutes(self.unsigned_age)} old)"
+        gaps = ""
+        if self.gaps:
+            missing = sum(last - first + 1 for first, last in self.gaps)
+            shown = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in self.gaps[:5])
+            more = ", ..." if len(self.gaps) > 5 else ""
+            gaps = (f"; {missing} event ids never used ({shown}{more}): ids of rolled-back "
+                    "transactions, the links on both sides hold")
         return (f"audit log OK: {self.events} events verified ({span}) from {self.start}; "
-                f"{self.checkpoints_checked} signed checkpoints checked, last {last}{tail}")
+                f"{self.checkpoints_checked} signed checkpoints checked, last {last}{tail}{gaps}")
+
+
+def _minutes(age: timedelta) -> str:
+    seconds = int(age.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def checkpoint_info(row: AuditCheckpoint) -> CheckpointInfo:
@@ -117,6 +145,8 @@ def verify_log(
     starting hash is vouched for by a signature, never taken on trust); ``to_id`` stops
     there, and then the end of the log (truncation, missing checkpoints) is not checked.
     ``interval`` is the configured ``audit.checkpoint_every``."""
+    checked_at = utcnow()
+    handed_out = _sqlite_ids_handed_out(db) if to_id is None else None
     checkpoints, bad_signature = _load_checkpoints(db, verifier)
     anchors = [c for c in checkpoints if c.kind == "anchor"]
     start = anchors[-1] if anchors else None
@@ -139,6 +169,8 @@ def verify_log(
             if not walker.feed(event):
                 break
         problem = walker.problem if to_id is not None else walker.finish(interval=interval)
+    if problem is None and handed_out is not None:
+        problem = _cut_tail(handed_out, walker.last_id if walker.last_id is not None else start_id)
     # Report whichever comes first in the log: a forged checkpoint or a broken chain.
     if bad_signature is not None and (problem is None or problem.missing_checkpoints
                                       or problem.event_id is None
@@ -149,7 +181,26 @@ def verify_log(
         start=str(start) if start else "the first event",
         checkpoints_checked=len(checkpoints), last_checkpoint=walker.last_good_checkpoint,
         unsigned_tail=walker.unsigned_tail, problem=problem, partial=to_id is not None,
+        unsigned_since=walker.unsigned_since, gaps=tuple(walker.gaps), checked_at=checked_at,
     )
+
+
+def _sqlite_ids_handed_out(db: Database) -> int | None:
+    """SQLite (AUTOINCREMENT) remembers the highest id it ever handed out, and a rolled-back
+    insert takes its id back: the log must reach that id. Read before the walk, so events
+    appended meanwhile do not count."""
+    if not db.is_sqlite:
+        return None
+    with db.session() as session:
+        return session.scalar(text("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'"))
+
+
+def _cut_tail(handed_out: int, last_id: int) -> Problem | None:
+    if handed_out <= last_id:
+        return None
+    return Problem(f"events {last_id + 1} to {handed_out} were deleted from the end of the log "
+                   f"(SQLite handed out ids up to {handed_out}; a rolled-back insert leaves no "
+                   "such gap)", last_id + 1)
 
 
 def _leftover_before_anchor(db: Database, anchor: CheckpointInfo) -> Problem | None:

@@ -81,6 +81,12 @@ class ChainWalker:
         self._lookup = lookup
         self._prev: tuple[int, str] | None = None
         self._prev_prev: tuple[int, str] | None = None
+        # When the oldest event no checkpoint covers was written (None: none is unsigned).
+        self.unsigned_since: datetime | None = None
+        # Ids skipped between consecutive events whose links hold: a PostgreSQL sequence
+        # skips the ids of rolled-back transactions; nothing chained was removed there.
+        self.gaps: list[tuple[int, int]] = []
+        self._last_seen_id = start_checkpoint.event_id if start_checkpoint else None
 
     def feed(self, event: Mapping[str, Any]) -> bool:
         """Check one event; False once a problem is found (stop feeding)."""
@@ -105,6 +111,13 @@ class ChainWalker:
             self.last_good_label = str(checkpoint)
             self.last_good_count = self.count
             self.last_good_checkpoint = checkpoint
+        if self.count == self.last_good_count:
+            self.unsigned_since = None
+        elif self.unsigned_since is None:
+            self.unsigned_since = event["at"]
+        if self._last_seen_id is not None and event_id > self._last_seen_id + 1:
+            self.gaps.append((self._last_seen_id + 1, event_id - 1))
+        self._last_seen_id = event_id
         self.verified += 1
         self.first_id = event_id if self.first_id is None else self.first_id
         self.last_id = event_id

@@ -15,6 +15,7 @@ from bastion.access_review import (
     open_campaign,
     revoke_line,
 )
+from bastion.access_review.staff_roles import confirm_staff_roles, overdue_staff_reviews
 from bastion.models import utcnow
 
 from .common import CliState, cli_actor, fail, pass_state
@@ -122,3 +123,37 @@ def close_overdue(state: CliState) -> None:
     for line in report.suspended:
         click.echo(f"  suspended: {line.technician} on {line.account}@{line.target} "
                    f"(review {line.campaign_id})")
+
+
+@access_review.command("staff")
+@pass_state
+def staff(state: CliState) -> None:
+    """Staff whose roles are due for their yearly review (or suspended for want of it)."""
+    with state.bastion() as core:
+        due = overdue_staff_reviews(core)
+    for review in due:
+        last = review.last_review.date().isoformat() if review.last_review else "never"
+        state_text = ("roles SUSPENDED" if review.suspended_at is not None
+                      else f"roles suspended on {review.suspend_at.date().isoformat()}")
+        click.echo(f"{review.username:<20} {','.join(review.roles):<22} last confirmed {last}; "
+                   f"{state_text}")
+    click.echo(f"{len(due)} staff member(s) due for review", err=True)
+
+
+@access_review.command("confirm-staff")
+@click.argument("username")
+@click.option("--comment", help="Why the roles are still needed.")
+@pass_state
+def confirm_staff(state: CliState, username: str, comment: str | None) -> None:
+    """Confirm USERNAME's roles are still needed (run as another admin or the DPO: --as)."""
+    with state.bastion() as core:
+        try:
+            if state.operator:
+                roles = confirm_staff_roles(core, username, reviewer=state.operator,
+                                            actor=cli_actor(), comment=comment)
+            else:
+                roles = confirm_staff_roles(core, username, reviewer=None,
+                                            actor=cli_actor(bootstrap=True), comment=comment)
+        except ReviewError as exc:
+            fail(exc.message)
+    click.echo(f"roles of {username} confirmed: {', '.join(roles)}")

@@ -14,6 +14,7 @@ from bastion.audit.retention import AuditRetentionError, hold_status, purge_expi
 from bastion.audit.service import checkpoint as checkpoint_now
 from bastion.audit.service import verify as verify_log
 from bastion.audit.signing import SigningKeyError
+from bastion.trace_retention import TraceRetentionRefused, purge_expired_traces
 
 from .common import CliState, cli_actor, fail, pass_state, private_output
 
@@ -122,13 +123,17 @@ def forward(state: CliState, once: bool) -> None:
 @pass_state
 def purge(state: CliState, dry_run: bool, force: bool) -> None:
     """Delete events older than audit.retention_days, keeping the rest verifiable from a
-    signed anchor. Refused while the audit log is on legal hold."""
+    signed anchor, and the access traces (requests, grants, sessions...) of the same age.
+    Refused while the audit log is on legal hold."""
     with state.bastion() as core:
         try:
+            traces = purge_expired_traces(core, actor=cli_actor(), dry_run=dry_run)
             result = purge_expired_events(core, actor=cli_actor(), dry_run=dry_run, force=force)
-        except (AuditRetentionError, SigningKeyError) as exc:
+        except (AuditRetentionError, SigningKeyError, TraceRetentionRefused) as exc:
             fail(str(exc))
     verb = "would purge" if dry_run else "purged"
+    counted = ", ".join(f"{table} {count}" for table, count in traces.counts.items() if count)
+    click.echo(f"access traces: {verb} {counted or 'nothing'}")
     cutoff = f"{result.cutoff:%Y-%m-%d %H:%M}Z"
     if result.purged:
         click.echo(f"{verb} {result.purged} events older than {cutoff} "

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 import click
+from sqlalchemy import select
 
 from bastion.audit import Actor
 from bastion.config import ConfigError, Settings, load_settings
@@ -25,9 +26,12 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 class CliState:
-    def __init__(self, config_path: Path | None) -> None:
+    def __init__(self, config_path: Path | None, operator: str | None = None) -> None:
         self.config_path = config_path
+        self.operator = operator or None
         self._settings: Settings | None = None
+        self._actor: Actor | None = None
+        self._core: Bastion | None = None
 
     @property
     def settings(self) -> Settings:
@@ -48,15 +52,52 @@ class CliState:
                 # (signed checkpoints) and most touch encrypted data.
                 core.keys.master_key  # noqa: B018
                 core.keys.audit_signing_key_pem()
+            self._core = core  # for cli_actor: the operator is checked on first use
             yield core
         except (DatabaseError, KeyStoreError) as exc:
             fail(str(exc))
         finally:
+            self._core = None
             core.close()
 
 
-def cli_actor() -> Actor:
-    """CLI actions are attributed to the operating-system user who ran them."""
+def operator_actor(core: Bastion, username: str) -> Actor:
+    """The staff member named by ``--as`` / BASTION_OPERATOR, checked: an existing, active
+    account holding the admin or DPO role (the console's own roles for these actions)."""
+    from bastion.models import StaffUser
+
+    with core.db.session() as session:
+        person = session.scalar(select(StaffUser).where(StaffUser.username == username))
+        if person is None or not person.active:
+            fail(f"operator {username!r} is not an active staff account: name yourself with "
+                 "--as USERNAME (see bastion staff list)")
+        roles = person.role_names
+    role = "admin" if "admin" in roles else "dpo" if "dpo" in roles else None
+    if role is None:
+        fail(f"operator {username!r} is neither admin nor DPO: the command line is for them")
+    return Actor(f"staff:{username}", role)
+
+
+def cli_actor(*, bootstrap: bool = False) -> Actor:
+    """Who the audit log names for this command: the staff member given with ``--as`` (or
+    BASTION_OPERATOR), checked on first use. Without one, the operating-system user,
+    unless ``cli.require_operator`` is on: then the command is refused, since an OS account
+    (often root, shared) names nobody. ``bootstrap``: ``bastion init`` before any admin
+    exists, when nobody could be named."""
+    context = click.get_current_context(silent=True)
+    state = context.find_object(CliState) if context is not None else None
+    if state is not None and state.operator and state._actor is None:
+        if state._core is not None:
+            state._actor = operator_actor(state._core, state.operator)
+        else:
+            with state.bastion() as core:
+                state._actor = operator_actor(core, state.operator)
+    if state is not None and state._actor is not None:
+        return state._actor
+    if state is not None and state.settings.cli.require_operator and not bootstrap:
+        fail("this command changes the bastion: name yourself with --as USERNAME or "
+             "BASTION_OPERATOR=USERNAME (an active admin or DPO account; cli.require_operator "
+             "is on)")
     user = os.environ.get("SUDO_USER") or getpass.getuser()
     return Actor(f"cli:{user}", "admin")
 
@@ -74,15 +115,23 @@ pass_state = click.make_pass_decorator(CliState)
     envvar="BASTION_CONFIG",
     help="TOML configuration file (default: ./bastion.toml if present).",
 )
+@click.option(
+    "--as",
+    "operator",
+    envvar="BASTION_OPERATOR",
+    metavar="USERNAME",
+    help="The staff member running the command (an active admin or DPO account): the audit "
+         "log names them. Required for commands that change state when cli.require_operator is on.",
+)
 @click.pass_context
-def main_group(ctx: click.Context, config_path: Path | None) -> None:
+def main_group(ctx: click.Context, config_path: Path | None, operator: str | None) -> None:
     """Maintenance bastion for hospital patient-record (DPI) servers.
 
     Vendor technicians reach DPI servers only through the bastion; IT staff approve each
     access with a security key; every session is recorded and checked against the
     vendor's contract.
     """
-    ctx.obj = CliState(config_path)
+    ctx.obj = CliState(config_path, operator)
 
 
 def read_password(password_file: Path | None, prompt: str) -> str:

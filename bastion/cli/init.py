@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from bastion.approvals import link_url
 from bastion.models import StaffRole
 from bastion.passwords import WeakPasswordError
-from bastion.staff import StaffError, add_staff
+from bastion.staff import StaffError, add_staff_locally
 
 from .common import CliState, cli_actor, fail, pass_state, read_password
 from .keys import finish_interrupted_rotation
@@ -47,15 +48,16 @@ def init(state: CliState, admin_username: str, admin_name: str,
                 session,
                 action="bastion.initialised",
                 outcome="ok",
-                actor=cli_actor(),
+                actor=cli_actor(bootstrap=not has_admin),
                 details={"keys_created": created, "schema_from": before, "schema_to": after},
             )
         if not has_admin:
             password = read_password(password_file, f"Password for the first admin {admin_username!r}")
             try:
-                with core.db.session() as session:
-                    add_staff(session, core.audit, username=admin_username, full_name=admin_name,
-                              roles=["admin"], password=password, actor=cli_actor())
+                # The first admin needs no second person (there is nobody yet).
+                _, token = add_staff_locally(core, username=admin_username, full_name=admin_name,
+                                             roles=["admin"], password=password,
+                                             actor=cli_actor(bootstrap=True))
             except (StaffError, WeakPasswordError) as exc:
                 fail(str(exc))
         click.echo(f"database: {core.db.safe_url} (schema {after}"
@@ -66,3 +68,4 @@ def init(state: CliState, admin_username: str, admin_name: str,
                    f"{settings.public_dir / 'target_ca.pub'}")
         if not has_admin:
             click.echo(f"first admin: {admin_username}")
+            click.echo(f"one-time enrolment link for their security key: {link_url(core, token)}")

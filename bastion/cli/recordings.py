@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -84,13 +85,20 @@ def verify(state: CliState, recording_ids: tuple[int, ...], all_: bool) -> None:
               help="Also export what was typed (may include secrets typed without echo).")
 @click.option("--purpose", required=True,
               help="Why the recording leaves the bastion (case, ticket, request); audited.")
+@click.option("--raw", is_flag=True,
+              help="The exact output bytes instead, stdout and stderr apart: two files, "
+                   "OUTPUT.stdout and OUTPUT.stderr (default OUTPUT: recording-ID).")
 @pass_state
 def export(state: CliState, recording_id: int, output: Path | None, with_input: bool,
-           purpose: str) -> None:
-    """Export a recording as a plain asciicast v2 file (audited, with its purpose)."""
+           purpose: str, raw: bool) -> None:
+    """Export a recording as a plain asciicast v2 file, or its exact bytes (audited, with
+    its purpose)."""
     purpose = " ".join(purpose.split())
     if len(purpose) < 10:
         fail("--purpose must say why the recording is exported (10 characters at least)")
+    if raw:
+        _export_raw(state, recording_id, output, with_input, purpose)
+        return
     destination = output or Path(f"recording-{recording_id}.cast")
     with state.bastion() as core:
         service = RecordingService(core)
@@ -118,6 +126,48 @@ def export(state: CliState, recording_id: int, output: Path | None, with_input: 
             os.unlink(temporary)
             raise
     click.echo(f"recording {recording_id} exported to {destination} ({count} events)")
+
+
+def _export_raw(state: CliState, recording_id: int, output: Path | None, with_input: bool,
+                purpose: str) -> None:
+    """asciicast holds text, so invalid UTF-8 became U+FFFD there; here every byte comes
+    back as recorded. Both files appear only once complete and verified."""
+    if with_input:
+        fail("--raw exports output only (stdout, stderr): leave out --with-input")
+    if output is not None and str(output) == "-":
+        fail("--raw writes two files (OUTPUT.stdout, OUTPUT.stderr): give -o OUTPUT, not '-'")
+    base = (output or Path(f"recording-{recording_id}")).resolve()
+    targets = [base.with_name(base.name + ".stdout"), base.with_name(base.name + ".stderr")]
+    temporaries = []
+    try:
+        for _ in targets:
+            fd, temporary = tempfile.mkstemp(prefix=".export-", suffix=".raw", dir=base.parent)
+            os.close(fd)
+            temporaries.append(temporary)
+        with state.bastion() as core, open(temporaries[0], "wb") as out, \
+                open(temporaries[1], "wb") as err:
+            sizes = RecordingService(core).export_raw(recording_id, out, err, cli_actor(),
+                                                      destination=str(base), purpose=purpose)
+        for temporary, target in zip(temporaries, targets, strict=True):
+            os.replace(temporary, target)
+    except RecordingError as exc:
+        _remove(temporaries)
+        fail(f"export of recording {recording_id} failed, nothing written: {exc}")
+    except OSError as exc:
+        _remove(temporaries)
+        fail(f"export of recording {recording_id} failed, nothing written: cannot write "
+             f"{exc.filename or base.parent}: {exc.strerror}; choose another -o")
+    except BaseException:
+        _remove(temporaries)
+        raise
+    click.echo(f"recording {recording_id} exported raw: {targets[0]} ({sizes[0]} bytes), "
+               f"{targets[1]} ({sizes[1]} bytes)")
+
+
+def _remove(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
 
 @recordings.command("commands")

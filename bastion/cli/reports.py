@@ -122,7 +122,8 @@ def vendors(state: CliState, since: str | None, until: str | None, vendor: str |
                        f"{r.total_seconds / 3600:.1f} h; technicians {', '.join(r.technicians) or '-'}; "
                        f"targets {', '.join(r.targets) or '-'}; data {', '.join(r.data_categories) or '-'}; "
                        f"rule hits {r.rule_hits}; refusals {r.refusals}; break-glass {r.break_glass}; "
-                       f"flags: {flags_text}")
+                       f"downloaded {r.downloaded_bytes} bytes, uploaded {r.uploaded_bytes} bytes "
+                       f"(SFTP, exec, forwards); flags: {flags_text}")
 
 
 @reports.command("break-glass")

@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from bastion.models import STAFF_ROLES, StaffUser
+from bastion.approvals import issue_link, link_url
+from bastion.models import STAFF_ROLES, StaffUser, utcnow
 from bastion.passwords import WeakPasswordError
-from bastion.staff import StaffError, add_staff
+from bastion.staff import StaffError, add_staff_locally
 
 from .common import CliState, cli_actor, fail, pass_state, read_password
 
@@ -30,16 +31,38 @@ def staff() -> None:
 @pass_state
 def add(state: CliState, username: str, full_name: str, email: str | None,
         roles: tuple[str, ...], password_file: Path | None) -> None:
-    """Add a staff user with one or more roles."""
+    """Add a staff user with one or more roles.
+
+    A local operator needs no second person: the roles apply at once, are audited and
+    told to the DPO. The user registers a first security key with the one-time enrolment
+    link printed here."""
     password = read_password(password_file, f"Password for {username!r}")
     with state.bastion() as core:
         try:
-            with core.db.session() as session:
-                add_staff(session, core.audit, username=username, full_name=full_name,
-                          roles=list(roles), password=password, email=email, actor=cli_actor())
+            _, token = add_staff_locally(core, username=username, full_name=full_name,
+                                         roles=list(roles), password=password, email=email,
+                                         actor=cli_actor())
         except (StaffError, WeakPasswordError) as exc:
             fail(str(exc))
+        url = link_url(core, token)
     click.echo(f"staff user {username} added with role(s) {', '.join(sorted(set(roles)))}")
+    click.echo(f"one-time enrolment link for their first security key: {url}")
+
+
+@staff.command("enrol-link")
+@click.argument("username")
+@pass_state
+def enrol_link(state: CliState, username: str) -> None:
+    """Issue a one-time link with which USERNAME registers a security key without holding
+    one (first key, or all keys lost, revoked or suspended)."""
+    with state.bastion() as core:
+        with core.db.session() as session:
+            user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+            if user is None:
+                fail(f"no staff user {username!r}; see: bastion staff list")
+            token = issue_link(session, core, user, actor=cli_actor(), now=utcnow())
+        url = link_url(core, token)
+    click.echo(f"one-time enrolment link for {username} (give it to them only): {url}")
 
 
 @staff.command("list")

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from bastion.inventory import InventoryError, add_target, list_targets, parse_labels, scan_host_key
+from bastion.inventory import (
+    InventoryError,
+    add_target,
+    checked_categories,
+    list_targets,
+    parse_labels,
+    reclassify_target,
+    scan_host_key,
+)
 from bastion.models import DATA_CATEGORIES
 from bastion.vault import VaultError
 from bastion.vault import set_secret as set_secret_in_vault
@@ -33,7 +41,8 @@ def targets() -> None:
               help="Account the bastion may open on the target (repeat for several).")
 @click.option("--label", "labels", multiple=True, help="key=value label (repeat).")
 @click.option("--data", "data_categories", multiple=True, type=click.Choice(DATA_CATEGORIES),
-              help="Category of patient or staff data the target holds (repeat).")
+              help="Category of patient or staff data the target holds (repeat; required: "
+                   "'technical' for a server with no personal data).")
 @click.option("--description", help="Free text shown in the console.")
 @pass_state
 def add(state: CliState, name: str, host: str, port: int, host_key_file: Path | None, scan: bool,
@@ -43,6 +52,7 @@ def add(state: CliState, name: str, host: str, port: int, host_key_file: Path | 
     if bool(host_key_file) == scan:
         fail("give exactly one of --host-key FILE or --scan")
     try:
+        checked_categories(name, list(data_categories))  # before a --scan reaches out
         if host_key_file:
             host_key = host_key_file.read_text(encoding="utf-8").strip()
         else:
@@ -61,6 +71,27 @@ def add(state: CliState, name: str, host: str, port: int, host_key_file: Path | 
 
     fingerprint = asyncssh.import_public_key(pinned).get_fingerprint("sha256")
     click.echo(f"target {name} added ({host}:{port}), host key pinned: {fingerprint}")
+
+
+@targets.command("reclassify")
+@click.argument("name")
+@click.option("--data", "data_categories", multiple=True, required=True,
+              type=click.Choice(DATA_CATEGORIES),
+              help="Every category the target holds from now on (repeat).")
+@click.option("--reason", required=True, help="Why: the ticket and what changed on the server.")
+@pass_state
+def reclassify(state: CliState, name: str, data_categories: tuple[str, ...], reason: str) -> None:
+    """Change the data categories a target holds (audited with the reason). Sessions already
+    made keep the categories they were made under."""
+    try:
+        with state.bastion() as core, core.db.session() as session:
+            before, after = reclassify_target(session, core.audit, name=name,
+                                              data_categories=list(data_categories),
+                                              reason=reason, actor=cli_actor())
+    except InventoryError as exc:
+        fail(str(exc))
+    click.echo(f"target {name} reclassified: {', '.join(before) or 'unclassified'} -> "
+               f"{', '.join(after)}")
 
 
 @targets.command("set-secret")

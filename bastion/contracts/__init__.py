@@ -11,11 +11,14 @@ from .loading import LoadReport, grant_misfit, load_contracts, revoke_grant
 from .operations import (
     CommandVerdict,
     OperationVerdict,
+    ResolvedPath,
     check_channel,
     check_command,
     check_forward,
     check_sftp,
     check_time,
+    check_transfer,
+    path_rules_apply,
 )
 from .parsing import Problem, parse_contract
 from .repository import (
@@ -28,6 +31,7 @@ from .repository import (
     target_facts,
 )
 from .schema import Contract, export_json_schema
+from .transfer_commands import TransferCommand, UncheckableTransfer, parse_transfer
 
 __all__ = [
     "REQUEST",
@@ -43,9 +47,12 @@ __all__ = [
     "LoadReport",
     "OperationVerdict",
     "Problem",
+    "ResolvedPath",
     "ScopeError",
     "SftpRules",
     "TargetFacts",
+    "TransferCommand",
+    "UncheckableTransfer",
     "approvers_required",
     "check_channel",
     "check_command",
@@ -54,6 +61,7 @@ __all__ = [
     "check_sftp",
     "check_texts",
     "check_time",
+    "check_transfer",
     "count_live_sessions",
     "current_contract_for_technician",
     "current_contract_for_vendor",
@@ -64,6 +72,8 @@ __all__ = [
     "inventory_snapshot",
     "load_contracts",
     "parse_contract",
+    "parse_transfer",
+    "path_rules_apply",
     "refuse",
     "revoke_grant",
     "target_facts",

@@ -38,7 +38,7 @@ class CheckReport:
     files: list[ParsedContract]
     problems: list[Problem]
     notes: list[str] = field(default_factory=list)
-    # Accepted, but the DPO must know: exceptions to the rules and deadlines coming up.
+    # Accepted, but the DPO must know (exceptions, deadlines coming up) or likely not meant.
     warnings: list[Problem] = field(default_factory=list)
 
     @property
@@ -119,6 +119,13 @@ def _file_warnings(parsed: ParsedContract, now: datetime) -> list[Problem]:
         out.append(Problem(parsed.path, parsed.lines.line(("authentication", "exception")),
                            f"second factor off for vendor {contract.vendor.id} as an exception "
                            f"({exception.reason}), {state}"))
+    channels = contract.channels
+    if channels.exec and channels.sftp.access != "none":
+        # scp -O and rsync over exec are checked against the paths; any other command is not.
+        out.append(Problem(parsed.path, parsed.lines.line(("channels", "exec")),
+                           "exec is allowed with SFTP path rules: scp and rsync are held to the "
+                           "paths, but other commands (cat, tar...) can read what the rules "
+                           "refuse; turn exec off if the paths must hold"))
     return out
 
 

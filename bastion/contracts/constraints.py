@@ -20,6 +20,8 @@ class SftpRules:
     access: str  # none | read | read-write
     allow: tuple[str, ...]
     deny: tuple[str, ...]
+    # The target's file names ignore case: patterns must too, or /ETC/x slips past /etc/**.
+    case_insensitive: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Constraints:
             "latest_end": self.latest_end.isoformat(),
             "channels": sorted(self.channels),
             "sftp": {"access": self.sftp.access, "allow": list(self.sftp.allow),
-                     "deny": list(self.sftp.deny)},
+                     "deny": list(self.sftp.deny), "case_insensitive": self.sftp.case_insensitive},
             "forwards": [f"{host}:{port}" for host, port in sorted(self.forwards)],
             "command_rules": [{"pattern": r.pattern, "action": r.action, "reason": r.reason,
                                "case_sensitive": r.case_sensitive} for r in self.command_rules],
@@ -84,7 +86,8 @@ class Constraints:
                 not_before=not_before,
                 latest_end=latest_end,
                 channels=frozenset(data["channels"]),
-                sftp=SftpRules(sftp["access"], tuple(sftp["allow"]), tuple(sftp["deny"])),
+                sftp=SftpRules(sftp["access"], tuple(sftp["allow"]), tuple(sftp["deny"]),
+                               bool(sftp.get("case_insensitive", False))),
                 forwards=frozenset(parse_host_port(item) for item in data["forwards"]),
                 command_rules=tuple(CommandRule(r["pattern"], r["action"], r["reason"],
                                                 bool(r.get("case_sensitive", False)))
@@ -116,7 +119,8 @@ class Constraints:
             wider.append(f"SFTP access {self.sftp.access} now limited to {ceiling.sftp.access}")
         elif self.sftp.access != "none" and (
                 not set(self.sftp.allow) <= set(ceiling.sftp.allow)
-                or not set(ceiling.sftp.deny) <= set(self.sftp.deny)):
+                or not set(ceiling.sftp.deny) <= set(self.sftp.deny)
+                or ceiling.sftp.case_insensitive != self.sftp.case_insensitive):
             wider.append("SFTP paths narrowed")
         if extra_fw := sorted(self.forwards - ceiling.forwards):
             listed = ", ".join(f"{h}:{p}" for h, p in extra_fw)

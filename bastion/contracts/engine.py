@@ -17,6 +17,9 @@ from .schema import HEALTH_DATA, Contract, TargetRule
 from .windows import day_end, day_start, next_opening, open_until
 
 REQUEST = "request"
+# A target whose file names ignore case carries this label (value "insensitive"); its path
+# patterns then ignore case, as if the contract said channels.sftp.case_insensitive.
+PATH_CASE_LABEL = "path-case"
 QUERY_CHANNELS = ("shell", "exec", "sftp", "forward", REQUEST)
 
 
@@ -40,6 +43,10 @@ class AccessQuery:
     window_end: datetime | None = None  # the requested end, for requests
     active_sessions: int = 0  # live sessions, counted as the contract's 'concurrency' says
     break_glass: bool = False
+    # The window is granted as asked or refused, never shortened: what an approver signs
+    # is what the technician gets. False: the end is capped at the ceiling (break-glass's
+    # fixed duration, re-checking a grant against a new contract version).
+    whole_window: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,8 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
     if query.window_end is not None:
         if query.window_end <= at:
             found.fail("empty_request", "the requested end is not after the requested start")
+        if query.whole_window:
+            _check_whole_window(contract, query.window_end, ends, found)
         ends["the requested end"] = query.window_end
 
     if found.failures:
@@ -167,6 +176,19 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
     headline = (f"{account}@{target.name} until {_local(latest_end, contract)} "
                 f"under contract {ref}")
     return Decision(True, tuple(found.checked), constraints, ref, (), headline)
+
+
+def _check_whole_window(contract: Contract, end: datetime, ends: dict[str, datetime],
+                        found: _Findings) -> None:
+    """A window that ends after the contract's ceiling is refused, naming the ceiling."""
+    bound = min(ends, key=lambda name: ends[name])
+    if end > ends[bound]:
+        latest = _local(ends[bound], contract)
+        found.fail("window_too_long",
+                   f"the requested end {_local(end, contract)} is after {bound} ({latest}): "
+                   f"ask for an end no later than {latest}",
+                   f"the window asked for ends after {bound}: ask for an end no later "
+                   f"than {latest}")
 
 
 def _check_technician(contract: Contract, query: AccessQuery, found: _Findings,
@@ -224,6 +246,15 @@ def _check_hds(contract: Contract, query: AccessQuery, found: _Findings,
 
 def _check_data(contract: Contract, target: TargetFacts, found: _Findings) -> None:
     allowed = set(contract.scope.data_categories)
+    if not set(target.data_categories):
+        # Nothing says what the server holds, so nothing says the contract covers it:
+        # no contract opens an unclassified target (fail closed).
+        found.fail("target_unclassified",
+                   f"target {target.name} has no data category, so no contract can cover it; "
+                   f"an admin must classify it (bastion targets reclassify {target.name} --data ...)",
+                   f"target {target.name} is not classified yet; ask the hospital's IT to "
+                   "classify it")
+        return
     extra = sorted(set(target.data_categories) - allowed)
     if extra:
         listed = ", ".join(extra)
@@ -368,7 +399,9 @@ def _constraints(contract: Contract, query: AccessQuery, account: str,
         not_before=query.at,
         latest_end=latest_end,
         channels=allowed,
-        sftp=SftpRules(access, tuple(sftp.allow), tuple(sftp.deny)),
+        sftp=SftpRules(access, tuple(sftp.allow), tuple(sftp.deny),
+                       sftp.case_insensitive
+                       or query.target.labels.get(PATH_CASE_LABEL) == "insensitive"),
         forwards=forwards,
         command_rules=tuple(CommandRule(r.pattern, r.action, r.reason, r.case_sensitive)
                             for r in contract.command_rules),

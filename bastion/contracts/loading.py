@@ -53,6 +53,7 @@ class LoadedContract:
     status: str  # loaded | unchanged | reinstated
     technicians: dict[str, list[str]] = field(default_factory=dict)
     revoked_grants: list[int] = field(default_factory=list)
+    refused_requests: list[int] = field(default_factory=list)  # pending, no longer grantable
 
 
 @dataclass
@@ -81,7 +82,24 @@ def load_contracts(core: Bastion, paths: Iterable[Path], actor: Actor, *,
             return LoadReport(report.problems, notes=report.notes)
         _release_moved_keys(session, report.files)
         loaded = [_apply(session, core.audit, parsed, actor, now) for parsed in report.files]
+        _recheck_pending_requests(session, core.audit, loaded, actor, now)
     return LoadReport([], loaded, report.notes)
+
+
+def _recheck_pending_requests(session: Session, audit: AuditLog, loaded: list[LoadedContract],
+                              actor: Actor, now: datetime) -> None:
+    """A new version (or a technician it removed) leaves pending requests that can no
+    longer be granted: out of the approvers' queue now, with the engine's reasons."""
+    # Imported here: bastion.approvals imports this package.
+    from bastion.approvals.ungrantable import recheck_pending
+
+    for item in loaded:
+        if item.status == "unchanged":
+            continue
+        vendor_id = session.scalar(select(Vendor.id).where(Vendor.slug == item.vendor))
+        item.refused_requests = recheck_pending(
+            session, audit, trigger=f"contract {item.reference} version {item.version} loaded",
+            actor=actor, now=now, vendor_id=vendor_id)
 
 
 def content_hash(text: str) -> str:

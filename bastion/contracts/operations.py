@@ -6,13 +6,15 @@ relative or odd path, a command rule that no longer compiles.
 
 from __future__ import annotations
 
-import posixpath
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from .constraints import Constraints
+from .constraints import Constraints, SftpRules
+from .path_patterns import covers_everything_below, matches, may_match_below, normalise_path
+from .transfer_commands import TransferCommand, UncheckableTransfer
 
 READ_OPERATIONS = frozenset({"open_read", "list", "stat", "lstat", "readlink"})
 WRITE_OPERATIONS = frozenset({"open_write", "remove", "rename", "mkdir", "rmdir", "setstat",
@@ -67,54 +69,85 @@ def check_sftp(constraints: Constraints, operation: str, path: str,
     elif operation not in READ_OPERATIONS:
         return OperationVerdict(False, f"unknown SFTP operation {operation!r} refused")
     for candidate in (path, target_path) if target_path is not None else (path,):
-        verdict = _check_path(rules.allow, rules.deny, candidate, ref)
+        verdict = _check_path(rules, candidate, ref)
         if not verdict.allowed:
             return OperationVerdict(False, f"{operation} {verdict.reason}")
     return OperationVerdict(True, f"{operation} {path} allowed")
 
 
-def _check_path(allow: tuple[str, ...], deny: tuple[str, ...], path: str,
-                ref: str) -> OperationVerdict:
+def _check_path(rules: SftpRules, path: str, ref: str) -> OperationVerdict:
     normal = normalise_path(path)
     if normal is None:
         return OperationVerdict(False, f"{path!r} refused: not an absolute path")
-    if any(glob_regex(p).fullmatch(normal) for p in deny):
+    if matches(rules.deny, normal, rules.case_insensitive):
         return OperationVerdict(False, f"{normal} refused: excluded by contract {ref}")
-    if not any(glob_regex(p).fullmatch(normal) for p in allow):
+    if not matches(rules.allow, normal, rules.case_insensitive):
         return OperationVerdict(False, f"{normal} refused: outside the paths of contract {ref}")
     return OperationVerdict(True, normal)
 
 
-def normalise_path(path: str) -> str | None:
-    if not path.startswith("/") or "\x00" in path:
-        return None
-    normal = posixpath.normpath(path)
-    return "/" + normal.lstrip("/")  # normpath keeps a leading '//' as is
+@dataclass(frozen=True)
+class ResolvedPath:
+    """One path of an scp or rsync transfer, as the target resolves it."""
+
+    typed: str
+    candidates: tuple[str, ...]  # absolute: as typed, and as the target's realpath says
+    folder: bool = False  # an existing folder
+    below: tuple[str, ...] = ()  # for a folder sent: every path found below it, resolved
+    complete: bool = True  # False: too many entries below it to list them all
 
 
-@lru_cache(maxsize=512)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """``*`` and ``?`` stay within one folder; ``**`` crosses folders, and ``/dir/**`` also
-    matches ``/dir`` itself so a client can open the folder it may read."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("/**", i) and (i + 3 == len(pattern) or pattern[i + 3] == "/"):
-            out.append("(?:/.*)?" if i + 3 == len(pattern) else "(?:/.*)?(?=/)")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out), re.DOTALL)
+def path_rules_apply(constraints: Constraints) -> bool:
+    """Whether exec transfers (scp -O, rsync) must pass the SFTP path rules: they are file
+    transfers, and may not reach what SFTP would refuse."""
+    return constraints.sftp.access != "none"
+
+
+def check_transfer(constraints: Constraints, transfer: TransferCommand | UncheckableTransfer,
+                   paths: Sequence[ResolvedPath]) -> OperationVerdict:
+    """An exec command that runs scp or rsync as a server, against the SFTP path rules."""
+    rules = constraints.sftp
+    ref = constraints.contract_reference
+    tool = transfer.tool
+    if not path_rules_apply(constraints):
+        return OperationVerdict(True, f"{tool} allowed: contract {ref} sets no file path rules")
+    if isinstance(transfer, UncheckableTransfer):
+        return OperationVerdict(False, f"{tool} refused: {transfer.reason}, and contract {ref} "
+                                       "limits file paths; use sftp instead")
+    writes = transfer.direction == "upload" or transfer.changes_sources
+    if writes and rules.access != "read-write":
+        return OperationVerdict(False, f"{tool} {transfer.direction} refused: contract {ref} "
+                                       "allows file transfers read only")
+    if not paths or len(paths) != len(transfer.paths):
+        return OperationVerdict(False, f"{tool} refused: its paths were not resolved on the "
+                                       "target; try again or use sftp")
+    for path in paths:
+        for candidate in path.candidates:
+            verdict = _check_path(rules, candidate, ref)
+            if not verdict.allowed:
+                return OperationVerdict(False, f"{tool} {verdict.reason}")
+        resolved = path.candidates[-1]
+        if transfer.direction == "download" and path.folder:
+            if not path.complete:
+                return OperationVerdict(False, f"{tool} refused: too many files below {resolved} "
+                                               "to check them all; fetch a smaller folder or "
+                                               "use sftp")
+            for inside in path.below:
+                verdict = _check_path(rules, inside, ref)
+                if not verdict.allowed:
+                    return OperationVerdict(False, f"{tool} {verdict.reason} (inside {resolved}); "
+                                                   "fetch the allowed files by name or use sftp")
+        into_folder = path.folder or transfer.recursive or path.typed.endswith("/")
+        if transfer.direction == "upload" and into_folder:
+            # The client names the files only once the transfer runs: every name below the
+            # folder must be allowed, whatever it is.
+            if (not covers_everything_below(rules.allow, resolved, rules.case_insensitive)
+                    or may_match_below(rules.deny, resolved, rules.case_insensitive)):
+                return OperationVerdict(False, f"{tool} upload into {resolved} refused: contract "
+                                               f"{ref} does not allow every name below it; "
+                                               "upload with sftp, which checks each file")
+    listed = ", ".join(p.candidates[-1] for p in paths)
+    return OperationVerdict(True, f"{tool} {transfer.direction} of {listed} allowed")
 
 
 def check_forward(constraints: Constraints, host: str, port: int) -> OperationVerdict:

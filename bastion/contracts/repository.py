@@ -82,7 +82,8 @@ def count_live_sessions(session: Session, contract: Contract, technician_ident: 
 
 def decide_access(session: Session, *, technician: str, target: str, account: str | None,
                   channel: str, at: datetime, window_end: datetime | None = None,
-                  break_glass: bool = False) -> tuple[Decision, ContractVersion | None]:
+                  break_glass: bool = False,
+                  whole_window: bool = False) -> tuple[Decision, ContractVersion | None]:
     """Gather the facts and ask the engine. Unknown people or targets and unreadable
     contracts are denials with their reasons, never exceptions."""
     person = session.scalar(select(Technician).where(Technician.ident == technician))
@@ -94,6 +95,15 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
                       f"technician {technician} is inactive: "
                       f"{person.suspended_reason or 'no reason recorded'}",
                       "your access is suspended; contact the hospital's IT"), None
+    if person.vendor.review_suspended_at is not None:
+        # Set by bastion.access_review.yearly: a year without a confirmed review, and the
+        # grace period after it, are over.
+        return refuse("", "access_review_overdue",
+                      f"vendor {person.vendor.slug} suspended on "
+                      f"{person.vendor.review_suspended_at.date().isoformat()}: no access review "
+                      "confirmed for a year; an admin or the DPO must confirm its accesses",
+                      "your company's accesses are suspended until the hospital reviews them; "
+                      "contact the hospital's IT"), None
     row = session.scalar(select(Target).where(Target.name == target))
     if row is None or not row.enabled:
         return refuse("", "target_unknown", f"unknown or disabled target {target}",
@@ -110,7 +120,7 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
     active = count_live_sessions(session, contract, technician) if channel != REQUEST else 0
     query = AccessQuery(technician=technician, target=target_facts(row), account=account,
                         channel=channel, at=at, window_end=window_end, active_sessions=active,
-                        break_glass=break_glass)
+                        break_glass=break_glass, whole_window=whole_window)
     decision = decide(contract, query)
     # --- access review (bastion.access_review): a suspended or revoked access refuses ------
     # Imported here: bastion.access_review imports this package. Checked on the account the

@@ -300,6 +300,9 @@ class SftpPolicy(_Strict):
     access: Literal["none", "read", "read-write"] = "none"
     allow: list[PathGlob] = Field(default_factory=list, description="Paths the vendor may reach.")
     deny: list[PathGlob] = Field(default_factory=list, description="Exceptions to 'allow'.")
+    case_insensitive: bool = Field(
+        False, description="The targets' file names ignore case (e.g. Windows): patterns then "
+                           "ignore case too. Extensions ('*.pem') always ignore case.")
 
 
 class Channels(_Strict):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from bastion.approvals.notifications import _CATEGORIES as CATEGORY_NAMES
 
 from .facts import (
+    ACCESS_REVIEW,
     BREAK_GLASS,
     COMMAND_RULE,
     OFF_HOURS,
@@ -17,11 +18,13 @@ from .facts import (
 
 KIND_NAMES = {
     "fr": {SENSITIVE_DATA: "Données de santé ou INS", COMMAND_RULE: "Règle de commande",
-           SFTP_VOLUME: "Volume SFTP", OFF_HOURS: "Nuit ou jour férié",
-           REFUSAL_BURST: "Refus en rafale", BREAK_GLASS: "Bris de glace"},
+           SFTP_VOLUME: "Volume téléchargé", OFF_HOURS: "Nuit ou jour férié",
+           REFUSAL_BURST: "Refus en rafale", BREAK_GLASS: "Bris de glace",
+           ACCESS_REVIEW: "Revue d'accès en retard"},
     "en": {SENSITIVE_DATA: "Health or INS data", COMMAND_RULE: "Command rule",
-           SFTP_VOLUME: "SFTP volume", OFF_HOURS: "Night or public holiday",
-           REFUSAL_BURST: "Refusals in a burst", BREAK_GLASS: "Break-glass"},
+           SFTP_VOLUME: "Download volume", OFF_HOURS: "Night or public holiday",
+           REFUSAL_BURST: "Refusals in a burst", BREAK_GLASS: "Break-glass",
+           ACCESS_REVIEW: "Access review overdue"},
 }
 
 _TEXT = {
@@ -29,8 +32,8 @@ _TEXT = {
         SENSITIVE_DATA: "Session sur {target}, qui héberge : {categories}",
         "command_flagged": "Commande signalée ({reason}) : {command}",
         "command_refused": "Commande refusée ({reason}) : {command}",
-        SFTP_VOLUME: "{size} téléchargés par SFTP dans la session ({files} fichier(s), seuil "
-                     "{threshold}), dont {path}",
+        SFTP_VOLUME: "{size} téléchargés dans la session ({transfers} transfert(s) par SFTP, "
+                     "exec ou redirection ; seuil {threshold}), dont {path} ({via})",
         "night": "Session de nuit (à partir de {local_time})",
         "holiday": "Session un jour férié : {holiday} (à partir de {local_time})",
         REFUSAL_BURST: "{count} refus en moins de {minutes} min depuis {who}",
@@ -38,13 +41,18 @@ _TEXT = {
         "open": "ouverte", "overdue": "EN RETARD", "closed": "close ({verdict})",
         "justified": "justifié", "unjustified": "injustifié",
         "technician": "le technicien {who}", "address": "l'adresse {who}",
+        ACCESS_REVIEW: "Aucune revue d'accès confirmée pour {vendor} depuis {last} : {state}",
+        "never": "jamais", "suspended": "accès SUSPENDUS",
+        "suspend_on": "suspension des accès le {date}",
+        "staff_review": "Rôles de {staff} non confirmés depuis {last} : {state}",
+        "staff_suspended": "rôles SUSPENDUS", "staff_suspend_on": "suspension des rôles le {date}",
     },
     "en": {
         SENSITIVE_DATA: "Session on {target}, which holds: {categories}",
         "command_flagged": "Command flagged ({reason}): {command}",
         "command_refused": "Command refused ({reason}): {command}",
-        SFTP_VOLUME: "{size} downloaded by SFTP in the session ({files} file(s), threshold "
-                     "{threshold}), including {path}",
+        SFTP_VOLUME: "{size} downloaded in the session ({transfers} transfer(s) by SFTP, "
+                     "exec or forward; threshold {threshold}), including {path} ({via})",
         "night": "Session at night (from {local_time})",
         "holiday": "Session on a public holiday: {holiday} (from {local_time})",
         REFUSAL_BURST: "{count} refusals within {minutes} min from {who}",
@@ -52,6 +60,11 @@ _TEXT = {
         "open": "open", "overdue": "OVERDUE", "closed": "closed ({verdict})",
         "justified": "justified", "unjustified": "unjustified",
         "technician": "technician {who}", "address": "address {who}",
+        ACCESS_REVIEW: "No access review confirmed for {vendor} since {last}: {state}",
+        "never": "never", "suspended": "accesses SUSPENDED",
+        "suspend_on": "accesses suspended on {date}",
+        "staff_review": "Roles of {staff} not confirmed since {last}: {state}",
+        "staff_suspended": "roles SUSPENDED", "staff_suspend_on": "roles suspended on {date}",
     },
 }
 
@@ -81,8 +94,10 @@ def describe(flag: Flag, language: str = "fr") -> str:
         key = "command_refused" if d.get("refused") else "command_flagged"
         return text[key].format(reason=d.get("reason") or d.get("rule"), command=d.get("command"))
     if flag.kind == SFTP_VOLUME:
-        return text[SFTP_VOLUME].format(size=size(d["bytes"]), files=d["files"],
-                                        threshold=size(d["threshold"]), path=d.get("path"))
+        return text[SFTP_VOLUME].format(size=size(d["bytes"]),
+                                        transfers=d.get("transfers", d.get("files")),
+                                        threshold=size(d["threshold"]), path=d.get("path"),
+                                        via=d.get("via", "sftp"))
     if flag.kind == OFF_HOURS:
         return text[d["reason"]].format(**d)
     if flag.kind == REFUSAL_BURST:
@@ -91,4 +106,14 @@ def describe(flag: Flag, language: str = "fr") -> str:
     if flag.kind == BREAK_GLASS:
         review = text[d["review"]].format(verdict=text.get(d.get("verdict") or "", ""))
         return text[BREAK_GLASS].format(justification=d["justification"], review=review)
+    if flag.kind == ACCESS_REVIEW and d.get("staff"):
+        state = (text["staff_suspended"] if d["suspended"]
+                 else text["staff_suspend_on"].format(date=d["suspend_at"]))
+        return text["staff_review"].format(staff=d["staff"], last=d["last_review"] or text["never"],
+                                           state=state)
+    if flag.kind == ACCESS_REVIEW:
+        state = (text["suspended"] if d["suspended"]
+                 else text["suspend_on"].format(date=d["suspend_at"]))
+        return text[ACCESS_REVIEW].format(vendor=flag.vendor, last=d["last_review"] or text["never"],
+                                          state=state)
     return flag.kind

@@ -13,14 +13,31 @@ from typing import Any
 
 SENSITIVE_DATA = "sensitive_data"  # a session on a target holding health or INS data
 COMMAND_RULE = "command_rule"  # a command the contract's rules flagged or refused
-SFTP_VOLUME = "sftp_volume"  # SFTP downloads of one session above the threshold
+# Downloads of one session above the threshold: SFTP, exec and forwards (the id predates
+# exec and forwards; kept so that saved filters and exported flags stay valid).
+SFTP_VOLUME = "sftp_volume"
 OFF_HOURS = "off_hours"  # a session at night or on a public holiday
 REFUSAL_BURST = "refusal_burst"  # refused attempts in a burst
 BREAK_GLASS = "break_glass"  # an emergency access
-FLAG_KINDS = (SENSITIVE_DATA, COMMAND_RULE, SFTP_VOLUME, OFF_HOURS, REFUSAL_BURST, BREAK_GLASS)
+ACCESS_REVIEW = "access_review"  # a vendor's accesses not confirmed by a review for a year
+FLAG_KINDS = (SENSITIVE_DATA, COMMAND_RULE, SFTP_VOLUME, OFF_HOURS, REFUSAL_BURST, BREAK_GLASS,
+              ACCESS_REVIEW)
 
 # Data whose access the CNIL asks hospitals to watch most closely.
 SENSITIVE_CATEGORIES = frozenset({"health", "ins"})
+
+
+@dataclass(frozen=True)
+class ReviewDueFacts:
+    """A vendor's accesses, or a staff member's roles, due for their yearly review
+    (bastion.access_review.yearly, bastion.access_review.staff_roles)."""
+
+    vendor: str | None  # None for a staff member's roles
+    last_review: datetime | None
+    due_at: datetime
+    suspend_at: datetime
+    suspended_at: datetime | None
+    staff: str | None = None  # the staff member whose roles are due
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from bastion.access_review.staff_roles import overdue_staff_reviews
+from bastion.access_review.yearly import overdue_reviews
 from bastion.context import Bastion
 from bastion.models import (
     AccessRequest,
@@ -37,10 +39,12 @@ from .facts import (
     EventFacts,
     Flag,
     RecordingSpan,
+    ReviewDueFacts,
     SessionFacts,
 )
+from .transfers import TRANSFER_ACTIONS
 
-EVENT_ACTIONS = (*rules.COMMAND_ACTIONS, rules.TRANSFER_ACTION, *rules.REFUSAL_ACTIONS)
+EVENT_ACTIONS = (*rules.COMMAND_ACTIONS, *TRANSFER_ACTIONS, *rules.REFUSAL_ACTIONS)
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,9 @@ def _sessions(session: Session, since: datetime, until: datetime) -> list[Sessio
     return [SessionFacts(
         id=s.id, technician=s.technician.ident, vendor=s.technician.vendor.slug,
         target=s.target.name, account=s.account_name,
-        data_categories=frozenset(s.target.data_categories or ()), started_at=s.started_at,
+        # Copied when the session opened; sessions from before that fall back to today's.
+        data_categories=frozenset(s.data_categories if s.data_categories is not None
+                                  else s.target.data_categories or ()), started_at=s.started_at,
         ended_at=s.ended_at, status=s.status, grant_id=s.grant_id,
         break_glass=bool(glass), client_address=s.client_address) for s, glass in rows]
 
@@ -150,11 +156,17 @@ def flags_of(facts: PeriodFacts, core: Bastion, now: datetime) -> list[Flag]:
     return rules.sort_flags([
         *rules.sensitive_data(facts.sessions, spans),
         *rules.command_rules(facts.events, spans),
-        *rules.sftp_volume(facts.events, spans, controls.sftp_download_mb * 1_000_000),
+        *rules.transfer_volume(facts.events, spans, controls.sftp_download_mb * 1_000_000),
         *rules.off_hours(facts.sessions, spans, Calendar.from_settings(core.settings), now),
         *rules.refusal_bursts(facts.events, spans, count=controls.burst_count,
                               minutes=controls.burst_minutes),
         *rules.break_glass(facts.break_glass, spans, now),
+        *rules.access_reviews_due(ReviewDueFacts(r.vendor, r.last_review, r.due_at, r.suspend_at,
+                                                 r.suspended_at)
+                                  for r in overdue_reviews(core, now)),
+        *rules.access_reviews_due(ReviewDueFacts(None, r.last_review, r.due_at, r.suspend_at,
+                                                 r.suspended_at, staff=r.username)
+                                  for r in overdue_staff_reviews(core, now)),
     ])
 
 

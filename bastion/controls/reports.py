@@ -1,5 +1,6 @@
 """The DPO's report per vendor and period: sessions, durations, targets, data categories
-reached, command-rule hits, break-glass, and the flags; as values, and as CSV.
+reached, command-rule hits, break-glass, bytes moved (every path: SFTP, exec, forwards),
+and the flags; as values, and as CSV.
 
 Built from the same facts as the flags (``gather.load_period``), so the report and the
 flags page never disagree.
@@ -8,7 +9,7 @@ flags page never disagree.
 from __future__ import annotations
 
 import csv
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +24,9 @@ from bastion.models import Technician, Vendor, utcnow
 
 from . import rules
 from .describe import describe
-from .facts import Flag, SessionFacts
+from .facts import EventFacts, Flag, SessionFacts
 from .gather import flags_of, load_period
+from .transfers import transfer_in
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class SessionLine:
     rule_hits: int
     flags: tuple[str, ...]  # kinds, each once
     client_address: str | None
+    downloaded_bytes: int = 0  # from the target, by SFTP, exec or forwards (transfers.py)
+    uploaded_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -74,12 +78,20 @@ class VendorReport:
         """The kinds of data the vendor's sessions could reach (what their targets hold)."""
         return tuple(sorted({c for s in self.sessions for c in s.data_categories}))
 
+    @property
+    def downloaded_bytes(self) -> int:
+        return sum(s.downloaded_bytes for s in self.sessions)
+
+    @property
+    def uploaded_bytes(self) -> int:
+        return sum(s.uploaded_bytes for s in self.sessions)
+
     def flag_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(f.kind for f in self.flags).items()))
 
 
 def _line(s: SessionFacts, names: dict[str, str], hits: Counter[int],
-          kinds: dict[int, set[str]], now: datetime) -> SessionLine:
+          kinds: dict[int, set[str]], moved: dict[int, Counter[str]], now: datetime) -> SessionLine:
     end = s.ended_at or max(now, s.started_at)
     return SessionLine(
         id=s.id, technician=s.technician, technician_name=names.get(s.technician, s.technician),
@@ -87,7 +99,19 @@ def _line(s: SessionFacts, names: dict[str, str], hits: Counter[int],
         started_at=s.started_at, ended_at=s.ended_at,
         duration_seconds=(end - s.started_at).total_seconds(), status=s.status,
         break_glass=s.break_glass, rule_hits=hits[s.id],
-        flags=tuple(sorted(kinds.get(s.id, ()))), client_address=s.client_address)
+        flags=tuple(sorted(kinds.get(s.id, ()))), client_address=s.client_address,
+        downloaded_bytes=moved[s.id]["download"], uploaded_bytes=moved[s.id]["upload"])
+
+
+def _moved(events: Iterable[EventFacts]) -> dict[int, Counter[str]]:
+    """session -> bytes moved each way ("download", "upload"), every path together."""
+    moved: dict[int, Counter[str]] = defaultdict(Counter)
+    for e in events:
+        transfer = transfer_in(e.action, e.details) if e.session_id is not None else None
+        if transfer is not None:
+            moved[e.session_id]["download"] += transfer.downloaded  # type: ignore[index]
+            moved[e.session_id]["upload"] += transfer.uploaded  # type: ignore[index]
+    return moved
 
 
 def vendor_reports(core: Bastion, *, since: datetime, until: datetime,
@@ -108,6 +132,7 @@ def vendor_reports(core: Bastion, *, since: datetime, until: datetime,
     for flag in flags:
         if flag.session_id is not None:
             kinds.setdefault(flag.session_id, set()).add(flag.kind)
+    moved = _moved(facts.events)
     active = ({s.vendor for s in facts.sessions} | {e.vendor for e in facts.events if e.vendor}
               | {b.vendor for b in facts.break_glass})
     chosen = [vendor] if vendor is not None else sorted(active & set(vendors))
@@ -116,7 +141,7 @@ def vendor_reports(core: Bastion, *, since: datetime, until: datetime,
         events = [e for e in facts.events if e.vendor == slug]
         reports.append(VendorReport(
             vendor=slug, vendor_name=vendors[slug], since=since, until=until,
-            sessions=tuple(_line(s, names, hits, kinds, now)
+            sessions=tuple(_line(s, names, hits, kinds, moved, now)
                            for s in facts.sessions if s.vendor == slug),
             rule_hits=sum(e.action in rules.COMMAND_ACTIONS for e in events),
             refusals=sum(e.action in rules.REFUSAL_ACTIONS for e in events),
@@ -127,7 +152,8 @@ def vendor_reports(core: Bastion, *, since: datetime, until: datetime,
 
 SESSION_COLUMNS = ("vendor", "session", "technician", "technician_name", "target", "account",
                    "data_categories", "started_at", "ended_at", "duration_minutes", "status",
-                   "break_glass", "rule_hits", "flags", "client_address")
+                   "break_glass", "rule_hits", "flags", "client_address", "downloaded_bytes",
+                   "uploaded_bytes")
 
 
 def _local(value: datetime | None, zone: ZoneInfo) -> str:
@@ -146,7 +172,8 @@ def write_sessions_csv(reports: Iterable[VendorReport], out: TextIO, zone: ZoneI
                 report.vendor, s.id, s.technician, s.technician_name, s.target, s.account,
                 " ".join(s.data_categories), _local(s.started_at, zone), _local(s.ended_at, zone),
                 round(s.duration_seconds / 60, 1), s.status, "yes" if s.break_glass else "no",
-                s.rule_hits, " ".join(s.flags), s.client_address or "")])
+                s.rule_hits, " ".join(s.flags), s.client_address or "", s.downloaded_bytes,
+                s.uploaded_bytes)])
             count += 1
     return count
 

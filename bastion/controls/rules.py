@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from .calendar import Calendar, first_off_hours
 from .facts import (
+    ACCESS_REVIEW,
     BREAK_GLASS,
     COMMAND_RULE,
     OFF_HOURS,
@@ -22,12 +23,13 @@ from .facts import (
     EventFacts,
     Flag,
     RecordingSpan,
+    ReviewDueFacts,
     SessionFacts,
 )
 from .moments import locate
+from .transfers import transfer_in
 
 COMMAND_ACTIONS = ("command.flagged", "command.refused")
-TRANSFER_ACTION = "sftp.transfer"
 REFUSAL_ACTIONS = ("login.refused", "channel.refused")
 
 
@@ -50,7 +52,9 @@ def command_rules(events: Iterable[EventFacts], spans: Sequence[RecordingSpan]) 
     for e in events:
         if e.action not in COMMAND_ACTIONS:
             continue
-        moment = (locate(spans, e.session_id, e.at, channel="exec")
+        # Exec commands are checked as their channel opens; typed lines say their channel.
+        channel = str(e.details.get("channel") or "exec")
+        moment = (locate(spans, e.session_id, e.at, channel=channel)
                   if e.session_id is not None else None)
         flags.append(Flag(COMMAND_RULE, e.at, e.technician, e.vendor, e.target, moment,
                           {"command": e.details.get("command", ""),
@@ -60,27 +64,28 @@ def command_rules(events: Iterable[EventFacts], spans: Sequence[RecordingSpan]) 
     return flags
 
 
-def sftp_volume(events: Iterable[EventFacts], spans: Sequence[RecordingSpan],
-                threshold_bytes: int) -> list[Flag]:
-    """Sessions whose SFTP downloads add up past ``threshold_bytes``: flagged once, at the
-    transfer that crossed it (many small files count as much as one large one)."""
+def transfer_volume(events: Iterable[EventFacts], spans: Sequence[RecordingSpan],
+                    threshold_bytes: int) -> list[Flag]:
+    """Sessions whose downloads add up past ``threshold_bytes``, whichever way the bytes
+    went (SFTP, exec such as ``scp -O`` or ``cat file``, port forwards): flagged once, at
+    the transfer that crossed it (many small ones count as much as one large one)."""
     totals: dict[int, int] = defaultdict(int)
-    files: dict[int, int] = defaultdict(int)
+    counts: dict[int, int] = defaultdict(int)
     flags = []
     for e in sorted(events, key=lambda e: (e.at, e.id)):
-        if (e.action != TRANSFER_ACTION or e.session_id is None
-                or e.details.get("operation") != "download"):
-            continue
+        moved = transfer_in(e.action, e.details)
+        if moved is None or not moved.downloaded or e.session_id is None:
+            continue  # uploads are not exfiltration
         before = totals[e.session_id]
-        size = int(e.details.get("bytes") or 0)
-        totals[e.session_id] = before + size
-        files[e.session_id] += 1
+        totals[e.session_id] = before + moved.downloaded
+        counts[e.session_id] += 1
         if before < threshold_bytes <= totals[e.session_id]:
+            channel = {"sftp": "sftp", "exec": "exec"}.get(moved.via)
             flags.append(Flag(SFTP_VOLUME, e.at, e.technician, e.vendor, e.target,
-                              locate(spans, e.session_id, e.at, channel="sftp"),
-                              {"bytes": totals[e.session_id], "files": files[e.session_id],
-                               "threshold": threshold_bytes, "path": e.details.get("path", ""),
-                               "sha256": e.details.get("sha256")}, (e.id,)))
+                              locate(spans, e.session_id, e.at, channel=channel),
+                              {"bytes": totals[e.session_id], "transfers": counts[e.session_id],
+                               "threshold": threshold_bytes, "path": moved.what,
+                               "via": moved.via, "sha256": moved.sha256}, (e.id,)))
     return flags
 
 
@@ -175,6 +180,15 @@ def break_glass(accesses: Iterable[BreakGlassFacts], spans: Sequence[RecordingSp
                            "declared_by": b.declared_by, "review": state,
                            "verdict": b.verdict, "deadline": b.deadline.isoformat()}))
     return flags
+
+
+def access_reviews_due(due: Iterable[ReviewDueFacts]) -> list[Flag]:
+    """Vendors (and staff roles) a year without a confirmed review: flagged until one is confirmed,
+    whatever the period asked (it is today's state, not an event)."""
+    return [Flag(ACCESS_REVIEW, r.due_at, None, r.vendor, None, None,
+                 {"last_review": r.last_review.date().isoformat() if r.last_review else None,
+                  "suspend_at": r.suspend_at.date().isoformat(),
+                  "suspended": r.suspended_at is not None, "staff": r.staff}) for r in due]
 
 
 def sort_flags(flags: Iterable[Flag]) -> list[Flag]:

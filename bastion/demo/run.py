@@ -47,8 +47,9 @@ def prepare(core: Bastion) -> setup.DemoAccounts:
     folder = settings.var_dir / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     passwords = setup.demo_passwords(folder)
-    setup.ensure_staff(core, passwords)
-    return setup.DemoAccounts(passwords, setup.technician_key(folder), folder / "known_hosts")
+    links = setup.ensure_staff(core, passwords)
+    return setup.DemoAccounts(passwords, setup.technician_key(folder), folder / "known_hosts",
+                              enrolment_links=links)
 
 
 def secret_from(uri: str) -> str:
@@ -77,6 +78,11 @@ def print_next_steps(core: Bastion, accounts: setup.DemoAccounts, ssh_port: int,
     ]
     for username, password in accounts.passwords.items():
         lines.append(f"  {username:<13} password {password}")
+    if accounts.enrolment_links:
+        lines.append("First open each account's one-time enrolment link, then sign in and "
+                     "register a security key:")
+        for username, link in accounts.enrolment_links.items():
+            lines.append(f"  {username:<13} {link}")
     lines += ["", "Contracts loaded from var/demo/contracts (copies of contracts/examples).", ""]
     click.echo("\n".join(lines))
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from sqlalchemy import select
 
 from bastion import totp
+from bastion.approvals import issue_link, link_url
 from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.inventory import add_target
-from bastion.models import StaffUser, Target
+from bastion.models import StaffUser, Target, utcnow
 from bastion.staff import add_staff
 
 DEMO_ACTOR = Actor("demo:setup", "admin")
@@ -44,6 +45,7 @@ class DemoAccounts:
     technician_key: Path
     known_hosts: Path
     totp_uri: str = ""
+    enrolment_links: dict[str, str] = field(default_factory=dict)
 
 
 def demo_passwords(folder: Path) -> dict[str, str]:
@@ -57,13 +59,20 @@ def demo_passwords(folder: Path) -> dict[str, str]:
     return passwords
 
 
-def ensure_staff(core: Bastion, passwords: dict[str, str]) -> None:
+def ensure_staff(core: Bastion, passwords: dict[str, str]) -> dict[str, str]:
+    """Create the demo staff (a local operator's accounts: roles at once) and return a
+    one-time enrolment link for each account that holds no usable security key yet."""
+    links: dict[str, str] = {}
     with core.db.session() as session:
-        existing = set(session.scalars(select(StaffUser.username)))
+        existing = {user.username: user for user in session.scalars(select(StaffUser))}
         for username, full_name, roles in DEMO_STAFF:
-            if username not in existing:
-                add_staff(session, core.audit, username=username, full_name=full_name,
-                          roles=roles, password=passwords[username], actor=DEMO_ACTOR)
+            user = existing.get(username) or add_staff(
+                session, core.audit, username=username, full_name=full_name, roles=roles,
+                password=passwords[username], actor=DEMO_ACTOR)
+            if not user.usable_credentials:
+                links[username] = link_url(core, issue_link(session, core, user, actor=DEMO_ACTOR,
+                                                            now=utcnow()))
+    return links
 
 
 def ensure_targets(core: Bastion, host: str, port: int, host_key: str) -> None:

@@ -32,7 +32,8 @@ def transfer_text(t: TransferLine) -> str:
     facts = [f"{t.bytes} bytes"] + ([f"sha256 {t.sha256}"] if t.sha256 else [])
     if not t.complete:
         facts.append("incomplete")
-    return f"{t.direction} {t.path} ({', '.join(facts)})"
+    via = "" if t.via == "sftp" else f" [{t.via}]"
+    return f"{t.direction}{via} {t.path} ({', '.join(facts)})"
 
 
 def row_of(entry: LogbookEntry, language: str) -> list[object]:

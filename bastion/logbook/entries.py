@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bastion.controls.transfers import transfer_in
+
 from .facts import EventFacts, Intervention, SessionFacts
 
-TRANSFER = "sftp.transfer"
 COMMAND_RULE_ACTIONS = {"command.flagged": "command_flagged", "command.refused": "command_refused"}
 # Channel kinds whose commands are listed; SFTP operations are listed as transfers instead.
 COMMAND_KINDS = ("shell", "exec")
@@ -41,6 +42,7 @@ class TransferLine:
     bytes: int
     sha256: str | None
     complete: bool  # the file was closed normally
+    via: str = "sftp"  # sftp | exec (``path`` is the command) | forward (its destination)
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,16 @@ def _ordered(events: tuple[EventFacts, ...]) -> list[EventFacts]:
 
 
 def transfers_of(intervention: Intervention, zone: ZoneInfo) -> tuple[TransferLine, ...]:
+    """Every transfer, whichever way it went: SFTP files, exec channels (scp -O, rsync,
+    cat), port forwards; one line per direction that moved bytes."""
     lines = []
     for e in _ordered(intervention.events):
-        if e.action != TRANSFER or e.outcome != "ok":
+        moved = transfer_in(e.action, e.details) if e.outcome == "ok" else None
+        if moved is None:
             continue
-        d = e.details
-        lines.append(TransferLine(e.at.astimezone(zone), e.session_id, str(d.get("operation", "?")),
-                                  str(d.get("path", "")), int(d.get("bytes") or 0),
-                                  d.get("sha256") or None, bool(d.get("closed", True))))
+        for direction, size in moved.directions():
+            lines.append(TransferLine(e.at.astimezone(zone), e.session_id, direction, moved.what,
+                                      size, moved.sha256, moved.complete, moved.via))
     return tuple(lines)
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bastion.controls.transfers import TRANSFER_ACTIONS
 from bastion.models import (
     AccessRequest,
     AuditEvent,
@@ -27,7 +28,7 @@ from bastion.models import (
     Vendor,
 )
 
-from .entries import COMMAND_RULE_ACTIONS, TRANSFER
+from .entries import COMMAND_RULE_ACTIONS
 from .facts import (
     BreakGlassFacts,
     CommandFacts,
@@ -40,7 +41,7 @@ from .facts import (
 
 T = TypeVar("T")
 
-EVENT_ACTIONS = (TRANSFER, *COMMAND_RULE_ACTIONS)
+EVENT_ACTIONS = (*TRANSFER_ACTIONS, *COMMAND_RULE_ACTIONS)
 MAX_ENTRIES = 2000  # a year of a busy vendor fits; beyond, narrow the period
 
 

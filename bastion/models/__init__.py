@@ -27,6 +27,7 @@ from .people import (
     WebAuthnCredential,
 )
 from .sessions import SESSION_STATES, RecordedCommand, Recording, SshSession
+from .staff_changes import ROLE_CHANGE_STATES, EnrolmentLink, RoleChange
 
 __all__ = [
     "ACCOUNT_AUTH_METHODS",
@@ -35,6 +36,7 @@ __all__ = [
     "GRANT_STATES",
     "NOTIFICATION_STATES",
     "REQUEST_STATES",
+    "ROLE_CHANGE_STATES",
     "SESSION_STATES",
     "STAFF_ROLES",
     "AccessRequest",
@@ -46,11 +48,13 @@ __all__ = [
     "BreakGlassReview",
     "ConsoleSession",
     "ContractVersion",
+    "EnrolmentLink",
     "Grant",
     "NotificationOutbox",
     "RecordedCommand",
     "Recording",
     "Review",
+    "RoleChange",
     "SshSession",
     "StaffRole",
     "StaffUser",

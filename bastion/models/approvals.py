@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, utcnow
 
-CHALLENGE_PURPOSES = ("approval", "registration", "sign_in")
+CHALLENGE_PURPOSES = ("approval", "registration", "sign_in", "key_change", "role_change")
 NOTIFICATION_STATES = ("pending", "sending", "sent", "failed")
 
 
@@ -25,7 +25,7 @@ class WebAuthnChallenge(Base):
     __tablename__ = "webauthn_challenges"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    purpose: Mapped[str] = mapped_column(String(16))  # approval | registration | sign_in
+    purpose: Mapped[str] = mapped_column(String(16))  # one of CHALLENGE_PURPOSES
     # Hex of the challenge bytes: what the browser echoes back in clientDataJSON.
     challenge: Mapped[str] = mapped_column(String(64), unique=True)
     nonce: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -31,6 +31,12 @@ class Vendor(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # No access review confirmed for a year, grace period over (bastion.access_review.
+    # yearly): its technicians are refused until a review confirms an access again.
+    review_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the yearly review's clock started for a vendor that existed before the rule
+    # (the upgrade): without it, an old install would suspend every vendor at once.
+    review_clock_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     technicians: Mapped[list[Technician]] = relationship(back_populates="vendor")
 
@@ -102,6 +108,12 @@ class StaffUser(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The yearly review of staff roles (bastion.access_review.staff_roles): when another
+    # admin or the DPO last confirmed them, and since when they are suspended for want of it.
+    roles_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    roles_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # As for vendors: staff who existed before the yearly review are counted from the upgrade.
+    review_clock_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     roles: Mapped[list[StaffRole]] = relationship(
         back_populates="staff", cascade="all, delete-orphan", lazy="selectin"
@@ -111,8 +123,20 @@ class StaffUser(Base):
     )
 
     @property
-    def role_names(self) -> set[str]:
+    def granted_roles(self) -> set[str]:
+        """The roles given to the account, in force or not (what an admin edits)."""
         return {role.role for role in self.roles}
+
+    @property
+    def usable_credentials(self) -> list[WebAuthnCredential]:
+        """Keys that may sign in and sign: neither revoked nor suspended."""
+        return [key for key in self.credentials if key.usable]
+
+    @property
+    def role_names(self) -> set[str]:
+        """The roles in force: none while suspended by the yearly review, so every check
+        of a role (console, API, approvals, break-glass, CLI) refuses."""
+        return set() if self.roles_suspended_at is not None else self.granted_roles
 
     def has_role(self, role: str) -> bool:
         return role in self.role_names
@@ -125,6 +149,11 @@ class StaffRole(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(32))
+    # When the role took effect (NULL: before roles were dated, so long established), and
+    # when the DPO or a local operator vouched for it: a new approver only counts towards
+    # a two-person approval once vouched for or after [approvals] new_approver_hours.
+    granted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    vouched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     staff: Mapped[StaffUser] = relationship(back_populates="roles")
 
@@ -150,5 +179,17 @@ class WebAuthnCredential(Base):
     discoverable: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Keys are revoked, never deleted: the reviews they signed keep their proof.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+    # Set when the key's signature counter went backwards (a cloned key): unusable until
+    # revoked and replaced.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
 
     staff: Mapped[StaffUser | None] = relationship(back_populates="credentials")
+
+    @property
+    def usable(self) -> bool:
+        return self.revoked_at is None and self.suspended_at is None

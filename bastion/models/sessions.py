@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, utcnow
@@ -23,6 +23,9 @@ class SshSession(Base):
     target_id: Mapped[int] = mapped_column(ForeignKey("targets.id"))
     account_name: Mapped[str] = mapped_column(String(64))
     client_address: Mapped[str | None] = mapped_column(String(64))
+    # The target's data categories when the session opened (it may be reclassified later);
+    # None for sessions from before they were copied here.
+    data_categories: Mapped[list[str] | None] = mapped_column(JSON)
     node: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), default="live")
     end_reason: Mapped[str | None] = mapped_column(Text)
@@ -56,6 +59,12 @@ class Recording(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The seal (status, chunk count, final hash, sizes) signed with the audit signing key
+    # when the recording closed (bastion/recording/seal.py): it verifies after the audit
+    # purge removed the seal event, and a catalog rewrite without the key does not.
+    seal_signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seal_key_id: Mapped[str | None] = mapped_column(String(64))
+    seal_signature: Mapped[str | None] = mapped_column(String(128))
 
     session: Mapped[SshSession] = relationship(back_populates="recordings")
 

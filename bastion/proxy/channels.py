@@ -8,11 +8,17 @@ from zoneinfo import ZoneInfo
 
 import asyncssh
 
+from bastion.contracts import ResolvedPath, TransferCommand, UncheckableTransfer, parse_transfer
+from bastion.recording import BudgetExceeded
+from bastion.recording.budget import MIB
+
 from . import messages
 from .connection import ProxyConnection, Refusal
 from .directory import GrantSnapshot
-from .relay import ChannelRecorder, relay
+from .relay import ChannelRecorder, Volume, relay
 from .sftp.relay import SftpRelay
+from .transfer_paths import resolve_transfer
+from .typed_commands import TypedCommands
 
 if TYPE_CHECKING:
     from .service import ProxyService
@@ -33,6 +39,7 @@ class ChannelHandlers:
         kind = channel_kind(process)
         owner.processes.add(process)
         recorder: ChannelRecorder | None = None
+        volume: Volume | None = None  # set once bytes may move
         end_reason = f"{kind} ended"
         try:
             if process.subsystem and process.subsystem != "sftp":
@@ -48,6 +55,8 @@ class ChannelHandlers:
                 await owner.audit_channel("channel.request_refused",
                                           {"channel": kind, "request": refused}, outcome="denied")
             upstream = await owner.ensure_upstream()
+            if kind == "exec":
+                await self._check_transfer(owner, upstream, process.command or "")
             terminal = None
             if process.get_terminal_type():
                 width, height, _, _ = process.get_terminal_size()
@@ -62,11 +71,13 @@ class ChannelHandlers:
                 await self._relay_sftp(owner, process, upstream, recorder, grant)
                 process.exit(0)
                 return
-            status, signal = await relay(process, upstream, recorder, owner.touch)
+            volume = Volume()
+            status, signal = await relay(process, upstream, recorder, owner.touch, volume,
+                                         self._typed_commands(owner, process, recorder, kind))
             await recorder.marker("exit", {"status": status,
                                            "signal": signal[0] if signal else None})
-            await owner.audit_channel("channel.closed", {"channel": kind, "exit_status": status,
-                                                         "command": process.command})
+            await self._audit_closed(owner, process, kind, volume, status)
+            volume = None
             end_reason = f"{kind} ended with status {status}"
             if signal:
                 process.exit_with_signal(signal[0], signal[1], signal[2], signal[3])
@@ -77,22 +88,56 @@ class ChannelHandlers:
             _tell(process, f"bastion: {refusal}")
             process.exit(1)
         except self.service.recordings.failure_types as failure:
-            end_reason = f"recording stopped: {failure}"
-            await owner.audit_channel("recording.failed", {"channel": kind, "error": str(failure)},
-                                      outcome="error")
-            _tell(process, messages.RECORDING_FAILED)
-            owner.terminate(f"recording stopped: {failure}")
+            end_reason = await self._stop_unrecordable(owner, kind, failure, volume)
         except (asyncssh.Error, OSError) as exc:
             end_reason = owner.closing_reason or f"connection error: {exc}"
             _tell(process, f"bastion: the connection to {owner.target_name} failed: {exc}")
             process.exit(255)
         finally:
             owner.processes.discard(process)
+            if volume is not None:
+                # The channel ended otherwise than by its command's exit: the bytes it moved
+                # still count in the transfer volumes.
+                with contextlib.suppress(Exception):
+                    await self._audit_closed(owner, process, kind, volume, None)
             if recorder is not None:
                 # Sealing never raises for a storage failure; the end reason goes in the
                 # recording itself (a budget overrun, a revocation, a normal exit).
                 with contextlib.suppress(Exception):
                     await recorder.close(owner.closing_reason or end_reason)
+
+    async def _stop_unrecordable(self, owner: ProxyConnection, kind: str,
+                                 failure: Exception, volume: Volume | None) -> str:
+        """Output that cannot be recorded ends the whole connection, every channel of it,
+        now: audited first (the decision), then the technician is told in one line why
+        (a spent budget, or the recording storage) and everything is closed. Once: the
+        other channels of a connection already closing stop with it, not again."""
+        if owner.closing_reason is not None:
+            return owner.closing_reason
+        budget = isinstance(failure, BudgetExceeded)
+        reason = (f"output budget spent ({failure.scope})" if isinstance(failure, BudgetExceeded)
+                  else f"recording stopped: {failure}")
+        owner.closing_reason = reason  # before the audit's await: a second failure sees it
+        details: dict[str, object] = {"channel": kind, "error": str(failure),
+                                      **(volume.details() if volume else {})}
+        if isinstance(failure, BudgetExceeded):
+            details.update(budget_bytes=failure.budget_bytes, scope=failure.scope)
+            line = messages.BUDGET_SPENT[failure.scope].format(mb=failure.budget_bytes // MIB)
+        else:
+            line = messages.RECORDING_FAILED
+        try:
+            await owner.audit_channel("recording.budget_spent" if budget else "recording.failed",
+                                      details, outcome="denied" if budget else "error")
+        finally:
+            owner.terminate(reason, line)  # even if the audit log cannot be written
+        return reason
+
+    async def _audit_closed(self, owner: ProxyConnection,
+                            process: asyncssh.SSHServerProcess[bytes], kind: str, volume: Volume,
+                            status: int | None) -> None:
+        await owner.audit_channel("channel.closed", {"channel": kind, "exit_status": status,
+                                                     "command": process.command,
+                                                     **volume.details()})
 
     async def _show_notice(self, owner: ProxyConnection,
                            process: asyncssh.SSHServerProcess[bytes],
@@ -132,6 +177,52 @@ class ChannelHandlers:
                                                           "rule": verdict.pattern,
                                                           "reason": verdict.rule_reason},
                                       outcome="allowed")
+
+    async def _check_transfer(self, owner: ProxyConnection, upstream: asyncssh.SSHClientConnection,
+                              command: str) -> None:
+        """scp -O and rsync run over exec: they must not reach what SFTP would refuse."""
+        assert owner.policy is not None
+        transfer = parse_transfer(command)
+        if transfer is None:
+            return
+        paths: list[ResolvedPath] = []
+        if isinstance(transfer, TransferCommand) and owner.policy.path_rules_apply():
+            try:
+                paths = await resolve_transfer(upstream, transfer)
+            except (asyncssh.Error, OSError, TimeoutError) as exc:
+                error = " ".join(str(exc).split()) or type(exc).__name__
+                transfer = UncheckableTransfer(transfer.tool, "its paths could not be resolved "
+                                                              f"on the target ({error})")
+        verdict = owner.policy.transfer(transfer, paths)
+        details = {"command": command, "tool": transfer.tool, "reason": verdict.reason,
+                   "paths": [p.candidates[-1] for p in paths]}
+        if not verdict.allowed:
+            await owner.audit_channel("transfer.refused", details, outcome="denied")
+            raise Refusal(verdict.reason)
+        await owner.audit_channel("transfer.allowed", details, outcome="allowed")
+
+    def _typed_commands(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
+                        recorder: ChannelRecorder, kind: str) -> TypedCommands | None:
+        """On a terminal (a shell, or an exec with ``ssh -t``), lines typed pass the
+        contract's command rules too. Nothing to follow when the grant has no rule."""
+        policy = owner.policy
+        if process.get_terminal_type() is None or policy is None \
+                or not policy.constraints.command_rules:
+            return None
+
+        async def report(action: str, details: dict[str, object], outcome: str) -> None:
+            reason = str(details.get("reason") or "")
+            try:
+                await recorder.marker("policy", {"decision": action, **details})
+                await owner.audit_channel(action, details, outcome=outcome, reasons=[reason])
+            except Exception as exc:
+                # Fail closed: a decision that cannot be recorded ends the session rather
+                # than leave it running unaudited (or stuck with its keys held back).
+                owner.terminate(f"a command decision could not be recorded: {exc}")
+                raise
+
+        width, height, _, _ = process.get_terminal_size()
+        return TypedCommands(policy.command, report, kind, width, height)
 
     async def _relay_sftp(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
                           upstream: asyncssh.SSHClientConnection, recorder: ChannelRecorder,

@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 
 REQUESTABLE = ("shell", "exec", "sftp", "forward")
+# How long a closing connection waits for its last line to reach the technician: within
+# the 2 s in which a revocation, a spent budget or a failed recording must end a session.
+CLOSE_GRACE_SECONDS = 1.5
 # The window asked for from SSH; the contracts engine narrows it to what the contract allows.
 REQUEST_WINDOW_MINUTES = 120
 
@@ -65,16 +68,21 @@ class Refusal(Exception):
 
 
 class ProxyConnection(asyncssh.SSHServer):
-    def __init__(self, service: ProxyService) -> None:
+    def __init__(self, service: ProxyService, source: str | None = None) -> None:
         self.service = service
         self.core = service.core
         self.conn: asyncssh.SSHServerConnection | None = None
+        # Behind a load balancer, the technician's address from its PROXY v2 header.
+        self._source = source
         self.peer = "?"
         self.route: Route | None = None
         self.route_error: str | None = None
         self._resolution: asyncio.Future[Resolution] | None = None
         self.resolution: Resolution | None = None
         self.grant: GrantSnapshot | None = None
+        # The grant whose certificate authenticated this login: that grant, and no other,
+        # admits the session (and is the one its records name).
+        self.certificate_grant_id: int | None = None
         self.policy: GrantPolicy | None = None
         self.deadline: datetime | None = None
         self.idle_limit_seconds: int = service.core.settings.ssh.idle_timeout_minutes * 60
@@ -100,7 +108,7 @@ class ProxyConnection(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
         peer = conn.get_extra_info("peername")
-        self.peer = peer[0] if peer else "?"
+        self.peer = self._source or (peer[0] if peer else "?")
         self.gate = SuccessGate(conn, self._plan_second_step, self._check_certificate,
                                 self._login_notice)
 
@@ -117,10 +125,13 @@ class ProxyConnection(asyncssh.SSHServer):
                     reason="the technician disconnected while waiting")
         if self.upstream is not None:
             self.upstream.close()
+        reason = self.closing_reason or ("connection lost: " + str(exc) if exc else
+                                         "the technician disconnected")
+        await self._close_row("terminated" if self.closing_reason else "ended", reason)
+
+    async def _close_row(self, status: str, reason: str) -> None:
+        """The session's row ends (once: a row already ended is left as it is)."""
         if self.session_id is not None:
-            reason = self.closing_reason or ("connection lost: " + str(exc) if exc else
-                                             "the technician disconnected")
-            status = "terminated" if self.closing_reason else "ended"
             await self.service.call(directory.close_session, self.core, self.session_id,
                                     status=status, reason=reason)
 
@@ -183,7 +194,10 @@ class ProxyConnection(asyncssh.SSHServer):
             else:
                 if grant.target != resolution.destination.name:  # type: ignore[union-attr]
                     problem = f"certificate is for grant {grant.id} on {grant.target}"
+                else:
+                    self.certificate_grant_id = grant.id
         if problem is not None:
+            self.certificate_grant_id = None
             await self._refuse_login(self.route.technician if self.route else "?",
                                      "certificate", problem)
         return problem
@@ -373,7 +387,14 @@ class ProxyConnection(asyncssh.SSHServer):
         account = decision.constraints.account
         grant = await self.service.call(
             directory.find_active_grant, self.core, resolution.identity.technician_id,
-            resolution.destination.target_id, account, now)
+            resolution.destination.target_id, account, now, grant_id=self.certificate_grant_id)
+        if grant is None and self.certificate_grant_id is not None:
+            # The certificate's grant ended, was revoked or is for another account since
+            # login: no other grant stands in for it.
+            reason = f"grant {self.certificate_grant_id} of your certificate is no longer valid here"
+            await self._audit_refusal(channel, reason)
+            raise Refusal(f"{reason}: download a new certificate, or log in with your key to "
+                          "ask for access")
         if grant is None:
             grant = await self._request_and_wait(channel, account)
         if grant is None:
@@ -437,7 +458,7 @@ class ProxyConnection(asyncssh.SSHServer):
                 file_request, self.core, technician=resolution.identity.ident,
                 target=resolution.destination.name, account=account,
                 window_end=now + timedelta(minutes=REQUEST_WINDOW_MINUTES), channels=channels,
-                reason=answers.reason, ticket=answers.ticket, source="ssh",
+                reason=answers.reason, ticket=answers.ticket, source="ssh", fit_to_contract=True,
                 actor=Actor(f"technician:{resolution.identity.ident}", "technician"))
         except OutOfContract as exc:
             raise Refusal(f"request {exc.request_id} is outside your contract: "
@@ -537,13 +558,14 @@ class ProxyConnection(asyncssh.SSHServer):
         )
 
     async def audit_channel(self, action: str, details: dict[str, Any],
-                            outcome: str = "ok") -> None:
+                            outcome: str = "ok", reasons: list[str] | None = None) -> None:
         await self.service.call(
             directory.audit, self.core, action=action, outcome=outcome,
             actor=Actor(f"technician:{self.technician}", "technician"),
             technician=self.technician, target=self.target_name,
             account=self.grant.account if self.grant else None, session_id=self.session_id,
             grant_id=self.grant.grant_id if self.grant else None, details=details,
+            **({"reasons": reasons} if reasons else {}),
         )
 
     def touch(self) -> None:
@@ -557,16 +579,33 @@ class ProxyConnection(asyncssh.SSHServer):
             with contextlib.suppress(Exception):
                 process.stderr.write(f"\r\n{line}\r\n".encode())
 
-    def terminate(self, reason: str) -> None:
+    def terminate(self, reason: str, line: str | None = None) -> None:
+        """End every channel and the connection; ``line`` (one line saying why and what to
+        do next) replaces the generic notice."""
         if self.closing_reason is None:
             self.closing_reason = reason
-        self.notify(messages.SESSION_ENDED.format(reason=reason))
-        for process in list(self.processes):
+        self.notify(line or messages.SESSION_ENDED.format(reason=reason))
+        processes = list(self.processes)
+        for process in processes:
             with contextlib.suppress(Exception):
                 process.exit(255)
         if self.upstream is not None:
             self.upstream.close()
+        loop = asyncio.get_running_loop()
         if self.conn is not None:
-            # Closing at once could drop the message still queued for the technician; the
-            # channels are already closed, so nothing more reaches the target meanwhile.
-            asyncio.get_running_loop().call_later(0.3, self.conn.close)
+            loop.create_task(self._close_after(processes, self.conn))
+        # The row says so at once: nothing is relayed any more, whatever the client still
+        # takes in of the last line (the connection's end would otherwise close it later).
+        loop.create_task(self._close_row("terminated", self.closing_reason))
+
+    async def _close_after(self, processes: list[asyncssh.SSHServerProcess[bytes]],
+                           conn: asyncssh.SSHServerConnection) -> None:
+        """Closing at once could drop the line still queued for the technician: after an
+        output flood it waits behind what the client has not taken in yet. Each channel
+        closes once its data is delivered; the connection closes then, or after the grace
+        time whatever the client does. Nothing reaches the target meanwhile: the channels
+        and the target connection are already closed."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(p.wait_closed() for p in processes),
+                                                  return_exceptions=True), CLOSE_GRACE_SECONDS)
+        conn.close()

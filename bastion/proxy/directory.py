@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 
 from bastion.audit import Actor
 from bastion.context import Bastion
@@ -109,15 +109,22 @@ def account_login(core: Bastion, target_id: int, account: str) -> AccountLogin:
 
 
 def find_active_grant(core: Bastion, technician_id: int, target_id: int,
-                      account: str | None, now: datetime) -> GrantSnapshot | None:
+                      account: str | None, now: datetime, *,
+                      grant_id: int | None = None) -> GrantSnapshot | None:
+    """The live grant that admits a session. ``grant_id``: the grant of the certificate
+    the technician logged in with, checked live for this technician, target and account;
+    none other. Without (a plain key): of the live grants, the one that lasts longest,
+    the oldest on a tie, so two nodes pick the same one; the session records which."""
     with core.db.session() as session:
         query = (
             select(Grant)
             .where(Grant.technician_id == technician_id, Grant.target_id == target_id,
                    Grant.status.in_(("approved", "active")), Grant.not_before <= now,
                    Grant.not_after > now)
-            .order_by(Grant.not_after.desc())
+            .order_by(Grant.not_after.desc(), Grant.id)
         )
+        if grant_id is not None:
+            query = query.where(Grant.id == grant_id)
         if account is not None:
             query = query.where(Grant.account_name == account)
         grant = session.scalars(query).first()
@@ -135,9 +142,14 @@ def audit(core: Bastion, **fields: Any) -> None:
 def open_session(core: Bastion, *, identity: Identity, destination: Destination,
                  grant: GrantSnapshot, client_address: str) -> int:
     with core.db.session() as session:
+        # The categories in force now: reports must say what was reachable at the time,
+        # whatever the target is reclassified to later.
+        target = session.get(Target, destination.target_id)
+        categories = sorted(target.data_categories or ()) if target is not None else []
         row = SshSession(grant_id=grant.grant_id, technician_id=identity.technician_id,
                          target_id=destination.target_id, account_name=grant.account,
-                         client_address=client_address, node=core.node, status="live")
+                         client_address=client_address, data_categories=categories,
+                         node=core.node, status="live")
         session.add(row)
         session.flush()
         grant_row = session.get(Grant, grant.grant_id)
@@ -149,7 +161,7 @@ def open_session(core: Bastion, *, identity: Identity, destination: Destination,
             vendor=identity.vendor, technician=identity.ident, target=destination.name,
             account=grant.account, session_id=row.id, grant_id=grant.grant_id,
             reasons=[f"grant {grant.grant_id} valid until {grant.not_after.isoformat()}"],
-            details={"client_address": client_address},
+            details={"client_address": client_address, "data_categories": categories},
         )
         return row.id
 
@@ -195,11 +207,19 @@ def termination_orders(core: Bastion, session_ids: list[int], now: datetime) -> 
     return orders
 
 
-def mark_interrupted_sessions(core: Bastion) -> int:
-    """At start-up: sessions this node left live (crash, SIGKILL) are marked interrupted."""
+def node_and_its_workers(node: str) -> ColumnElement[bool]:
+    """Session rows of this node: its own name, and ``node/w<slot>.<generation>`` for the
+    proxy workers a supervisor runs (bastion.runtime)."""
+    return or_(SshSession.node == node, SshSession.node.like(f"{node}/%"))
+
+
+def mark_interrupted_sessions(core: Bastion, *, with_workers: bool = False) -> int:
+    """At start-up: sessions this node left live (crash, SIGKILL) are marked interrupted;
+    ``with_workers``: those of its proxy workers too (a supervisor starting)."""
+    mine = node_and_its_workers(core.node) if with_workers else SshSession.node == core.node
     with core.db.session() as session:
         rows = session.scalars(
-            select(SshSession).where(SshSession.node == core.node, SshSession.status == "live")
+            select(SshSession).where(mine, SshSession.status == "live")
         ).all()
         for row in rows:
             row.status = "interrupted"

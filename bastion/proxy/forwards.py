@@ -19,25 +19,48 @@ OPEN_ADMINISTRATIVELY_PROHIBITED = 1
 
 
 class _Half(asyncssh.SSHTCPSession):  # type: ignore[type-arg]
-    """One side of a forwarded connection, writing what it receives into the other side."""
+    """One side of a forwarded connection, writing what it receives into the other side.
+
+    The target side opens first: a service that speaks first (a greeting, or a dump sent
+    on connect) can send before the technician's side exists. That is held, then written
+    in order once it does, instead of being dropped."""
 
     def __init__(self, on_close: Callable[[], None]) -> None:
         self.chan: asyncssh.SSHTCPChannel[bytes] | None = None
         self.peer: _Half | None = None
         self.bytes = 0
         self._on_close = on_close
+        self._held: list[bytes] = []  # for this side's channel, before it exists
+        self._held_eof = False
+        self._held_close = False
 
     def connection_made(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:  # type: ignore[override]
         self.chan = chan
+        for data in self._held:
+            chan.write(data)
+        self._held.clear()
+        if self._held_eof:
+            chan.write_eof()
+        if self._held_close:
+            chan.close()
+
+    def _send(self, data: bytes) -> None:
+        if self.chan is not None:
+            self.chan.write(data)
+        else:
+            self._held.append(data)
 
     def data_received(self, data: bytes, datatype: int | None) -> None:  # type: ignore[override]
         self.bytes += len(data)
-        if self.peer and self.peer.chan:
-            self.peer.chan.write(data)
+        if self.peer is not None:
+            self.peer._send(data)
 
     def eof_received(self) -> bool:
-        if self.peer and self.peer.chan:
-            self.peer.chan.write_eof()
+        if self.peer is not None:
+            if self.peer.chan is not None:
+                self.peer.chan.write_eof()
+            else:
+                self.peer._held_eof = True
         return True
 
     def pause_writing(self) -> None:
@@ -49,8 +72,11 @@ class _Half(asyncssh.SSHTCPSession):  # type: ignore[type-arg]
             self.peer.chan.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer and self.peer.chan:
-            self.peer.chan.close()
+        if self.peer is not None:
+            if self.peer.chan is not None:
+                self.peer.chan.close()
+            else:
+                self.peer._held_close = True
         self._on_close()
 
 

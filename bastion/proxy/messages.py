@@ -46,6 +46,13 @@ TUNNEL_REFUSED = (
 )
 FORWARD_REFUSED = "forwarding to {host}:{port} is not allowed by your contract"
 RECORDING_FAILED = (
-    "bastion: the session is closed because it can no longer be recorded; "
-    "nothing unrecorded was shown."
+    "bastion: the session is closed because it can no longer be recorded (the bastion's "
+    "recording storage failed); nothing unrecorded was shown. Tell the hospital's IT."
 )
+# One line, naming what the budget counted and what to do next (docs/operations.md).
+BUDGET_SPENT = {
+    "connection": "bastion: the session is closed: it reached its output budget of {mb} MB "
+                  "for this connection; nothing more was shown. Connect again to continue.",
+    "grant": "bastion: the session is closed: it reached its output budget of {mb} MB "
+             "for this grant; nothing more was shown. Ask the hospital's IT for a new grant.",
+}

@@ -16,13 +16,19 @@ from bastion.context import Bastion
 from bastion.contracts import (
     Constraints,
     Decision,
+    OperationVerdict,
+    ResolvedPath,
     ScopeError,
+    TransferCommand,
+    UncheckableTransfer,
     check_channel,
     check_command,
     check_forward,
     check_sftp,
+    check_transfer,
     current_contract_for_technician,
     decide_access,
+    path_rules_apply,
 )
 from bastion.contracts.second_factor import (
     SecondFactorPolicy,
@@ -120,6 +126,13 @@ class GrantPolicy:
     def check(self, operation: str, path: str) -> str | None:
         verdict = check_sftp(self.constraints, operation, path)
         return None if verdict.allowed else verdict.reason
+
+    def path_rules_apply(self) -> bool:
+        return path_rules_apply(self.constraints)
+
+    def transfer(self, transfer: TransferCommand | UncheckableTransfer,
+                 paths: list[ResolvedPath]) -> OperationVerdict:
+        return check_transfer(self.constraints, transfer, paths)
 
     def forward(self, host: str, port: int) -> str | None:
         verdict = check_forward(self.constraints, host, port)

@@ -3,25 +3,52 @@ relays anything, closed with the reason the channel ended."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from bastion.recording import BudgetExceeded, RecordingFailed, RecordingService, SessionRecorder
+from bastion.recording import (
+    BudgetExceeded,
+    OutputBudget,
+    RecordingFailed,
+    RecordingService,
+    SessionRecorder,
+)
 from bastion.recording.events import TerminalInfo
 
+from .budgets import SessionBudgets
+
 if TYPE_CHECKING:
+    from bastion.observability import NodeMetrics
+
     from .connection import ProxyConnection
     from .service import ProxyService
+
+
+def _nothing() -> None:
+    pass
 
 
 class ChannelRecording:
     """What the relays call; ``output`` returns once the bytes are stored."""
 
-    def __init__(self, recorder: SessionRecorder) -> None:
+    def __init__(self, recorder: SessionRecorder, on_close: Callable[[], None],
+                 metrics: NodeMetrics) -> None:
         self.recorder = recorder
         self.recording_id: int = recorder.recording_id
+        self._on_close = on_close
+        self.metrics = metrics
 
-    async def output(self, data: bytes) -> None:
-        await self.recorder.output(data)
+    async def output(self, data: bytes, *, stderr: bool = False) -> None:
+        try:
+            await self.recorder.output(data, stderr=stderr)
+        except BudgetExceeded:
+            self.metrics.recording_errors.labels("budget").inc()
+            raise
+        except RecordingFailed:
+            self.metrics.recording_errors.labels("storage").inc()
+            raise
+        self.metrics.recording_bytes.inc(len(data))
 
     async def input(self, data: bytes) -> None:
         await self.recorder.input(data)
@@ -32,8 +59,16 @@ class ChannelRecording:
     async def marker(self, kind: str, details: dict[str, Any]) -> None:
         await self.recorder.marker(kind, **details)
 
+    @property
+    def budget(self) -> OutputBudget:
+        return self.recorder.budget
+
     async def close(self, reason: str) -> None:
-        await self.recorder.close(reason)
+        try:
+            await self.recorder.close(reason)
+        finally:
+            on_close, self._on_close = self._on_close, _nothing
+            on_close()  # once: the budget's holder count must not go down twice
 
 
 class SessionRecordings:
@@ -41,6 +76,9 @@ class SessionRecordings:
 
     def __init__(self, service: ProxyService) -> None:
         self.catalog = RecordingService(service.core)
+        self.metrics = service.core.metrics
+        self.budgets = SessionBudgets(self.catalog, service.core.settings.recording.budget_scope,
+                                      service.call)
 
     async def open(self, owner: ProxyConnection, kind: str, command: str | None,
                    terminal: tuple[str | None, int, int] | None = None) -> ChannelRecording:
@@ -49,13 +87,19 @@ class SessionRecordings:
             term, width, height = terminal
             info = TerminalInfo(width=width or 80, height=height or 24, term=term,
                                 title=f"{owner.technician}@{owner.target_name}")
-        recorder = await self.catalog.start(owner.session_id, kind, info)  # type: ignore[arg-type]
-        recording = ChannelRecording(recorder)
         grant = owner.grant
+        assert grant is not None
+        budget = await self.budgets.acquire(owner, grant.grant_id)
+        try:
+            recorder = await self.catalog.start(owner.session_id, kind, info, budget)  # type: ignore[arg-type]
+        except BaseException:
+            self.budgets.release(grant.grant_id)
+            raise
+        recording = ChannelRecording(recorder, partial(self.budgets.release, grant.grant_id),
+                                     self.metrics)
         await recording.marker("session", {
             "technician": owner.technician, "target": owner.target_name,
-            "account": grant.account if grant else None,
-            "grant": grant.grant_id if grant else None, "channel": kind,
+            "account": grant.account, "grant": grant.grant_id, "channel": kind,
             "client_address": owner.peer,
         })
         if command is not None:

@@ -5,21 +5,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import asyncssh
 
+from bastion.recording import RecordingError
+
+from .typed_commands import TypedCommands
+
 READ_SIZE = 65536
 # Pieces read from the target whose storage is still pending: bounds the memory held per
-# channel (and so the back-pressure on the target) to about 16 x 64 KiB.
-MAX_PIECES_IN_FLIGHT = 16
+# channel (and so the back-pressure on the target) to about 8 x 64 KiB. While they are
+# all pending, the relay reads nothing more: recorded before forwarded, and no more.
+MAX_PIECES_IN_FLIGHT = 8
+# What the target may send ahead of the relay's reads, per channel (asyncssh's default is
+# 2 MiB, held in the node's memory for every flooding session).
+TARGET_WINDOW = 512 * 1024
+
+
+@dataclass
+class Volume:
+    """Bytes a channel moved each way: what an scp, rsync or ``cat`` transferred."""
+
+    to_target: int = 0
+    from_target: int = 0
+
+    def details(self) -> dict[str, int]:
+        return {"bytes_to_target": self.to_target, "bytes_from_target": self.from_target}
 
 
 class ChannelRecorder(Protocol):
     """What the relay needs from a recording. ``output`` returns only once the bytes are
     stored, so forwarding after it means nothing unrecorded reaches the technician."""
 
-    async def output(self, data: bytes) -> None: ...
+    async def output(self, data: bytes, *, stderr: bool = False) -> None: ...
     async def input(self, data: bytes) -> None: ...
     async def resize(self, cols: int, rows: int) -> None: ...
     async def marker(self, kind: str, details: dict[str, object]) -> None: ...
@@ -29,10 +50,20 @@ class ChannelRecorder(Protocol):
 async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
                             back: asyncssh.SSHClientProcess[bytes],
                             recorder: ChannelRecorder, touch: callable,  # type: ignore[valid-type]
-                            counter: dict[str, int]) -> None:
+                            volume: Volume, typed: TypedCommands | None) -> None:
     # Keystrokes are recorded on terminals; without a terminal, stdin is a data stream
     # (an scp or rsync upload, a piped file) whose size goes in the end marker instead.
     keystrokes = process.get_terminal_type() is not None
+
+    async def send(data: bytes) -> None:
+        await recorder.input(data)
+        back.stdin.write(data)
+        await back.stdin.drain()
+
+    async def show(data: bytes) -> None:
+        await recorder.output(data)  # recorded before it is shown, like the target's output
+        process.stdout.write(data)
+
     while True:
         try:
             data = await process.stdin.read(READ_SIZE)
@@ -40,6 +71,8 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
             back.change_terminal_size(change.width, change.height, change.pixwidth,
                                       change.pixheight)
             await recorder.resize(change.width, change.height)
+            if typed is not None:
+                typed.resized(change.width, change.height)
             continue
         except asyncssh.BreakReceived as brk:
             back.send_break(brk.msec)
@@ -53,15 +86,20 @@ async def _client_to_target(process: asyncssh.SSHServerProcess[bytes],
             back.stdin.write_eof()
             return
         touch()
-        counter["stdin_bytes"] += len(data)
-        if keystrokes:
-            await recorder.input(data)
-        back.stdin.write(data)
-        await back.stdin.drain()
+        volume.to_target += len(data)
+        if keystrokes and typed is not None:
+            await typed.forward_keys(data, send, show)
+        elif keystrokes:
+            await send(data)
+        else:
+            back.stdin.write(data)
+            await back.stdin.drain()
 
 
 async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.SSHWriter[bytes],
-                            recorder: ChannelRecorder) -> None:
+                            recorder: ChannelRecorder, volume: Volume,
+                            shown: Callable[[bytes], None] | None = None, *,
+                            stderr: bool = False) -> None:
     """Read from the target while earlier bytes are still being stored, and forward each
     piece only once its own storage is confirmed, in order. The recorder then batches what
     accumulates during a write (group commit) instead of writing one piece at a time."""
@@ -72,16 +110,30 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
         while (item := await in_flight.get()) is not None:
             stored, data = item
             await stored  # raises if the recording failed: nothing unrecorded goes out
+            if shown is not None:
+                shown(data)
             writer.write(data)
+            volume.from_target += len(data)
             await writer.drain()
 
     forwarder = asyncio.create_task(forward())
+    # A refused or failed write must end the channel now, even when the target has nothing
+    # more to say (an idle shell prompt): the read waiting for it is cancelled, and the
+    # forwarder's error comes out instead of a screen frozen until the technician leaves.
+    reading = asyncio.current_task()
+    assert reading is not None
+
+    def stop_reading(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            reading.cancel()
+
+    forwarder.add_done_callback(stop_reading)
     try:
         while True:
             data = await reader.read(READ_SIZE)
             if not data:
                 break
-            stored = asyncio.create_task(recorder.output(data))
+            stored = asyncio.create_task(recorder.output(data, stderr=stderr))
             try:
                 await _put(in_flight, (stored, data), forwarder)
             except BaseException:
@@ -89,7 +141,12 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
                 raise
         await _put(in_flight, None, forwarder)
         await forwarder
+    except asyncio.CancelledError:
+        if forwarder.done() and not forwarder.cancelled() and forwarder.exception() is not None:
+            raise forwarder.exception() from None  # type: ignore[misc]
+        raise
     finally:
+        forwarder.remove_done_callback(stop_reading)
         forwarder.cancel()
         while not in_flight.empty():
             item = in_flight.get_nowait()
@@ -118,11 +175,14 @@ async def _put(queue: asyncio.Queue, item: object, forwarder: asyncio.Task[None]
 
 
 async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SSHClientConnection,
-                recorder: ChannelRecorder, touch: callable) -> tuple[int | None, tuple | None]:  # type: ignore[valid-type]
-    """Run the technician's shell or command on the target until it ends.
-    Returns (exit status, exit signal) as the target reported them."""
+                recorder: ChannelRecorder, touch: callable,  # type: ignore[valid-type]
+                volume: Volume | None = None,
+                typed: TypedCommands | None = None) -> tuple[int | None, tuple | None]:
+    """Run the technician's shell or command on the target until it ends; ``volume``
+    counts the bytes moved; on a terminal, ``typed`` checks each line entered against the
+    command rules. Returns (exit status, exit signal) as the target reported them."""
     term_type = process.get_terminal_type()
-    options: dict[str, object] = {"encoding": None}
+    options: dict[str, object] = {"encoding": None, "window": TARGET_WINDOW}
     if term_type:
         width, height, pixwidth, pixheight = process.get_terminal_size()
         options.update(term_type=term_type, term_size=(width, height, pixwidth, pixheight),
@@ -133,14 +193,16 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
     if environment:
         options["env"] = environment
     back = await upstream.create_process(process.command, **options)
-    counter = {"stdin_bytes": 0}
-    upward = asyncio.create_task(_client_to_target(process, back, recorder, touch, counter))
+    volume = volume if volume is not None else Volume()
+    upward = asyncio.create_task(_client_to_target(process, back, recorder, touch, volume, typed))
+    shown = typed.shown if typed is not None else None
     downward = [
-        asyncio.create_task(_target_to_client(back.stdout, process.stdout, recorder)),
-        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder)),
+        asyncio.create_task(_target_to_client(back.stdout, process.stdout, recorder, volume, shown)),
+        asyncio.create_task(_target_to_client(back.stderr, process.stderr, recorder, volume, shown,
+                                              stderr=True)),
     ]
     try:
-        await asyncio.gather(*downward)
+        await _until_output_ends(upward, downward)
         await back.wait_closed()
     finally:
         upward.cancel()
@@ -149,5 +211,19 @@ async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SS
         for task in downward:
             task.cancel()
         back.close()
-    await recorder.marker("stdin", counter)
+    await recorder.marker("stdin", {"stdin_bytes": volume.to_target})
     return back.exit_status, back.exit_signal
+
+
+async def _until_output_ends(upward: asyncio.Task[None], downward: list[asyncio.Task[None]]) -> None:
+    """Wait for the target's output to end. An error in it, or keystrokes that can no longer
+    be recorded, ends the channel at once instead of waiting for more output. (Keystrokes
+    that can no longer reach a target that has finished are not an error: its output and
+    exit status still come.)"""
+    watched: set[asyncio.Task[None]] = {upward, *downward}
+    while any(not task.done() for task in downward):
+        done, watched = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None and (task is not upward or isinstance(error, RecordingError)):
+                raise error

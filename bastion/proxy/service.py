@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +17,11 @@ import asyncssh
 from bastion.context import Bastion
 from bastion.models import utcnow
 
-from . import directory, messages
+from . import directory, flow_control, messages
 from .algorithms import server_options
 from .channels import ChannelHandlers
 from .connection import ProxyConnection
+from .proxy_front import ProxyProtocolListener
 from .recordings import SessionRecordings
 
 log = logging.getLogger("bastion.proxy")
@@ -31,10 +33,13 @@ WATCHDOG_PERIOD_SECONDS = 1.0  # revocations must close sessions within 2 s
 class ProxyService:
     def __init__(self, core: Bastion) -> None:
         self.core = core
+        # What a channel buffers stays within its window (see flow_control).
+        flow_control.install()
         # Blocking work (database, disk) runs here, never on the event loop.
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="bastion-io")
         self.connections: set[ProxyConnection] = set()
         self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._front: ProxyProtocolListener | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self.channels = ChannelHandlers(self)
         self.recordings = SessionRecordings(self)
@@ -55,19 +60,15 @@ class ProxyService:
     def forget(self, connection: ProxyConnection) -> None:
         self.connections.discard(connection)
 
-    async def start(self, host: str | None = None, port: int | None = None) -> int:
+    async def start(self, host: str | None = None, port: int | None = None, *,
+                    sock: socket.socket | None = None, recover: bool = True) -> int:
+        """Listen on host:port, or on ``sock`` that a supervisor bound and shares with
+        this worker's next generation. ``recover``: first mark what this node left live
+        (a supervisor does that itself, once for all its workers)."""
         settings = self.core.settings.ssh
-        interrupted = await self.call(directory.mark_interrupted_sessions, self.core)
-        if interrupted:
-            log.warning("%d session(s) were live when the bastion last stopped: marked interrupted",
-                        interrupted)
-        recordings = await self.call(self.recordings.mark_interrupted)
-        if recordings:
-            log.warning("%d recording(s) were left open: sealed as interrupted", recordings)
-        self._acceptor = await asyncssh.create_server(
-            lambda: ProxyConnection(self),
-            host if host is not None else settings.listen_host,
-            port if port is not None else settings.listen_port,
+        if recover:
+            await self.recover_interrupted()
+        options = dict(
             server_host_keys=[self._host_key],
             encoding=None,
             line_editor=False,
@@ -79,9 +80,47 @@ class ProxyService:
             server_version="bastion",
             **server_options(settings.key_exchange),
         )
+        host = host if host is not None else settings.listen_host
+        port = port if port is not None else settings.listen_port
+        if settings.proxy_protocol == "v2":
+            self._front = ProxyProtocolListener(
+                host, port, settings.proxy_protocol_trusted,
+                header_timeout=min(10, settings.login_timeout_seconds),
+                handover=lambda accepted, source: asyncssh.run_server(
+                    accepted, server_factory=lambda: ProxyConnection(self, source[0]), **options),
+                refuse=self._audit_refused_balancer, sock=sock)
+            self._front.start()
+            self._watchdog = asyncio.create_task(self._watch())
+            return self._front.port
+        listen_at: dict[str, Any] = {"sock": sock} if sock is not None else {"host": host,
+                                                                             "port": port}
+        self._acceptor = await asyncssh.create_server(lambda: ProxyConnection(self), **listen_at,
+                                                      **options)
         self._watchdog = asyncio.create_task(self._watch())
         sockets = self._acceptor.sockets
         return sockets[0].getsockname()[1] if sockets else 0
+
+    async def recover_interrupted(self) -> None:
+        interrupted = await self.call(directory.mark_interrupted_sessions, self.core)
+        if interrupted:
+            log.warning("%d session(s) were live when the bastion last stopped: marked interrupted",
+                        interrupted)
+        recordings = await self.call(self.recordings.mark_interrupted)
+        if recordings:
+            log.warning("%d recording(s) were left open: sealed as interrupted", recordings)
+
+    async def stop_accepting(self) -> None:
+        """Draining: no new connection here; live sessions go on until they end."""
+        if self._acceptor:
+            self._acceptor.close()
+        if self._front:
+            await self._front.stop_accepting()
+
+    async def _audit_refused_balancer(self, peer: tuple[str, int], reason: str) -> None:
+        await self.call(directory.audit, self.core, action="login.refused", outcome="denied",
+                        reasons=[reason],
+                        details={"client_address": peer[0], "proxy_protocol": "v2"},
+                        message=f"connection from {peer[0]} refused: {reason}")
 
     async def _watch(self) -> None:
         while True:
@@ -122,6 +161,8 @@ class ProxyService:
                 await self._watchdog
         if self._acceptor:
             self._acceptor.close()
+        if self._front:
+            await self._front.close()
         for connection in list(self.connections):
             connection.terminate(reason)
         # Give closing sessions a moment to finalise their recordings and session rows.

@@ -5,6 +5,7 @@ resizes, markers for everything else) from the proxy. See ``catalog.RecordingSer
 for the API the proxy calls, ``integrity``/``reader`` for verification and reading.
 """
 
+from .budget import Limits, OutputBudget
 from .catalog import InterruptedRecording, RecordingService, expected_for
 from .commands import Command, CommandExtractor, extract_commands
 from .errors import (
@@ -21,7 +22,7 @@ from .events import MARKER_TYPES, Event, TerminalInfo
 from .export import write_asciicast
 from .integrity import VerifyReport, verify_file
 from .reader import Expected, RecordingReader
-from .recorder import Limits, SessionRecorder
+from .recorder import SessionRecorder
 from .retention import PurgeItem, purge_daily, purge_expired, rewrap_data_keys, set_legal_hold
 from .storage import LocalFolderStorage, Storage
 from .writer import RecordingWriter, SealResult
@@ -36,6 +37,7 @@ __all__ = [
     "InterruptedRecording",
     "Limits",
     "LocalFolderStorage",
+    "OutputBudget",
     "PurgeItem",
     "RecordingClosed",
     "RecordingCorrupted",

@@ -11,36 +11,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from functools import partial
+from functools import cached_property, partial
 from itertools import chain
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO, TypeVar
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from bastion.audit import Actor
+from bastion.audit.service import signer_of, verifier_of
+from bastion.audit.signing import CheckpointVerifier
 from bastion.context import Bastion
 from bastion.models import AuditEvent, RecordedCommand, Recording, SshSession, utcnow
 
+from .budget import Limits, OutputBudget
 from .commands import Command, extract_commands
 from .encryption import new_data_key, unwrap_data_key, wrap_data_key
 from .errors import RecordingCorrupted, RecordingError, RecordingNotFound
 from .events import Event, TerminalInfo
-from .export import export_recording
+from .export import export_recording, write_raw
 from .integrity import VerifyReport, verify_file
 from .reader import Expected, RecordingReader
-from .recorder import Limits, SessionRecorder, shared_executor
+from .recorder import SessionRecorder, shared_executor
 from .s3_storage import storage_from_settings
+from .seal import SEAL_ACTIONS, audit_contradictions, sign_seal, signature_problem
 from .storage import Storage
 from .writer import RecordingWriter, SealResult, new_storage_key
 
 log = logging.getLogger("bastion.recording")
 
-SEALED_ACTIONS = ("recording.sealed", "recording.interrupted")
+SEALED_ACTIONS = tuple(SEAL_ACTIONS)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -90,20 +95,37 @@ class RecordingService:
         self.limits = limits or Limits.from_megabytes(settings.session_budget_mb)
         self.chunk_bytes = settings.chunk_kib * 1024
         self.executor = executor or shared_executor()
+        # The audit log's cached key loader: seals are signed with the audit signing key.
+        self._signer = core.audit.signer or partial(signer_of, core)
 
     # --- recording a session ----------------------------------------------------------
 
+    def new_budget(self, scope: str = "connection", spent_bytes: int = 0) -> OutputBudget:
+        """The budget the recordings of one session (or one grant) share."""
+        return OutputBudget(self.limits, scope=scope, spent_bytes=spent_bytes)
+
+    def output_of_grant(self, grant_id: int) -> int:
+        """Output bytes the closed recordings of a grant's sessions hold (what its earlier
+        connections drew on their budget)."""
+        with self.core.db.session() as session:
+            return int(session.scalar(
+                select(func.coalesce(func.sum(Recording.output_bytes), 0))
+                .join(SshSession, SshSession.id == Recording.session_id)
+                .where(SshSession.grant_id == grant_id, Recording.status != "open")) or 0)
+
     async def start(
-        self, session_id: int, channel: str, terminal: TerminalInfo | None = None
+        self, session_id: int, channel: str, terminal: TerminalInfo | None = None,
+        budget: OutputBudget | None = None,
     ) -> SessionRecorder:
         """Create the catalog row and the file, audited; return the recorder to await."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self.executor, partial(self.start_blocking, session_id, channel, terminal)
+            self.executor, partial(self.start_blocking, session_id, channel, terminal, budget)
         )
 
     def start_blocking(
-        self, session_id: int, channel: str, terminal: TerminalInfo | None = None
+        self, session_id: int, channel: str, terminal: TerminalInfo | None = None,
+        budget: OutputBudget | None = None,
     ) -> SessionRecorder:
         """``start`` for callers outside an event loop (the recorder still needs one)."""
         storage_key = new_storage_key(session_id, channel)
@@ -143,7 +165,7 @@ class RecordingService:
             recording_id = recording.id
         recorder = SessionRecorder(
             writer,
-            limits=self.limits,
+            budget=budget or self.new_budget(),
             executor=self.executor,
             on_close=partial(self._finish, recording_id),
         )
@@ -178,6 +200,7 @@ class RecordingService:
                 recording.status = "interrupted"
                 details["error"] = result.error
                 action, outcome = "recording.interrupted", "failed"
+            sign_seal(recording, self._signer())
             self.core.audit.append(
                 session, action=action, outcome=outcome, details=details,
                 **session_audit_fields(recording.session),
@@ -194,7 +217,7 @@ class RecordingService:
 
     # --- start-up ---------------------------------------------------------------------
 
-    def mark_interrupted(self) -> list[InterruptedRecording]:
+    def mark_interrupted(self, *, with_workers: bool = False) -> list[InterruptedRecording]:
         """At start-up: open recordings whose session is gone (it ran on this node, which
         just started, or it is no longer live) become ``interrupted``, with the chunk
         count and hash of what verifies (or ``sealed`` if the file was sealed and only its
@@ -206,7 +229,9 @@ class RecordingService:
                 select(Recording.id)
                 .join(SshSession, Recording.session_id == SshSession.id)
                 .where(Recording.status == "open")
-                .where(or_(SshSession.node == node, SshSession.status != "live"))
+                .where(or_(SshSession.node == node, SshSession.status != "live",
+                           # A supervisor's proxy workers are named node/w<slot>.<gen>.
+                           SshSession.node.like(f"{node}/%") if with_workers else false()))
                 .order_by(Recording.id)
             ).scalars().all()
         for recording_id in rows:
@@ -232,6 +257,7 @@ class RecordingService:
             recording.final_hash = report.final_hash or None
             recording.size_bytes = report.size_bytes
             recording.output_bytes = report.output_bytes
+            sign_seal(recording, self._signer())
             session_row = recording.session
             if session_row.status == "live" and session_row.node == self.core.node:
                 session_row.status = "interrupted"
@@ -285,33 +311,49 @@ class RecordingService:
             self.storage, recording.storage_key, self.data_key(recording), expected_for(recording)
         )
 
-    def _audit_hash(self, session: Session, recording: Recording) -> str | None:
-        """The final hash the audit log recorded at seal time (tamper-evident, unlike the
-        row): a catalog row edited to match an altered file is caught here."""
+    def _seal_events(self, session: Session, recording: Recording) -> list[AuditEvent]:
+        """Every seal or interruption event about this recording still in the audit log."""
         events = session.execute(
             select(AuditEvent)
             .where(AuditEvent.action.in_(SEALED_ACTIONS))
             .where(AuditEvent.session_id == recording.session_id)
-            .order_by(AuditEvent.id.desc())
+            .order_by(AuditEvent.id)
         ).scalars()
-        for event in events:
-            if (event.details or {}).get("recording_id") == recording.id:
-                return event.details.get("final_hash")
-        return None
+        return [event for event in events if (event.details or {}).get("recording_id") == recording.id]
+
+    def _seal_report(self, session: Session, recording: Recording, report: VerifyReport) -> VerifyReport:
+        """The file matches its row: now check that the row is the one sealed, by its
+        signature and by every audit event about it."""
+        events = self._seal_events(session, recording)
+        problems = audit_contradictions(recording, events)
+        unsigned = signature_problem(recording, self._verifier)
+        if unsigned is not None and recording.seal_signature:
+            problems.insert(0, unsigned)
+        elif unsigned is not None and not events:
+            problems.insert(0, "the audit log has no seal event for this recording and its "
+                               "catalog entry carries no signed seal")
+        elif unsigned is not None:
+            report = replace(report, notes=(*report.notes, "sealed before signed seals: "
+                                            "checked against the audit log only"))
+        elif not events:
+            report = replace(report, notes=(*report.notes, "its seal event has left the audit "
+                                            "log (retention); the signed seal vouches for it"))
+        if problems:
+            return _failed(report, "the catalog entry was altered: " + "; ".join(problems))
+        return report
+
+    @cached_property
+    def _verifier(self) -> CheckpointVerifier:
+        # Read once: `recordings verify --all` checks thousands of seals.
+        return verifier_of(self.core)
 
     def verify(self, recording_id: int, actor: Actor | None = None) -> VerifyReport:
-        """Verify against the catalog and the audit log; the verification is audited."""
+        """Verify against the catalog, its signed seal and the audit log; audited."""
         with self.core.db.session() as session:
             recording = self._get(session, recording_id)
             report = self._verify_row(recording)
-            audited = self._audit_hash(session, recording)
-            if report.ok and recording.status != "open" and audited != recording.final_hash:
-                report = _failed(
-                    report,
-                    "the catalog's final hash differs from the one in the audit log: "
-                    "the catalog entry was altered" if audited else
-                    "the audit log has no seal event for this recording",
-                )
+            if report.ok and recording.status != "open":
+                report = self._seal_report(session, recording, report)
             self.core.audit.append(
                 session,
                 action="recording.verified",
@@ -350,22 +392,35 @@ class RecordingService:
         """Write the recording to ``out`` as asciicast v2, audited (ok or failed, who,
         where to). Raises RecordingCorrupted if it does not verify; ``out`` then holds a
         partial export the caller must discard."""
+        return self._audited_export(
+            recording_id, actor, {"destination": destination, "include_input": include_input,
+                                  "purpose": purpose},
+            lambda reader: export_recording(reader, out, include_input=include_input),
+            lambda count: {"events": count})
+
+    def export_raw(
+        self, recording_id: int, stdout: BinaryIO, stderr: BinaryIO, actor: Actor, *,
+        destination: str = "-", purpose: str | None = None,
+    ) -> tuple[int, int]:
+        """Write the exact stdout and stderr bytes to two files, audited like
+        :meth:`export` (same failure contract). Returns their sizes."""
+        return self._audited_export(
+            recording_id, actor, {"destination": destination, "format": "raw", "purpose": purpose},
+            lambda reader: write_raw(reader, stdout, stderr),
+            lambda sizes: {"stdout_bytes": sizes[0], "stderr_bytes": sizes[1]})
+
+    def _audited_export(self, recording_id: int, actor: Actor, details: dict[str, Any],
+                        work: Callable[[RecordingReader], T],
+                        outcome: Callable[[T], dict[str, Any]]) -> T:
         with self.core.db.session() as session:
             recording = self._get(session, recording_id)
             reader = RecordingReader(
                 self.storage, recording.storage_key, self.data_key(recording), expected_for(recording)
             )
             fields = session_audit_fields(recording.session)
-            final_hash = recording.final_hash
-        details: dict[str, Any] = {
-            "recording_id": recording_id,
-            "destination": destination,
-            "include_input": include_input,
-            "final_hash": final_hash,
-            "purpose": purpose,
-        }
+            details = {"recording_id": recording_id, **details, "final_hash": recording.final_hash}
         try:
-            count = export_recording(reader, out, include_input=include_input)
+            result = work(reader)
         except RecordingError as exc:
             with self.core.db.session() as session:
                 self.core.audit.append(
@@ -376,9 +431,9 @@ class RecordingService:
         with self.core.db.session() as session:
             self.core.audit.append(
                 session, action="recording.exported", outcome="ok", actor=actor,
-                details={**details, "events": count}, **fields,
+                details={**details, **outcome(result)}, **fields,
             )
-        return count
+        return result
 
     # --- commands ---------------------------------------------------------------------
 

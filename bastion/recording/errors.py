@@ -22,7 +22,13 @@ class RecordingFailed(RecordingError):
 
 class BudgetExceeded(RecordingError):
     """The session's output budget is spent: the session must end. The refused data was
-    neither recorded nor (so) forwarded; the reason is recorded in the recording."""
+    neither recorded nor (so) forwarded; the reason is recorded in the recording.
+    ``scope`` says what the budget counted (budget.py)."""
+
+    def __init__(self, message: str, *, budget_bytes: int = 0, scope: str = "connection") -> None:
+        super().__init__(message)
+        self.budget_bytes = budget_bytes
+        self.scope = scope
 
 
 class RecordingClosed(RecordingError):

@@ -3,7 +3,9 @@
 The sealed plaintext is an asciicast v2 file: a header line, then one JSON array per
 event, ``[seconds, code, data]``:
 
-- ``"o"`` output shown to the technician, ``"i"`` input typed, as text;
+- ``"o"`` output shown to the technician, ``"i"`` input typed, as text; ``"e"`` output
+  the target sent on stderr (an exec channel's; a terminal merges it into ``"o"``), kept
+  apart so a raw export gives each stream byte for byte (older recordings have none);
 - ``"r"`` terminal resize, ``"COLSxROWS"``;
 - ``"m"`` marker: a JSON object (as a string, as asciicast wants) for what is not terminal
   output: exec commands and exit status, SFTP operations, forwards, policy decisions,
@@ -30,11 +32,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OUTPUT = "o"
+STDERR = "e"
 INPUT = "i"
 RESIZE = "r"
 MARKER = "m"
 _RAW_SUFFIX = "b"
-_STREAMS = (OUTPUT, INPUT)
+_STREAMS = (OUTPUT, STDERR, INPUT)
+# What the technician's screen receives: stdout and stderr.
+SHOWN = (OUTPUT, STDERR)
 _MARKER_TYPE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
 # Marker types the proxy writes (others are accepted; these are what the export labels
@@ -47,10 +52,11 @@ MARKER_TYPES = {
     "sftp.operation": "an SFTP change: operation, paths",
     "sftp.transfer": "an SFTP file transfer: operation (upload/download), path, bytes, sha256",
     "sftp.refused": "an SFTP request refused: operation, path, reason",
+    "sftp.hidden": "entries of an SFTP listing hidden by the path rules: path, hidden, reason",
     "forward": "a port forward asked: direction, host, port, allowed",
     "policy": "a policy decision: decision, reasons",
     "warning": "a warning sent to the technician: text",
-    "budget": "the output budget was spent: budget_bytes, refused_bytes",
+    "budget": "the output budget was spent: budget_bytes, scope, spent_bytes, refused_bytes",
     "end": "why the session ended: reason",
 }
 
@@ -58,8 +64,8 @@ MARKER_TYPES = {
 @dataclass(frozen=True)
 class Event:
     time: float
-    code: str  # "o" | "i" | "r" | "m"
-    data: Any  # bytes for "o"/"i", "COLSxROWS" for "r", a dict for "m"
+    code: str  # "o" | "e" | "i" | "r" | "m"
+    data: Any  # bytes for "o"/"e"/"i", "COLSxROWS" for "r", a dict for "m"
 
     @property
     def marker_type(self) -> str | None:

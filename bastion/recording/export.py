@@ -4,8 +4,10 @@
   character cut between two reads over to the next event), so for valid UTF-8 output the
   exported output stream equals the recorded bytes exactly. Bytes that are not UTF-8 at
   all cannot be carried by asciicast (it holds text): they become U+FFFD, as a UTF-8
-  terminal shows them. The sealed recording keeps them exactly (reader.output_bytes()),
-  and the integrity proof covers them.
+  terminal shows them. The sealed recording keeps them exactly, and the integrity proof
+  covers them: :func:`write_raw` (``bastion recordings export --raw``) gives them back.
+- Stderr (exec channels) is output on the screen too: exported as ``"o"`` events, decoded
+  on its own so a character cut in one stream is not glued to the other's bytes.
 - Markers become asciicast ``"m"`` events with a readable label ("exec: ls -l", "end:
   client closed"): the web player shows them as chapter marks.
 - Input is left out unless asked for: it may hold what was typed at a prompt the bastion
@@ -19,10 +21,10 @@ from __future__ import annotations
 import codecs
 import json
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from .errors import RecordingCorrupted
-from .events import INPUT, MARKER, OUTPUT, RESIZE, Event, describe_sftp
+from .events import INPUT, MARKER, OUTPUT, RESIZE, STDERR, Event, describe_sftp
 from .reader import RecordingReader
 
 _INTERNAL_HEADER_KEYS = ("x_bastion",)
@@ -59,6 +61,7 @@ def write_asciicast(
     out.write(_line(header))
     decoders = {
         OUTPUT: codecs.getincrementaldecoder("utf-8")(errors="replace"),
+        STDERR: codecs.getincrementaldecoder("utf-8")(errors="replace"),
         INPUT: codecs.getincrementaldecoder("utf-8")(errors="replace"),
     }
     count = 0
@@ -70,7 +73,8 @@ def write_asciicast(
                 continue
             text = decoders[event.code].decode(event.data)
             if text:
-                out.write(_line([event.time, event.code, text]))
+                code = OUTPUT if event.code == STDERR else event.code
+                out.write(_line([event.time, code, text]))
                 count += 1
         elif event.code == RESIZE:
             out.write(_line([event.time, RESIZE, event.data]))
@@ -78,11 +82,27 @@ def write_asciicast(
         elif event.code == MARKER:
             out.write(_line([event.time, MARKER, marker_label(event.data)]))
             count += 1
-    tail = decoders[OUTPUT].decode(b"", final=True)
-    if tail:  # an incomplete character at the very end: show it as U+FFFD, like a terminal
-        out.write(_line([last_time, OUTPUT, tail]))
-        count += 1
+    for stream in (OUTPUT, STDERR):
+        tail = decoders[stream].decode(b"", final=True)
+        if tail:  # an incomplete character at the very end: U+FFFD, like a terminal
+            out.write(_line([last_time, OUTPUT, tail]))
+            count += 1
     return count
+
+
+def write_raw(reader: RecordingReader, stdout: BinaryIO, stderr: BinaryIO) -> tuple[int, int]:
+    """The exact bytes the target sent, stdout and stderr apart, as they were recorded
+    (no decoding: binary output and invalid UTF-8 come out as they went in). Streamed,
+    never held whole. Returns the byte counts."""
+    outs = {OUTPUT: stdout, STDERR: stderr}
+    counts = {OUTPUT: 0, STDERR: 0}
+    for event in reader.events():
+        if event.code in outs:
+            outs[event.code].write(event.data)
+            counts[event.code] += len(event.data)
+    if reader.header is None:
+        raise RecordingCorrupted("the recording holds no chunk: chunk 0 is missing", 0)
+    return counts[OUTPUT], counts[STDERR]
 
 
 def export_recording(reader: RecordingReader, out: TextIO, *, include_input: bool = False) -> int:

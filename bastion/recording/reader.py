@@ -17,7 +17,7 @@ from typing import Any
 from .container import FLAG_STORED, FileHeader, chain_hash, read_chunk, read_file_header
 from .encryption import decrypt_chunk
 from .errors import RecordingCorrupted, RecordingTruncated
-from .events import OUTPUT, Event, EventParser
+from .events import OUTPUT, SHOWN, STDERR, Event, EventParser
 from .storage import Storage
 
 
@@ -163,7 +163,7 @@ class RecordingReader:
             self.header = parser.header
             self._commit()
             for event in events:
-                if event.code == OUTPUT:
+                if event.code in SHOWN:
                     self.progress.output_bytes += len(event.data)
                 yield event
         if parser.pending:
@@ -171,8 +171,17 @@ class RecordingReader:
             raise RecordingCorrupted(f"chunk {chunk} ends inside an event", chunk)
 
     def output_bytes(self) -> bytes:
-        """The exact output stream (what the technician's terminal received)."""
-        return b"".join(event.data for event in self.events() if event.code == OUTPUT)
+        """The exact output (what the technician's terminal received, stdout and stderr
+        as they came)."""
+        return b"".join(event.data for event in self.events() if event.code in SHOWN)
+
+    def stream_bytes(self) -> tuple[bytes, bytes]:
+        """The exact stdout and stderr bytes, apart."""
+        streams: dict[str, bytearray] = {OUTPUT: bytearray(), STDERR: bytearray()}
+        for event in self.events():
+            if event.code in streams:
+                streams[event.code] += event.data
+        return bytes(streams[OUTPUT]), bytes(streams[STDERR])
 
 
 def _nothing_after_final(stream: Any, position: int) -> None:

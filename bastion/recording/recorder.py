@@ -10,11 +10,10 @@ that write ends, everything accumulated goes out as the next write. Interactive 
 gets one small chunk per burst with no timer adding latency, and bulk output gets large
 chunks (as many bytes per write as arrived during the previous one).
 
-Size budget: past ``soft_fraction`` of the budget, output is throttled to
-``throttle_bytes_per_second`` (a call returns only when the rate allows its bytes, after
-recording them), so an output flood slows down; a call that would pass the budget is
-refused with :class:`BudgetExceeded`, after a ``budget`` marker recording why the session
-ends.
+Size budget (budget.py, shared by every recording of a session): past its soft limit,
+output is throttled (a call returns only when the rate allows its bytes, after recording
+them), so an output flood slows down; a call that would pass the budget is refused with
+:class:`BudgetExceeded`, after a ``budget`` marker recording why the session ends.
 
 Input typed at a password prompt is masked (see masking.py).
 """
@@ -27,39 +26,17 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from .budget import Limits, OutputBudget
 from .errors import BudgetExceeded, RecordingClosed, RecordingFailed
-from .events import INPUT, MARKER, OUTPUT, RESIZE, Event, marker
+from .events import INPUT, MARKER, OUTPUT, RESIZE, STDERR, Event, marker
 from .masking import TAIL_BYTES, at_secret_prompt, mask_until_enter
 from .write_queue import WriteQueue, shared_write_queue
 from .writer import RecordingWriter, SealResult
 
-MIB = 1024 * 1024
 log = logging.getLogger("bastion.recording")
-
-
-@dataclass(frozen=True)
-class Limits:
-    budget_bytes: int = 512 * MIB
-    soft_fraction: float = 0.75
-    throttle_bytes_per_second: float = 1 * MIB
-
-    def __post_init__(self) -> None:
-        if self.budget_bytes <= 0 or not 0 < self.soft_fraction <= 1:
-            raise ValueError("the budget must be positive and soft_fraction in (0, 1]")
-        if self.throttle_bytes_per_second <= 0:
-            raise ValueError("throttle_bytes_per_second must be positive")
-
-    @property
-    def soft_bytes(self) -> int:
-        return int(self.budget_bytes * self.soft_fraction)
-
-    @classmethod
-    def from_megabytes(cls, session_budget_mb: int, **kwargs: Any) -> Limits:
-        return cls(budget_bytes=session_budget_mb * MIB, **kwargs)
 
 
 _shared_executor: ThreadPoolExecutor | None = None
@@ -81,6 +58,7 @@ class SessionRecorder:
         writer: RecordingWriter,
         *,
         limits: Limits | None = None,
+        budget: OutputBudget | None = None,
         executor: Executor | None = None,
         write_queue: WriteQueue | None = None,
         on_close: Callable[[SealResult], Any] | None = None,
@@ -89,7 +67,10 @@ class SessionRecorder:
         mask_secrets: bool = True,
     ) -> None:
         self.writer = writer
-        self.limits = limits or Limits()
+        # Alone (tests, tools) a recorder has a budget of its own; the proxy passes the one
+        # all the channels of a session share.
+        self.budget = budget or OutputBudget(limits or Limits(), clock=clock)
+        self.limits = self.budget.limits
         self._executor = executor or shared_executor()  # opening and sealing
         self._write_queue = write_queue or shared_write_queue()  # every append
         self._on_close = on_close
@@ -105,7 +86,6 @@ class SessionRecorder:
         self._budget_spent = False
         self.output_bytes = 0  # accepted output, recorded or being recorded
         self.throttled_seconds = 0.0
-        self._throttle_until = 0.0
         self.mask_secrets = mask_secrets
         self._output_tail = b""  # the end of the output: is it a password prompt?
         self.recording_id: int | None = None  # set by the catalog
@@ -120,38 +100,32 @@ class SessionRecorder:
 
     # --- what the proxy calls ---------------------------------------------------------
 
-    async def output(self, data: bytes) -> None:
-        """Record output; return once it is stored. Only then may it be forwarded."""
+    async def output(self, data: bytes, *, stderr: bool = False) -> None:
+        """Record output (``stderr``: the target's stderr stream); return once it is
+        stored. Only then may it be forwarded."""
         if self._budget_spent:
-            raise BudgetExceeded("the session's output budget is spent")
-        total = self.output_bytes + len(data)
-        if total > self.limits.budget_bytes:
+            raise self.budget.exceeded()
+        try:
+            delay = self.budget.draw(len(data))
+        except BudgetExceeded:
             self._budget_spent = True
             await self._record(
                 MARKER,
                 marker(
                     "budget",
                     budget_bytes=self.limits.budget_bytes,
+                    scope=self.budget.scope,
                     recorded_bytes=self.output_bytes,
+                    spent_bytes=self.budget.spent_bytes,
                     refused_bytes=len(data),
                 ),
             )
-            raise BudgetExceeded(
-                f"the session's output budget ({self.limits.budget_bytes} bytes) is spent"
-            )
-        self.output_bytes = total
+            raise
+        self.output_bytes += len(data)
+        if delay:  # this call's own share of the throttle (the delay also queues others')
+            self.throttled_seconds += len(data) / self.limits.throttle_bytes_per_second
         self._output_tail = (self._output_tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
-        delay = 0.0
-        if total > self.limits.soft_bytes:
-            # One throttle clock for the whole recording: calls made concurrently (a relay
-            # that pipelines its reads) queue up behind each other instead of each sleeping
-            # its own share at the same time, so the rate holds however the proxy calls.
-            now = self._clock()
-            cost = len(data) / self.limits.throttle_bytes_per_second
-            self._throttle_until = max(now, self._throttle_until) + cost
-            self.throttled_seconds += cost
-            delay = self._throttle_until - now
-        await self._record(OUTPUT, bytes(data))
+        await self._record(STDERR if stderr else OUTPUT, bytes(data))
         if delay:
             await self._sleep(delay)
 

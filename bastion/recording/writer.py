@@ -31,7 +31,19 @@ from typing import Any
 from .container import FLAG_FINAL, FLAG_STORED, FileHeader, chain_hash, encode_chunk, encode_file_header
 from .encryption import encrypt_chunk
 from .errors import RecordingClosed, RecordingFailed, StorageError
-from .events import INPUT, MARKER, OUTPUT, RESIZE, Event, TerminalInfo, encode_event, header_line, marker
+from .events import (
+    INPUT,
+    MARKER,
+    OUTPUT,
+    RESIZE,
+    SHOWN,
+    STDERR,
+    Event,
+    TerminalInfo,
+    encode_event,
+    header_line,
+    marker,
+)
 from .storage import Storage
 
 DEFAULT_CHUNK_BYTES = 64 * 1024
@@ -221,7 +233,7 @@ class RecordingWriter:
         self._index, self._hash = index, digest
         self._size += len(blob)
         for event in events:
-            if event.code == OUTPUT:
+            if event.code in SHOWN:
                 self._output_bytes += len(event.data)
 
     def _pack(self, events: Sequence[Event]) -> list[tuple[bytes, int]]:
@@ -286,7 +298,7 @@ def _incompressible(plaintext: bytes, raw: int) -> bool:
 def _split_large(event: Event, limit: int) -> Iterable[Event]:
     """Cut a big output/input event into pieces of at most ``limit`` bytes, at UTF-8
     character starts when possible, so one huge read still makes bounded chunks."""
-    if event.code not in (OUTPUT, INPUT) or len(event.data) <= limit:
+    if event.code not in (OUTPUT, STDERR, INPUT) or len(event.data) <= limit:
         yield event
         return
     data = event.data

@@ -18,7 +18,7 @@ from tests.access_review.conftest import tomorrow
 from tests.approvals.conftest import PASSWORD, build_world
 from tests.conftest import _initialised_core, make_settings
 from tests.harness.ports import free_port
-from tests.web.browser import LiveServer, Tab, chromium, open_tab
+from tests.web.browser import LiveServer, Tab, chromium, open_enrolment_link, open_tab
 from web import create_app
 
 pytestmark = pytest.mark.skipif(not shutil.which("chromium") and not os.path.exists("/usr/bin/chromium"),
@@ -58,6 +58,7 @@ def test_an_admin_runs_a_campaign_in_the_browser(live: tuple[Bastion, str]) -> N
         page = tab.page
         page.on("dialog", lambda dialog: dialog.accept())  # "Revoke this access now?"
         tab.add_authenticator()
+        open_enrolment_link(tab, core, "dave")
         first_sign_in(tab, "dave")
 
         page.click("header nav a[href='/access-reviews']")

@@ -69,13 +69,18 @@ class SoftAuthenticator:
     def _auth_data(self, rp_id: str, flags: int, count: int, attested: bytes = b"") -> bytes:
         return hashlib.sha256(rp_id.encode()).digest() + bytes([flags]) + struct.pack(">I", count) + attested
 
-    def _client_data(self, kind: str, challenge: bytes, origin: str | None) -> bytes:
+    def _client_data(self, kind: str, challenge: bytes, origin: str | None,
+                     frame: dict[str, Any] | None = None) -> bytes:
+        # ``frame``: WebAuthn Level 3's crossOrigin/topOrigin, as a browser sets them when
+        # the ceremony runs in an iframe of another site.
         return json.dumps({"type": kind, "challenge": b64url(challenge),
-                           "origin": origin or self.origin, "crossOrigin": False}).encode()
+                           "origin": origin or self.origin, "crossOrigin": False,
+                           **(frame or {})}).encode()
 
     def create(self, options: Any, *, origin: str | None = None, rp_id: str | None = None,
                uv: bool | None = None, up: bool = True, challenge: bytes | None = None,
-               kind: str = "webauthn.create", resident: bool = True) -> dict[str, Any]:
+               kind: str = "webauthn.create", resident: bool = True,
+               frame: dict[str, Any] | None = None) -> dict[str, Any]:
         """Answer registration options, as navigator.credentials.create() would."""
         opts = _options(options)
         rp = rp_id or opts["rp"]["id"]
@@ -85,7 +90,7 @@ class SoftAuthenticator:
                     + credential.credential_id + credential.cose_public_key())
         flags = (UP if up else 0) | (UV if (self.uv if uv is None else uv) else 0) | AT
         auth_data = self._auth_data(rp, flags, 0, attested)
-        client_data = self._client_data(kind, challenge or unb64url(opts["challenge"]), origin)
+        client_data = self._client_data(kind, challenge or unb64url(opts["challenge"]), origin, frame)
         attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
         self.credentials.append(credential)
         return {
@@ -99,7 +104,7 @@ class SoftAuthenticator:
     def get(self, options: Any, *, origin: str | None = None, rp_id: str | None = None,
             uv: bool | None = None, up: bool = True, challenge: bytes | None = None,
             sign_count: int | None = None, credential: Credential | None = None,
-            kind: str = "webauthn.get") -> dict[str, Any]:
+            kind: str = "webauthn.get", frame: dict[str, Any] | None = None) -> dict[str, Any]:
         """Answer request options, as navigator.credentials.get() would."""
         opts = _options(options)
         rp = rp_id or opts.get("rpId")
@@ -109,7 +114,7 @@ class SoftAuthenticator:
             sign_count = chosen.sign_count
         flags = (UP if up else 0) | (UV if (self.uv if uv is None else uv) else 0)
         auth_data = self._auth_data(rp, flags, sign_count)
-        client_data = self._client_data(kind, challenge or unb64url(opts["challenge"]), origin)
+        client_data = self._client_data(kind, challenge or unb64url(opts["challenge"]), origin, frame)
         signature = chosen.private_key.sign(auth_data + hashlib.sha256(client_data).digest(),
                                             ec.ECDSA(hashes.SHA256()))
         return {

@@ -109,10 +109,16 @@ class World:
         return self.core.settings.web.public_url
 
     def enrol(self, username: str, *, passkey: bool = False) -> SoftAuthenticator:
-        """Register a software security key for this staff member (the real ceremony)."""
+        """Register a software security key for this staff member (the real ceremony: a
+        first key directly, another one confirmed with the key already held)."""
         key = self.keys.setdefault(username, SoftAuthenticator(self.origin))
-        options = approvals.registration_options(self.core, self.staff[username],
-                                                 passkey=passkey)
+        staff_id = self.staff[username]
+        if any(k.usable for k in approvals.list_credentials(self.core, staff_id)):
+            confirm = approvals.key_change_options(self.core, staff_id, action="add")
+            options = approvals.start_key_addition(self.core, staff_id,
+                                                   key.get(options_to_json(confirm)))
+        else:
+            options = approvals.registration_options(self.core, staff_id, passkey=passkey)
         approvals.register_credential(self.core, self.staff[username],
                                       key.create(options_to_json(options)),
                                       name=f"{username}'s key")

@@ -33,16 +33,24 @@ def test_the_grant_window_is_the_request_window(any_world: World) -> None:
     assert grant.scope["contract_reference"] == "ACME-1"
 
 
-def test_the_grant_never_outlasts_the_contracts_ceiling(world: World) -> None:
-    # 6 hours asked, the contract's max_session_minutes is 240: 4 hours granted.
-    request = world.file(minutes=360)
-    assert request.window_end - request.window_start == timedelta(hours=6)
+def test_a_window_wider_than_the_contract_is_refused_not_shortened(world: World) -> None:
+    # 6 hours asked, the contract's max_session_minutes is 240: refused, saying the limit.
+    with pytest.raises(approvals.OutOfContract) as refused:
+        world.file(minutes=360)
+    assert "ask for an end no later than" in refused.value.reasons[0]
+    assert "maximum session length, 240 min" in refused.value.reasons[0]
+
+
+def test_an_ssh_request_asks_for_the_contracts_ceiling_and_gets_exactly_it(world: World) -> None:
+    # A login asks for "now" without an end: the request records the contract's ceiling,
+    # and the approver signs, and the grant is, that very window.
+    request = world.file(minutes=360, fit_to_contract=True)
+    assert request.window_end - request.window_start == timedelta(minutes=240)
     grant = world.approve(request.id, "alice").grant
-    assert grant.not_after - grant.not_before <= timedelta(minutes=240)
-    assert grant.not_after.isoformat() <= grant.scope["latest_end"]
+    assert grant.not_after == request.window_end
+    assert grant.not_after.isoformat() == grant.scope["latest_end"]
     event = audit_events(world.core, "grant.created")[-1]
-    assert event.details["requested_end"] == request.window_end.isoformat()
-    assert event.details["contract_latest_end"] == grant.not_after.isoformat()
+    assert event.details["requested_end"] == event.details["contract_latest_end"] == grant.not_after.isoformat()
 
 
 def test_the_scope_holds_only_the_channels_asked_for(world: World) -> None:
@@ -52,7 +60,8 @@ def test_the_scope_holds_only_the_channels_asked_for(world: World) -> None:
     wide = _approved(world, channels=["shell", "sftp", "forward"])
     assert wide.scope["channels"] == ["forward", "sftp", "shell"]
     assert wide.scope["forwards"] == ["127.0.0.1:5432"]
-    assert wide.scope["sftp"] == {"access": "read", "allow": ["/var/log/**"], "deny": []}
+    assert wide.scope["sftp"] == {"access": "read", "allow": ["/var/log/**"], "deny": [],
+                                  "case_insensitive": False}
 
 
 def test_an_approval_late_in_the_window_starts_the_grant_at_the_approval(world: World) -> None:

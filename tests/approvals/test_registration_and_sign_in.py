@@ -25,16 +25,25 @@ def _register(world: World, username: str, key: SoftAuthenticator, **create: obj
 
 def test_registration_options_require_user_verification(world: World) -> None:
     options = json.loads(options_to_json(approvals.registration_options(
-        world.core, world.staff["alice"], passkey=True)))
+        world.core, world.staff["carol"], passkey=True)))
     assert options["rp"] == {"id": "localhost", "name": "Bastion DPI"}
-    assert options["user"]["name"] == "alice" and options["attestation"] == "none"
+    assert options["user"]["name"] == "carol" and options["attestation"] == "none"
     assert options["authenticatorSelection"]["userVerification"] == "required"
     assert options["authenticatorSelection"]["residentKey"] == "required"
+    # The user handle names nobody.
+    assert "carol" not in options["user"]["id"]
+
+
+def test_another_key_needs_the_key_already_held(world: World) -> None:
+    with pytest.raises(ApprovalError) as caught:
+        approvals.registration_options(world.core, world.staff["alice"])
+    assert caught.value.code == "key_confirmation_required"
+    confirm = approvals.key_change_options(world.core, world.staff["alice"], action="add")
+    options = json.loads(options_to_json(approvals.start_key_addition(
+        world.core, world.staff["alice"], world.keys["alice"].get(options_to_json(confirm)))))
     # The key alice already holds is excluded, so it is not registered twice.
     assert [c["id"] for c in options["excludeCredentials"]] == [
         b64url(world.keys["alice"].credentials[0].credential_id)]
-    # The user handle names nobody.
-    assert "alice" not in options["user"]["id"]
 
 
 def test_a_registered_key_is_listed_and_audited(world: World) -> None:
@@ -73,16 +82,25 @@ def test_a_registration_answer_works_once_and_for_its_own_staff_member(world: Wo
     assert caught.value.code == "challenge_replayed"
 
 
-def test_the_last_key_cannot_be_removed(world: World) -> None:
-    admin = Actor("staff:carol", "admin")
+def test_keys_are_revoked_never_deleted_and_never_the_last_by_their_owner(world: World) -> None:
     [only] = approvals.list_credentials(world.core, world.staff["alice"])
     with pytest.raises(ApprovalError) as caught:
-        approvals.remove_credential(world.core, world.staff["alice"], only.id, actor=admin)
+        approvals.key_change_options(world.core, world.staff["alice"], action="revoke",
+                                     credential=only.id)
     assert caught.value.code == "last_credential"
     world.enrol("alice")
-    approvals.remove_credential(world.core, world.staff["alice"], only.id, actor=admin)
-    assert [k.id for k in approvals.list_credentials(world.core, world.staff["alice"])] != [only.id]
-    assert audit_events(world.core, "staff.security_key_removed")
+    confirm = approvals.key_change_options(world.core, world.staff["alice"], action="revoke",
+                                           credential=only.id)
+    approvals.revoke_own_credential(world.core, world.staff["alice"], only.id,
+                                    world.keys["alice"].get(options_to_json(confirm)))
+    keys = {k.id: k for k in approvals.list_credentials(world.core, world.staff["alice"])}
+    assert keys[only.id].revoked_at is not None and not keys[only.id].usable
+    assert audit_events(world.core, "staff.security_key_revoked")[-1].actor == "staff:alice"
+    # An administrator may revoke even the last usable key (a lost key).
+    [last] = [k for k in keys.values() if k.usable]
+    approvals.revoke_credential(world.core, world.staff["alice"], last.id,
+                                actor=Actor("staff:carol", "admin"), reason="key lost")
+    assert not any(k.usable for k in approvals.list_credentials(world.core, world.staff["alice"]))
 
 
 def test_password_then_security_key(world: World) -> None:

@@ -184,17 +184,21 @@ def test_wrong_rp_id_is_refused(world: World) -> None:
     refused(world, "wrong_rp_id", submit(world, request.id, "alice", response))
 
 
-def test_a_counter_going_backwards_is_refused(world: World) -> None:
+def test_a_counter_going_backwards_suspends_the_key(world: World) -> None:
     world.approve(world.file().id, "alice")  # the key's counter is now 1
-    for count in (1, 0):
-        request = world.file()
-        response = answer(world, request.id, "alice", sign_count=count)
-        error = refused(world, "counter_regressed", submit(world, request.id, "alice", response))
-        assert "cloned" in error.message
+    request = world.file()
+    response = answer(world, request.id, "alice", sign_count=1)
+    error = refused(world, "counter_regressed", submit(world, request.id, "alice", response))
+    assert "cloned" in error.message
     with world.core.db.session() as session:
         key = session.scalar(select(WebAuthnCredential).where(
             WebAuthnCredential.staff_id == world.staff["alice"]))
         assert key.sign_count == 1  # a refused assertion never moves the counter
+        assert key.suspended_at is not None and "from 1 to 1" in key.suspended_reason
+    [event] = audit_events(world.core, "staff.security_key_suspended")
+    assert event.details["username"] == "alice" and event.outcome == "denied"
+    # Suspended: the key is offered to nobody any more, genuine or copied.
+    refused(world, "no_credential", lambda: world.options(request.id, "alice"))
 
 
 def test_the_approver_is_never_the_requester(world: World) -> None:

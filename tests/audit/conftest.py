@@ -23,9 +23,12 @@ CHECKPOINTS = AuditCheckpoint.__table__
 INTERVAL = 10
 
 
-def with_interval(core: Bastion, interval: int) -> Bastion:
-    """The core writing checkpoints every ``interval`` events (as if configured so)."""
-    core.audit = AuditLog(core.node, signer=keystore_signer(core.keys), checkpoint_every=interval)
+def with_interval(core: Bastion, interval: int, seconds: float = 10 * 365 * 86400) -> Bastion:
+    """The core writing checkpoints every ``interval`` events (as if configured so). The
+    time rule (``seconds``) is out of the way unless a test is about it: tests backdate
+    events, and a 390-day-old unsigned event rightly gets a checkpoint of its own."""
+    core.audit = AuditLog(core.node, signer=keystore_signer(core.keys), checkpoint_every=interval,
+                          checkpoint_seconds=seconds)
     return core
 
 

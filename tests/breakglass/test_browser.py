@@ -19,7 +19,7 @@ from tests.approvals.conftest import World
 from tests.conftest import _initialised_core, make_settings
 from tests.controls.test_period import open_session
 from tests.harness.ports import free_port
-from tests.web.browser import LiveServer, chromium, open_tab
+from tests.web.browser import LiveServer, chromium, open_enrolment_link, open_tab
 from tests.web.test_browser import sign_in_with_password
 from web import create_app
 
@@ -55,6 +55,7 @@ def test_the_dpo_closes_a_review_and_prints_a_report(live: tuple[World, str]) ->
         page = tab.page
         page.on("dialog", lambda dialog: dialog.accept())  # "close this review?"
         tab.add_authenticator()
+        open_enrolment_link(tab, world.core, "diane")
         sign_in_with_password(tab, "diane")  # a DPO without a key yet: enrols one first
         page.wait_for_url(base + "/sign-in/enrol")
         page.fill("#key-name", "DPO key")

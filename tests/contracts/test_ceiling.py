@@ -321,7 +321,7 @@ def test_no_access_outlives_the_last_day(zone: str, last_day: date, contract_lon
         "contract": {"reference": "C-1", "dpa_reference": "D-1", "valid_from": "2026-01-01",
                      "valid_until": str(last_day + timedelta(days=30 if contract_longer else 0))},
         "technicians": [{**T0, "valid_until": str(last_day)}],
-        "scope": {"targets": [{"name": "a", "accounts": ["x"]}], "data_categories": [],
+        "scope": {"targets": [{"name": "a", "accounts": ["x"]}], "data_categories": ["technical"],
                   "windows": [{"days": DAYS, "start": f"{start:02d}:00", "end": "11:00"}],
                   "max_session_minutes": session},
     }
@@ -330,13 +330,13 @@ def test_no_access_outlives_the_last_day(zone: str, last_day: date, contract_lon
     midnight = first_instant(datetime.combine(last_day + timedelta(days=1), time()),
                              ZoneInfo(zone))
     at = midnight - timedelta(minutes=minutes_before)
-    decision = decide(contract, AccessQuery("t0", TargetFacts("a", {}, frozenset(), ("x",)),
+    decision = decide(contract, AccessQuery("t0", TargetFacts("a", {}, frozenset({"technical"}), ("x",)),
                                             None, "shell", at))
     if decision.allowed:
         assert decision.constraints is not None
         assert decision.constraints.latest_end <= midnight
     else:
         assert decision.codes == ("outside_window",)
-    assert decide(contract, AccessQuery("t0", TargetFacts("a", {}, frozenset(), ("x",)), None,
+    assert decide(contract, AccessQuery("t0", TargetFacts("a", {}, frozenset({"technical"}), ("x",)), None,
                                         "shell", midnight)).codes[:1] in (
         ("technician_expired",), ("contract_expired",))

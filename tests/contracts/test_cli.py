@@ -180,3 +180,18 @@ def test_check_warns_of_an_hds_certificate_expiring_within_60_days(
     result = run(workdir, "contracts", "check", str(expired))
     assert result.exit_code == 1
     assert "HDS certificate HDS-CERT-9 expired on 2020-01-01" in result.stdout
+
+def test_check_warns_when_exec_can_bypass_the_path_rules(workdir: Path,
+                                                         write_contract: Write) -> None:
+    bypass = write_contract(with_changes({"channels.exec": True, "channels.sftp": {
+        "access": "read", "allow": ["/var/log/app/**"]}}))
+    result = run(workdir, "contracts", "check", str(bypass))
+    assert result.exit_code == 0, result.output  # a warning, not a problem: it still loads
+    warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{bypass}:")
+    assert "exec is allowed with SFTP path rules" in warnings[0]
+    assert "other commands (cat, tar...) can read what the rules refuse" in warnings[0]
+    quiet = write_contract(with_changes({"channels.exec": False, "channels.sftp": {
+        "access": "read", "allow": ["/var/log/app/**"]}}))
+    assert ": warning: " not in run(workdir, "contracts", "check", str(quiet)).stderr

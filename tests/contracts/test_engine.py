@@ -334,3 +334,35 @@ def test_decision_to_dict_is_json() -> None:
     assert data["allowed"] is False
     assert data["codes"] == ["target_out_of_scope", "data_out_of_scope"]
     assert data["summary"].startswith("refused: ")
+
+
+# (case, contract changes, query time, requested end, whole window?, refused?, named bound)
+WHOLE_CASES = [
+    ("within every bound", {}, TUESDAY_10H, TUESDAY_10H + timedelta(hours=1), True, False, ""),
+    ("ends at the bound exactly", {"scope.max_session_minutes": 60}, TUESDAY_10H,
+     TUESDAY_10H + timedelta(minutes=60), True, False, ""),
+    ("past the session length", {"scope.max_session_minutes": 60}, TUESDAY_10H,
+     TUESDAY_10H + timedelta(minutes=61), True, True, "session length"),
+    ("past the window's end", {}, paris(2027, 3, 2, 17, 0), paris(2027, 3, 2, 18, 30), True, True,
+     "maintenance window"),
+    ("past the contract's end", {"contract.valid_until": "2027-03-02",
+                                 "scope.windows": [{"days": ["tue"], "start": "20:00", "end": "02:00"}]},
+     paris(2027, 3, 2, 22, 0), paris(2027, 3, 3, 0, 30), True, True, "contract's end"),
+    ("year 9999", {}, TUESDAY_10H, datetime(9999, 12, 31, tzinfo=UTC), True, True, "session length"),
+    ("capped when not whole (re-checking a grant)", {"scope.max_session_minutes": 60}, TUESDAY_10H,
+     TUESDAY_10H + timedelta(minutes=90), False, False, ""),
+]
+
+
+@pytest.mark.parametrize(("changes", "at", "end", "whole", "refused", "bound"),
+                         [c[1:] for c in WHOLE_CASES], ids=[c[0] for c in WHOLE_CASES])
+def test_a_whole_window_is_granted_as_asked_or_refused(changes: dict[str, Any], at: datetime,
+                                                       end: datetime, whole: bool, refused: bool,
+                                                       bound: str) -> None:
+    decision = ask(contract(changes), at=at, window_end=end, channel="request", whole_window=whole)
+    assert decision.allowed is not refused, decision.reasons
+    if refused:
+        assert decision.codes == ("window_too_long",)
+        assert bound in decision.reasons[0] and "ask for an end no later than" in decision.reasons[0]
+    elif whole:
+        assert decision.constraints is not None and decision.constraints.latest_end == end

@@ -20,7 +20,7 @@ from bastion.contracts import (
     decide,
     parse_contract,
 )
-from bastion.contracts.operations import glob_regex
+from bastion.contracts.path_patterns import glob_regex
 
 from .conftest import APP, DB, EXAMPLES, PACS, TUESDAY_10H, contract, paris_time
 

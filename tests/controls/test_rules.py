@@ -95,20 +95,51 @@ def test_sftp_downloads_above_the_threshold(transfers: list[tuple[int, str, int]
     events = [event(i + 1, 12 + i, "sftp.transfer", session_id=s, operation=op, bytes=size,
                     path=f"/var/log/f{i}", sha256="ab" * 32)
               for i, (s, op, size) in enumerate(transfers)]
-    flags = rules.sftp_volume(events, SPANS, 100 * MB)
+    flags = rules.transfer_volume(events, SPANS, 100 * MB)
     assert [f.event_ids[0] - 1 for f in flags] == crossing
     if flags and flags[0].session_id == 1:
         assert flags[0].moment.recording_id == 101  # the SFTP recording, not the shell
 
 
-def test_the_sftp_flag_says_how_much() -> None:
+def exec_closed(id: int, minute: float, down: int, up: int = 0, session_id: int = 1,
+                channel: str = "exec", command: str = "scp -f /var/log/big") -> EventFacts:
+    return event(id, minute, "channel.closed", session_id=session_id, channel=channel,
+                 command=command, exit_status=0, bytes_from_target=down, bytes_to_target=up)
+
+
+def forward_closed(id: int, minute: float, down: int, up: int = 0) -> EventFacts:
+    return event(id, minute, "forward.closed", destination="127.0.0.1:5432",
+                 bytes_from_target=down, bytes_to_target=up)
+
+
+@pytest.mark.parametrize(("events", "crossing"), [
+    ([exec_closed(1, 12, 150 * MB)], [1]),  # scp -O, rsync, cat file
+    ([forward_closed(1, 12, 150 * MB)], [1]),  # a database dump through ssh -L
+    ([exec_closed(1, 12, 0, up=500 * MB)], []),  # cat > file: an upload
+    ([exec_closed(1, 12, 500 * MB, channel="shell")], []),  # a shell's screen is no transfer
+    ([exec_closed(1, 12, 60 * MB), forward_closed(2, 13, 30 * MB),
+      event(3, 14, "sftp.transfer", operation="download", bytes=20 * MB, path="/a")], [3]),
+    ([event(1, 12, "channel.closed", channel="exec", command="ls", exit_status=0)], []),  # old
+])
+def test_every_path_counts_in_the_download_volume(events: list[EventFacts],
+                                                  crossing: list[int]) -> None:
+    flags = rules.transfer_volume(events, SPANS, 100 * MB)
+    assert [f.event_ids[0] for f in flags] == crossing
+
+
+def test_the_volume_flag_says_how_much_and_which_way() -> None:
     events = [event(1, 12, "sftp.transfer", operation="download", bytes=60 * MB, path="/a"),
               event(2, 13, "sftp.transfer", operation="download", bytes=45 * MB, path="/b")]
-    [flag] = rules.sftp_volume(events, SPANS, 100 * MB)
-    assert flag.details["bytes"] == 105 * MB and flag.details["files"] == 2
+    [flag] = rules.transfer_volume(events, SPANS, 100 * MB)
+    assert flag.details["bytes"] == 105 * MB and flag.details["transfers"] == 2
     assert flag.moment == Moment(1, 180.0, 101)
-    assert describe(flag, "en") == ("105.0 MB downloaded by SFTP in the session (2 file(s), "
-                                    "threshold 100.0 MB), including /b")
+    assert describe(flag, "en") == ("105.0 MB downloaded in the session (2 transfer(s) by SFTP, "
+                                    "exec or forward; threshold 100.0 MB), including /b (sftp)")
+    [flag] = rules.transfer_volume([exec_closed(1, 12, 60 * MB), exec_closed(2, 13, 45 * MB)],
+                                   SPANS, 100 * MB)
+    assert describe(flag, "fr") == ("105.0 MB téléchargés dans la session (2 transfert(s) par "
+                                    "SFTP, exec ou redirection ; seuil 100.0 MB), dont "
+                                    "scp -f /var/log/big (exec)")
 
 
 CAL = Calendar(ZoneInfo("Europe/Paris"), 20 * 60, 7 * 60)

@@ -84,7 +84,8 @@ def test_targets_add_from_file_and_by_scan(tmp_path: Path, password_file: Path) 
                     check=True)
         assert "host key pinned: SHA256:" in added.stdout
         scanned = run(tmp_path, "targets", "add", "dpi-app-02", "--host", "127.0.0.1", "--port",
-                      str(target.port), "--scan", "--account", "maint", check=True)
+                      str(target.port), "--scan", "--account", "maint", "--data", "technical",
+                      check=True)
         # The scan found the very key that the file holds.
         assert added.stdout.split("pinned: ")[1] == scanned.stdout.split("pinned: ")[1]
         listing = run(tmp_path, "targets", "list", check=True).stdout
@@ -101,10 +102,10 @@ def test_targets_add_refuses_bad_input(tmp_path: Path, password_file: Path) -> N
     bad_key = tmp_path / "bad.pub"
     bad_key.write_text("ssh-ed25519 not-base64\n")
     result = run(tmp_path, "targets", "add", "dpi-x", "--host", "h", "--host-key", str(bad_key),
-                 "--account", "maint")
+                 "--account", "maint", "--data", "technical")
     assert result.returncode == 1 and "is not an OpenSSH public key" in result.stderr
     result = run(tmp_path, "targets", "add", "dpi-x", "--host", "127.0.0.1", "--port", "1",
-                 "--scan", "--account", "maint")
+                 "--scan", "--account", "maint", "--data", "technical")
     assert result.returncode == 1 and "cannot read the host key of 127.0.0.1:1" in result.stderr
 
 

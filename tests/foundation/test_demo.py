@@ -44,6 +44,8 @@ def test_demo_prints_next_steps_that_work(tmp_path: Path, tmux: TmuxSession) -> 
         text = log.read_text()
         for username in ("admin", "approbateur", "dpo"):
             assert re.search(rf"^  {username} +password \S+$", text, re.M)
+            # No key yet: the demo prints each account's one-time enrolment link.
+            assert re.search(rf"^  {username} +http://\S+/enrol/\S+$", text, re.M)
         assert "demo target: " in text
         # Typed where `make demo` ran, as the printed line expects (relative key paths).
         argv = shlex.split(line)

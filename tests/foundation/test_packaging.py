@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,3 +122,20 @@ def test_the_nginx_example_is_valid_for_debian_12_nginx(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def test_the_systemd_unit_verifies_and_runs_the_checked_node(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.fail("systemd-analyze is missing: make test installs it (scripts/system-deps.sh)")
+    unit = (ROOT / "deploy/systemd/bastion.service").read_text()
+    assert "ExecStartPre=/opt/bastion/bin/bastion config check --no-ports" in unit
+    assert "ExecStart=/opt/bastion/bin/bastion serve" in unit
+    assert "\nUser=bastion" in unit and "NoNewPrivileges=true" in unit
+    # Verified against this checkout's command (systemd checks the executables exist).
+    here = Path(sys.executable).parent / "bastion"
+    (tmp_path / "bastion.service").write_text(unit.replace("/opt/bastion/bin/bastion", str(here)))
+    result = subprocess.run([analyze, "verify", str(tmp_path / "bastion.service")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "bastion.service" not in result.stderr, result.stderr

@@ -50,7 +50,10 @@ def test_logbook_of_an_exec_command_and_an_sftp_upload(scenario: Scenario, tmp_p
         grant_id, "editeur", (f"{scenario.target.account}@dpi-app-01",))
     assert entry.technicians == ("Jean Dupont (jdupont)",)
     assert [(c.kind, c.text) for c in entry.commands] == [("exec", "echo logbook-check && uname -s")]
-    [transfer] = entry.transfers
+    # The exec's output is a transfer too (it could as well have been a `cat` of a file).
+    [printed, transfer] = entry.transfers
+    assert (printed.via, printed.direction, printed.path, printed.bytes) == (
+        "exec", "download", "echo logbook-check && uname -s", len(result.stdout))
     assert (transfer.direction, transfer.path, transfer.bytes, transfer.sha256, transfer.complete) == (
         "upload", remote, payload.stat().st_size, digest, True)
     assert entry.state == "done" and len(entry.recordings) == 2
@@ -68,7 +71,9 @@ def test_logbook_of_an_exec_command_and_an_sftp_upload(scenario: Scenario, tmp_p
     [row] = list(csv.DictReader(io.StringIO(out.output)))
     assert row["request"] == str(entry.request_id) and row["vendor"] == "editeur"
     assert row["commands"] == "echo logbook-check && uname -s"
-    assert row["transfers"] == f"upload {remote} ({transfer.bytes} bytes, sha256 {digest})"
+    assert row["transfers"] == (f"download [exec] echo logbook-check && uname -s "
+                                f"({printed.bytes} bytes) | "
+                                f"upload {remote} ({transfer.bytes} bytes, sha256 {digest})")
     assert row["recordings"].split() == [r.url for r in entry.recordings]
     assert row["start"].startswith(today) and row["start"].endswith(("+01:00", "+02:00"))
 

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from bastion.contracts import decide_access, load_contracts
 from bastion.inventory import add_target
 from bastion.models import AccessRequest, Grant, Target, Technician, utcnow
 from tests.conftest import SECOND_FACTOR_OFF
-from tests.harness.ports import free_port, wait_for_port
+from tests.harness.ports import free_port
 
 ADMIN = Actor("test:setup", "admin")
 LABELS = {"env": "production-test"}
@@ -131,16 +132,18 @@ class Node:
     command: list[str] = field(default_factory=lambda: [sys.executable, "-m", "bastion", "serve"])
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    def start(self, timeout: float = 30) -> Node:
+    def start(self, timeout: float = 90) -> Node:
         with self.log_path.open("ab") as log:
             # A file, not a pipe: a pipe nobody reads would block the node once it fills.
             self.process = subprocess.Popen(self.command, env=self.env, stderr=log, stdout=log)
-        try:
-            wait_for_port(self.ssh_port, timeout=timeout)
-            wait_for_port(self.web_port, timeout=timeout)
-        except TimeoutError:
-            self.stop()
-            raise RuntimeError(f"node {self.name} did not start: {self.log()[-2000:]}") from None
+        # The ports are bound before the processes behind them can answer (a supervisor
+        # binds them for its workers): the node says when it is ready.
+        deadline = time.monotonic() + timeout
+        while f"node {self.name} ready" not in self.log():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"node {self.name} did not start: {self.log()[-2000:]}")
+            time.sleep(0.05)
         return self
 
     @property

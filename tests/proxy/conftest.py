@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,3 +158,15 @@ def scenario(core: Bastion, sshd_target: SshdTarget, openssh_client: OpenSshClie
     openssh_client.trust("127.0.0.1", proxy.port, proxy.host_key_line)
     yield Scenario(core, proxy, sshd_target, openssh_client)
     proxy.stop()
+
+
+@pytest.fixture
+def tiny_recordings_dir(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 KiB file system for recordings: the disk really fills up."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs",
+                           str(mount_point)], capture_output=True, text=True)
+    assert done.returncode == 0, f"this test needs root to mount a tmpfs: {done.stderr}"
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from bastion.audit import Actor
@@ -52,18 +51,6 @@ def test_export_equals_what_the_target_printed(scenario: Scenario, tmp_path: Pat
     asciinema = shutil.which("asciinema") or str(Path(sys.executable).parent / "asciinema")
     shown = subprocess.run([asciinema, "cat", str(cast)], capture_output=True, timeout=60)
     assert shown.stdout == result.stdout
-
-
-@pytest.fixture
-def tiny_recordings_dir(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A real 256 KiB file system for recordings: the disk really fills up."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs",
-                           str(mount_point)], capture_output=True, text=True)
-    assert done.returncode == 0, f"this test needs root to mount a tmpfs: {done.stderr}"
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_full_disk_ends_the_session_and_nothing_unrecorded_is_shown(

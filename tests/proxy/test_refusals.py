@@ -51,7 +51,7 @@ def test_wrong_target_host_key_refuses(scenario: Scenario, core, tmp_path) -> No
                    port=scenario.target.port,
                    host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTbGOp7cf6ORfxPb1ZMu1P5H5GhYIbf+4kkhYr5BuYh",
                    accounts=[scenario.target.account], labels=TEST_LABELS,
-                   actor=Actor("test", "admin"))
+                   data_categories=["administrative"], actor=Actor("test", "admin"))
     scenario.target_name = "dpi-app-02"
     scenario.grant()
     result = scenario.ssh("true")
@@ -70,7 +70,7 @@ def test_target_down_times_out_with_a_clear_message(scenario: Scenario, core) ->
         add_target(s, core.audit, name="dpi-down", host="127.0.0.1",
                    port=silent.getsockname()[1], host_key=scenario.target.host_key_line,
                    accounts=[scenario.target.account], labels=TEST_LABELS,
-                   actor=Actor("test", "admin"))
+                   data_categories=["administrative"], actor=Actor("test", "admin"))
     core.settings = core.settings.with_changes("ssh", target_connect_timeout_seconds=2)
     scenario.target_name = "dpi-down"
     scenario.grant()

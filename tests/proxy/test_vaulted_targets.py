@@ -25,7 +25,8 @@ def _add(scenario: Scenario, name: str, target: SshdTarget) -> None:
     with core.db.session() as s:
         add_target(s, core.audit, name=name, host="127.0.0.1", port=target.port,
                    host_key=target.host_key_line, accounts=[scenario.target.account],
-                   labels=TEST_LABELS, actor=Actor("test", "admin"))
+                   labels=TEST_LABELS, data_categories=["administrative"],
+                   actor=Actor("test", "admin"))
 
 
 def _everything_stored(scenario: Scenario) -> bytes:
@@ -72,7 +73,7 @@ def test_vaulted_password(scenario: Scenario, tmp_path: Path) -> None:
         with core.db.session() as s:
             add_target(s, core.audit, name="dpi-legacy-02", host="127.0.0.1", port=legacy.port,
                        host_key=legacy.host_key_line, accounts=["vaultpw"], labels=TEST_LABELS,
-                       actor=Actor("test", "admin"))
+                       data_categories=["administrative"], actor=Actor("test", "admin"))
         scenario.allow_accounts("vaultpw")
         password_file = tmp_path / "password"
         password_file.write_text(PASSWORD + "\n")

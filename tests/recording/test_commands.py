@@ -12,6 +12,7 @@ from bastion.recording import (
     extract_commands,
 )
 from bastion.recording.events import MARKER, OUTPUT, Event, marker
+from bastion.recording.terminal_lines import LiveLine
 
 from .realbash import RealBash
 
@@ -130,3 +131,24 @@ def test_an_output_flood_is_emulated_only_by_its_tail():
     extractor.feed(Event(1.1, "i", b"uptime\r"))
     extractor.feed(Event(1.2, OUTPUT, b"uptime\r\n"))
     assert [c.text for c in extractor.finish()] == ["cat big.log", "uptime"]
+
+
+def test_live_line_reads_each_line_when_enter_is_pressed(bash_session):
+    """The proxy's live reading of the same session, at each Enter keystroke rather than
+    at its echo: every command the index finds is among that Enter's readings, the line
+    typed at the password prompt is marked secret, and the abandoned line is no Enter."""
+    events, _ = bash_session
+    live = LiveLine(80, 24)
+    entered = []
+    for event in events:
+        if event.code == OUTPUT:
+            live.output(event.data)
+        elif event.code == "i":
+            pieces = live.keys(event.data)
+            assert b"".join(piece for piece, _ in pieces) == event.data
+            entered += [line for _, line in pieces if line is not None]
+    expected = [*EXPECTED[:12], "s3cret", *EXPECTED[12:]]
+    assert len(entered) == len(expected)
+    for line, command in zip(entered, expected, strict=True):
+        assert command in line.readings, (command, line)
+    assert [line.secret for line in entered] == [text == "s3cret" for text in expected]

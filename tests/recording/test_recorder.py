@@ -16,6 +16,7 @@ from bastion.recording import (
     BudgetExceeded,
     Limits,
     LocalFolderStorage,
+    OutputBudget,
     RecordingFailed,
     RecordingReader,
     RecordingWriter,
@@ -186,9 +187,44 @@ def test_budget_throttles_past_the_soft_limit_then_ends_the_session(storage, dat
     assert result.sealed and result.output_bytes == 10_000
     events = list(RecordingReader(storage, KEY, data_key).events())
     markers = [e.data for e in events if e.code == MARKER]
-    assert markers[0] == {"type": "budget", "budget_bytes": 10_000, "recorded_bytes": 10_000,
+    assert markers[0] == {"type": "budget", "budget_bytes": 10_000, "scope": "connection",
+                          "recorded_bytes": 10_000, "spent_bytes": 10_000,
                           "refused_bytes": 1000}
     assert markers[-1] == {"type": "end", "reason": "output budget exceeded"}
+
+
+def test_recordings_that_share_a_budget_share_its_bytes_and_its_throttle(tmp_path, data_key):
+    """The channels of one connection: each has its recording, all draw on one budget."""
+    delays: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    budget = OutputBudget(Limits(budget_bytes=3000, soft_fraction=0.5,
+                                 throttle_bytes_per_second=100_000), clock=lambda: 100.0)
+    storage = LocalFolderStorage(tmp_path)
+
+    async def scenario():
+        first, second = (SessionRecorder(RecordingWriter.create(storage, key, data_key, None),
+                                         budget=budget, sleep=fake_sleep)
+                         for key in ("s/first.rec", "s/second.rec"))
+        await first.output(b"a" * 1000)
+        await second.output(b"b" * 1000)  # past the shared soft limit: throttled
+        with pytest.raises(BudgetExceeded, match="connection's output budget"):
+            await first.output(b"c" * 1001)
+        with pytest.raises(BudgetExceeded):  # spent for every channel, even for one byte
+            await second.output(b"d")
+        return await first.close("budget"), await second.close("budget")
+
+    results = asyncio.run(scenario())
+    assert [r.output_bytes for r in results] == [1000, 1000]
+    assert budget.spent_bytes == 2000 and budget.exhausted
+    assert delays == pytest.approx([0.01])
+    refused = [next(e.data for e in RecordingReader(storage, key, data_key).events()
+                    if e.code == MARKER and e.data["type"] == "budget")
+               for key in ("s/first.rec", "s/second.rec")]
+    assert [m["refused_bytes"] for m in refused] == [1001, 1]
+    assert [m["spent_bytes"] for m in refused] == [2000, 2000]
 
 
 def test_throttle_holds_when_calls_are_pipelined(storage, data_key):

@@ -12,7 +12,13 @@ from typing import Any
 
 from flask import Flask
 from playwright.sync_api import Browser, CDPSession, Page, sync_playwright
+from sqlalchemy import select
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from bastion.approvals import issue_link
+from bastion.audit import Actor
+from bastion.context import Bastion
+from bastion.models import StaffUser, utcnow
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -100,3 +106,13 @@ def open_tab(browser: Browser, base: str, locale: str = "fr-FR") -> Tab:
     page.on("console", lambda message: tab.errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: tab.errors.append(str(error)))
     return tab
+
+
+def open_enrolment_link(tab: Tab, core: Bastion, username: str) -> None:
+    """What an admin hands a colleague without a security key: a one-time enrolment link,
+    opened before signing in (a password alone enrols no key)."""
+    with core.db.session() as db:
+        user = db.scalar(select(StaffUser).where(StaffUser.username == username))
+        assert user is not None
+        token = issue_link(db, core, user, actor=Actor("test:setup", "admin"), now=utcnow())
+    tab.go(f"/enrol/{token}")

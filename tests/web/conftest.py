@@ -12,12 +12,15 @@ from typing import Any
 import pytest
 from flask import Flask, session
 from flask.testing import FlaskClient
+from webauthn import options_to_json
 
+from bastion import approvals
 from bastion.audit import Actor
 from bastion.context import Bastion
-from bastion.models import AuditEvent, Technician, Vendor, WebAuthnCredential
+from bastion.models import AuditEvent, StaffUser, Technician, Vendor, WebAuthnCredential, utcnow
 from bastion.passwords import hash_password
 from bastion.staff import add_staff
+from tests.approvals.authenticator import SoftAuthenticator
 from web import create_app, signin_state
 from web.identity import load_principal
 
@@ -63,6 +66,28 @@ def make_staff(core: Bastion, username: str, roles: list[str], *, with_key: bool
     if with_key:
         add_credential(core, staff_id)
     return staff_id
+
+
+def soft_key(core: Bastion, staff_id: int, name: str = "soft key") -> SoftAuthenticator:
+    """Give this staff member a real software security key (the real registration
+    ceremony); the placeholder keys ``add_credential`` made, which no authenticator holds,
+    are revoked first, as an administrator would for lost keys."""
+    for placeholder in approvals.list_credentials(core, staff_id):
+        if placeholder.usable:
+            approvals.revoke_credential(core, staff_id, placeholder.id, actor=TEST_ACTOR,
+                                        reason="placeholder replaced by a software key")
+    key = SoftAuthenticator(core.settings.web.public_url)
+    options = approvals.registration_options(core, staff_id)
+    approvals.register_credential(core, staff_id, key.create(options_to_json(options)), name=name)
+    return key
+
+
+def enrolment_token(core: Bastion, staff_id: int) -> str:
+    """A one-time enrolment link's token, as an administrator issues it."""
+    with core.db.session() as db:
+        user = db.get(StaffUser, staff_id)
+        assert user is not None
+        return approvals.issue_link(db, core, user, actor=TEST_ACTOR, now=utcnow())
 
 
 def make_technician(core: Bastion, ident: str = "jdupont", vendor_slug: str = "medilogic") -> int:

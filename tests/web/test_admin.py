@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask.testing import FlaskClient
 
 from bastion.context import Bastion
-from bastion.models import AuditEvent, StaffUser, Target, WebAuthnCredential, utcnow
+from bastion.models import AuditEvent, RoleChange, StaffUser, Target, WebAuthnCredential, utcnow
 
 from .conftest import People, add_credential, audit_actions, csrf_from
 from .seed import host_key_line, seed_activity, seed_inventory, seed_vendors
@@ -28,10 +28,17 @@ def test_create_a_staff_account(client: FlaskClient, core: Bastion, sign_in_as) 
     assert response.status_code == 302
     with core.db.session() as db:
         emma = db.query(StaffUser).filter_by(username="emma").one()
-        assert emma.role_names == {"approver", "dpo"} and emma.password_hash
+        # The roles wait for a second person (tests/web/test_separation_of_duties.py).
+        assert emma.role_names == set() and emma.password_hash
+        change = db.query(RoleChange).filter_by(staff_id=emma.id).one()
+        assert (change.status, change.roles_after) == ("pending", ["approver", "dpo"])
+    page = client.get(response.location).get_data(as_text=True)
+    assert "Lien d&#39;enrôlement à usage unique" in page and "/enrol/" in page
     page = client.get("/admin/staff").get_data(as_text=True)
-    assert "Emma Laurent" in page and "Approbateur, DPO / auditeur" in page
+    assert "Emma Laurent" in page
+    assert "emma" in client.get("/admin/role-changes").get_data(as_text=True)
     assert ("staff.created", "ok", "staff:bob") in audit_actions(core)
+    assert ("staff.role_change_proposed", "ok", "staff:bob") in audit_actions(core)
 
 
 def test_staff_form_errors_are_shown_next_to_their_field(client: FlaskClient, sign_in_as) -> None:
@@ -50,14 +57,15 @@ def test_roles_change_and_guards(client: FlaskClient, core: Bastion, people: Peo
     url = f"/admin/staff/{people.approver}"
     assert form_post(client, url, url, {"roles": ["approver", "admin"]}).status_code == 302
     with core.db.session() as db:
-        assert db.get(StaffUser, people.approver).role_names == {"approver", "admin"}
-    event = [e for e in audit_actions(core) if e[0] == "staff.roles_changed"]
-    assert event == [("staff.roles_changed", "ok", "staff:bob")]
+        # Granting waits for another admin's or the DPO's security key.
+        assert db.get(StaffUser, people.approver).role_names == {"approver"}
+    event = [e for e in audit_actions(core) if e[0].startswith("staff.role")]
+    assert event == [("staff.role_change_proposed", "ok", "staff:bob")]
 
     mine = f"/admin/staff/{people.admin}"
     refused = form_post(client, mine, mine, {"roles": ["approver"]})
     assert refused.status_code == 400
-    assert "Vous ne pouvez pas retirer votre propre rôle" in refused.get_data(as_text=True)
+    assert "Vous ne pouvez pas changer vos propres rôles" in refused.get_data(as_text=True)
     response = form_post(client, mine, f"{mine}/active", {})
     assert response.status_code == 302
     with core.db.session() as db:
@@ -201,17 +209,17 @@ def test_my_keys_rename_and_never_the_last(client: FlaskClient, core: Bastion, p
     with core.db.session() as db:
         key_id = db.query(WebAuthnCredential).filter_by(staff_id=people.approver).one().id
     page = client.get("/account/keys").get_data(as_text=True)
-    assert "Votre dernière clé ne peut pas être retirée." in page
+    assert "Votre dernière clé ne peut pas être révoquée." in page
+    # Revoking takes a security-key confirmation (tests/web/test_separation_of_duties.py):
+    # a bare form post revokes nothing.
     response = form_post(client, "/account/keys", f"/account/keys/{key_id}/remove", {})
-    assert "Vous ne pouvez pas retirer votre dernière clé" in client.get(response.location).get_data(as_text=True)
+    assert response.status_code == 400
     form_post(client, "/account/keys", f"/account/keys/{key_id}/rename", {f"k{key_id}-name": "Clé jaune"})
-    spare = add_credential(core, people.approver, "Clé de secours")
-    form_post(client, "/account/keys", f"/account/keys/{key_id}/remove", {})
     with core.db.session() as db:
-        left = [(c.id, c.name) for c in db.query(WebAuthnCredential).filter_by(staff_id=people.approver)]
-    assert left == [(spare, "Clé de secours")]
+        key = db.get(WebAuthnCredential, key_id)
+        assert (key.name, key.revoked_at) == ("Clé jaune", None)
     actions = [e[0] for e in audit_actions(core, "staff.security_key")]
-    assert actions == ["staff.security_key_renamed", "staff.security_key_removed"]
+    assert actions == ["staff.security_key_renamed"]
 
 
 def test_someone_elses_key_is_not_found(client: FlaskClient, core: Bastion, people: People,

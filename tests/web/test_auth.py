@@ -14,7 +14,7 @@ from web import create_app, signin_state
 from web.access import safe_next
 from web.throttle import Throttle, Verdict
 
-from .conftest import PASSWORD, People, audit_actions, csrf_from
+from .conftest import PASSWORD, People, audit_actions, csrf_from, enrolment_token
 
 
 def post_password(client: FlaskClient, username: str, password: str, next_url: str = ""):
@@ -33,8 +33,10 @@ def test_a_password_alone_reaches_only_the_key_step(client: FlaskClient, people:
     assert client.post("/account/keys/options").status_code == 403
 
 
-def test_a_first_sign_in_must_register_a_key_before_anything_else(client: FlaskClient,
+def test_a_first_sign_in_must_register_a_key_before_anything_else(client: FlaskClient, core: Bastion,
                                                                   people: People) -> None:
+    # Only with the one-time enrolment link an admin issued (test_separation_of_duties.py).
+    client.get(f"/enrol/{enrolment_token(core, people.keyless)}")
     response = post_password(client, "david", PASSWORD)
     assert response.location == "/sign-in/enrol"
     assert client.get("/").location == "/sign-in/enrol"

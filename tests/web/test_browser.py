@@ -10,14 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Route
 
 from bastion.context import Bastion
-from bastion.models import AuditEvent, StaffUser, Target, WebAuthnCredential
+from bastion.models import AuditEvent, Target, WebAuthnCredential
 from tests.conftest import _initialised_core, make_settings
 from tests.harness.ports import free_port
 from web import create_app
 
-from .browser import LiveServer, Tab, chromium, open_tab
+from .browser import LiveServer, Tab, chromium, open_enrolment_link, open_tab
 from .conftest import PASSWORD, make_staff
 from .seed import host_key_line, seed_activity, seed_inventory, seed_vendors
 
@@ -60,7 +61,15 @@ def test_first_sign_in_then_every_page(live: tuple[Bastion, str]) -> None:
         assert tab.heading() == "Connexion"  # French by default
         tab.shot("01-sign-in")
 
-        # A password alone opens nothing but the enrolment of a first key.
+        # A password alone opens nothing, not even the enrolment of a first key: that
+        # takes the one-time link an administrator hands over.
+        sign_in_with_password(tab, "bob")
+        page.wait_for_load_state()
+        assert "lien d'enrôlement à usage unique" in page.inner_text("body")
+        assert tab.errors == ["Failed to load resource: the server responded with a status of "
+                              "403 (FORBIDDEN)"]  # that refusal's own status, logged by Chromium
+        tab.errors.clear()
+        open_enrolment_link(tab, core, "bob")
         sign_in_with_password(tab, "bob")
         page.wait_for_url(base + "/sign-in/enrol")
         tab.shot("02-enrol-first-key")
@@ -157,13 +166,14 @@ def test_first_sign_in_then_every_page(live: tuple[Bastion, str]) -> None:
         assert action in actions
 
 
-def test_security_keys_add_rename_remove_never_the_last(live: tuple[Bastion, str]) -> None:
+def test_adding_or_revoking_a_key_takes_a_key_already_held(live: tuple[Bastion, str]) -> None:
     core, base = live
     make_staff(core, "alice", ["approver"], with_key=False, full_name="Alice Martin")
     with chromium() as browser:
         tab = open_tab(browser, base)
         page = tab.page
         tab.add_authenticator()
+        open_enrolment_link(tab, core, "alice")
         sign_in_with_password(tab, "alice")
         page.wait_for_url(base + "/sign-in/enrol")
         page.click("form[data-webauthn=register] button[type=submit]")
@@ -172,33 +182,38 @@ def test_security_keys_add_rename_remove_never_the_last(live: tuple[Bastion, str
         page.wait_for_url(base + "/")
 
         tab.go("/account/keys")
-        assert "Votre dernière clé ne peut pas être retirée." in page.inner_text("main")
+        assert "Votre dernière clé ne peut pas être révoquée." in page.inner_text("main")
 
-        # A second key: another authenticator (the first one is excluded by the server).
-        tab.remove_authenticator()
-        tab.add_authenticator()
+        # A second key: the browser first signs with the key alice holds, then creates the
+        # new one. The first authenticator is unplugged between the two steps and a new
+        # one plugged in, as a person swaps keys when the page asks for the new one.
+        def swap_keys(route: Route) -> None:
+            response = route.fetch()
+            tab.remove_authenticator()
+            tab.add_authenticator()
+            route.fulfill(response=response)
+
+        page.route("**/account/keys/confirm", swap_keys)
         page.fill("#key-name", "Clé de secours")
         with page.expect_navigation(url=base + "/account/keys"):
             page.click("form[data-webauthn=register] button[type=submit]")
+        page.unroute("**/account/keys/confirm")
         assert "Clé de secours" in page.inner_html("main")
-
         with core.db.session() as db:
-            first = db.query(WebAuthnCredential).order_by(WebAuthnCredential.id).first()
-            assert first is not None
+            first, spare = db.query(WebAuthnCredential).order_by(WebAuthnCredential.id).all()
             first_id = first.id
-        page.fill(f"#k{first_id}-name", "Clé bleue")
-        page.click(f"form[action='/account/keys/{first_id}/rename'] button[type=submit]")
-        page.wait_for_load_state()
+            assert spare.name == "Clé de secours"
         tab.shot("18-my-keys-two")
 
-        page.on("dialog", lambda dialog: dialog.accept())
-        page.click(f"form[action='/account/keys/{first_id}/remove'] button[type=submit]")
-        page.wait_for_load_state()
-        assert "Clé bleue" not in page.inner_html("main")
-        assert "Votre dernière clé ne peut pas être retirée." in page.inner_text("main")
+        # Revoking the first key (no longer plugged in) is confirmed with the spare one; the
+        # revoked key stays listed, the spare one is now the last and cannot be revoked.
+        with page.expect_navigation(url=base + "/account/keys"):
+            page.click(f"button[data-options-url='/account/keys/{first_id}/remove/options']")
+        main = page.inner_text("main")
+        assert "révoquée le" in main and "Votre dernière clé ne peut pas être révoquée." in main
         assert tab.errors == []
-
     with core.db.session() as db:
-        alice = db.query(StaffUser).filter_by(username="alice").one()
-        names = [c.name for c in db.query(WebAuthnCredential).filter_by(staff_id=alice.id)]
-    assert names == ["Clé de secours"]
+        assert db.get(WebAuthnCredential, first_id).revoked_at is not None
+        actions = [e.action for e in db.query(AuditEvent).order_by(AuditEvent.id)]
+    assert "staff.security_key_addition_confirmed" in actions
+    assert "staff.security_key_revoked" in actions

@@ -14,29 +14,18 @@ import pytest
 from flask import Flask, request, url_for
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
-from webauthn import options_to_json
 
-from bastion import approvals
 from bastion.api_tokens import create_token
 from bastion.console_sessions import RETENTION, purge_ended
 from bastion.context import Bastion
-from bastion.models import AuditEvent, ConsoleSession, StaffUser, utcnow
+from bastion.models import AuditEvent, ConsoleSession, StaffRole, StaffUser, utcnow
 from tests.approvals.authenticator import SoftAuthenticator
 from web import create_app, signin_state
 from web.access import public
 
-from .conftest import PASSWORD, TEST_ACTOR, People, audit_actions, csrf_from, session_for
+from .conftest import PASSWORD, TEST_ACTOR, People, audit_actions, csrf_from, session_for, soft_key
 
 COOKIE = "bastion_session"
-
-
-def soft_key(core: Bastion, staff_id: int) -> SoftAuthenticator:
-    """Register a software security key for this staff member (the real ceremony)."""
-    key = SoftAuthenticator(core.settings.web.public_url)
-    options = approvals.registration_options(core, staff_id)
-    approvals.register_credential(core, staff_id, key.create(options_to_json(options)),
-                                  name="soft key")
-    return key
 
 
 def sign_in(client: FlaskClient, username: str, key: SoftAuthenticator) -> None:
@@ -213,8 +202,10 @@ def test_removing_a_role_ends_the_sessions(app: Flask, client: FlaskClient, core
     with client.session_transaction() as stored:
         stored.update(session_for(app, "admin", people))
     page = f"/admin/staff/{people.approver}"
-    post_form(client, page, page, {"roles": ["approver", "dpo"]})  # adding one: no effect
+    post_form(client, page, page, {"roles": ["approver", "dpo"]})  # adding one: it waits
     assert alice.get("/").status_code == 200
+    with core.db.session() as db:  # as a second person's confirmation would
+        db.add(StaffRole(staff_id=people.approver, role="dpo"))
     post_form(client, page, page, {"roles": ["dpo"]})
     assert signed_out(alice)
     assert reloaded(core, session_id).revoked_reason == "roles removed: approver"

@@ -28,7 +28,7 @@ from tests.harness.tmux import TmuxSession
 from tests.proxy.conftest import Scenario, scenario  # noqa: F401 - the fixture, used below
 from web import create_app
 
-from .browser import LiveServer, Tab, chromium, open_tab
+from .browser import LiveServer, Tab, chromium, open_enrolment_link, open_tab
 from .conftest import PASSWORD, make_staff
 
 pytestmark = pytest.mark.skipif(not shutil.which("chromium") and not os.path.exists("/usr/bin/chromium"),
@@ -102,6 +102,7 @@ def test_approve_watch_terminate_replay(scenario: Scenario, tmux: TmuxSession,  
         page = tab.page
         page.on("dialog", lambda dialog: dialog.accept())  # the "are you sure?" questions
         tab.add_authenticator()
+        open_enrolment_link(tab, core, "alice")
         first_sign_in(tab, "alice")
 
         # 1. Approve the request with the key.
@@ -199,6 +200,7 @@ def test_approve_watch_terminate_replay(scenario: Scenario, tmux: TmuxSession,  
         page.wait_for_url(server.url + "/sign-in")
         tab.remove_authenticator()
         tab.add_authenticator()
+        open_enrolment_link(tab, core, "erin")
         first_sign_in(tab, "erin")
         tab.go("/sessions/commands?q=watched")
         tab.shot("sup-10-command-search")

@@ -31,7 +31,7 @@ from bastion.audit import Actor
 from bastion.models import Vendor, utcnow
 
 from ..access import requires
-from ..forms import choices
+from ..forms import DateBounds, choices
 from ..identity import core, current_identity, signed_in_principal
 
 blueprint = Blueprint("access_review", __name__, url_prefix="/access-reviews")
@@ -42,7 +42,7 @@ REVIEWERS = ("admin", "dpo")
 class OpenForm(FlaskForm):
     vendor = SelectField(lazy_gettext("Vendor"), validators=[DataRequired()])
     deadline = DateField(lazy_gettext("Deadline (last day to confirm)"),
-                         validators=[DataRequired()])
+                         validators=[DataRequired(), DateBounds()])
     note = StringField(lazy_gettext("Note"), validators=[Optional(), Length(max=500)])
 
     def __init__(self, *args: object, **kwargs: object) -> None:

@@ -14,10 +14,11 @@ from wtforms.validators import DataRequired, Length
 
 from bastion.approvals import (
     ApprovalError,
+    key_change_options,
     list_credentials,
     register_credential,
-    registration_options,
-    remove_credential,
+    revoke_own_credential,
+    start_key_addition,
 )
 from bastion.console_sessions import find_session, live_sessions, revoke_all, revoke_session
 from bastion.models import StaffUser, WebAuthnCredential
@@ -68,6 +69,7 @@ class LanguageForm(FlaskForm):
 def keys() -> ResponseReturnValue:
     rows = list_credentials(core(), signed_in_principal().db_id)
     return render_template("account/keys.html", keys=rows, action_form=ActionForm(),
+                           usable_count=sum(1 for key in rows if key.usable),
                            rename_forms={key.id: RenameForm(prefix=f"k{key.id}", data={"name": key.name})
                                          for key in rows})
 
@@ -99,29 +101,58 @@ def key_rename(key_id: int) -> ResponseReturnValue:
     return redirect(url_for("account.keys"))
 
 
-@blueprint.post("/account/keys/<int:key_id>/remove")
+# Removing (revoking) and adding a key both ask for an assertion of a usable key of the
+# account, bound to exactly that change: a copied console cookie alone changes no key.
+# The browser chains the steps (web/static/js/webauthn.js): each JSON answer holding
+# "options" names the ceremony to run and where to send its answer.
+
+@blueprint.post("/account/keys/<int:key_id>/remove/options")
 @staff_only()
-def key_remove(key_id: int) -> ResponseReturnValue:
-    if not ActionForm().validate_on_submit():
-        abort(400)
+def key_remove_options(key_id: int) -> ResponseReturnValue:
     me = signed_in_principal()
     with core().db.session() as db:
         _my_key_or_404(db, key_id)
+    return ceremonies.options_response(
+        lambda: key_change_options(core(), me.db_id, action="revoke", credential=key_id))
+
+
+@blueprint.post("/account/keys/<int:key_id>/remove")
+@staff_only()
+def key_remove(key_id: int) -> ResponseReturnValue:
+    me = signed_in_principal()
+    with core().db.session() as db:
+        _my_key_or_404(db, key_id)
+    credential = ceremonies.credential_from_body(request.get_json(silent=True))
+    if credential is None:
+        return ceremonies.missing_credential()
     try:
-        # The core refuses to remove the last key: without one nobody signs in nor approves.
-        remove_credential(core(), me.db_id, key_id, actor=me.actor("staff"))
+        # The core refuses the last usable key: without one nobody signs in nor approves.
+        revoke_own_credential(core(), me.db_id, key_id, credential)
     except ApprovalError as error:
-        flash(ceremonies.error_body(error)["message"], "error")
-    else:
-        flash(gettext("Key removed."), "success")
-    return redirect(url_for("account.keys"))
+        return ceremonies.error_response(error)
+    flash(gettext("Key revoked."), "success")
+    return jsonify(redirect=url_for("account.keys"))
 
 
 @blueprint.post("/account/keys/options")
 @staff_only()
 def key_add_options() -> ResponseReturnValue:
+    """First step: confirm the addition with a key the account already holds."""
     me = signed_in_principal()
-    return ceremonies.options_response(lambda: registration_options(core(), me.db_id))
+    reply = ceremonies.options_response(lambda: key_change_options(core(), me.db_id, action="add"))
+    return ceremonies.then(reply, "get", url_for("account.key_add_confirm"))
+
+
+@blueprint.post("/account/keys/confirm")
+@staff_only()
+def key_add_confirm() -> ResponseReturnValue:
+    """Second step: the confirmation checked, the options to create the new key."""
+    credential = ceremonies.credential_from_body(request.get_json(silent=True))
+    if credential is None:
+        return ceremonies.missing_credential()
+    me = signed_in_principal()
+    reply = ceremonies.options_response(lambda: start_key_addition(core(), me.db_id, credential))
+    return ceremonies.then(reply, "register", url_for("account.key_add_verify"))
 
 
 @blueprint.post("/account/keys/verify")

@@ -1,10 +1,12 @@
 """Admin: hospital staff accounts and their roles (create, change roles, disable, unlock,
-end console sessions).
+end console sessions, issue enrolment links, revoke security keys).
 
-Guards against locking the hospital out of its own console: an admin cannot disable
-themselves or drop their own admin role, and the last active admin stays an admin.
-Disabling an account or taking a role away ends the person's console sessions at once
-(the account is judged again at their next sign-in, with its new roles).
+Separation of duties (``bastion.approvals.role_changes``): nobody changes their own roles,
+and a role is only granted when another admin or the DPO confirms it with their security
+key, so a new account is created without roles plus a pending role change. Guards against
+locking the hospital out of its own console: an admin cannot disable themselves and the
+last active admin stays an admin. Disabling an account or taking a role away ends the
+person's console sessions at once (the account is judged again at their next sign-in).
 """
 
 from __future__ import annotations
@@ -18,13 +20,21 @@ from sqlalchemy.orm import Session
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
+from bastion.approvals import (
+    ApprovalError,
+    issue_link,
+    link_url,
+    list_role_changes,
+    propose_role_change,
+    revoke_credential,
+)
 from bastion.console_sessions import find_session, live_sessions, revoke_all, revoke_session
-from bastion.models import StaffRole, StaffUser, WebAuthnCredential
+from bastion.models import StaffUser, WebAuthnCredential, utcnow
 from bastion.passwords import MIN_LENGTH, WeakPasswordError, check_policy
 from bastion.sign_in_lockout import clear_failures
-from bastion.staff import StaffError, add_staff
+from bastion.staff import StaffError, active_admins, add_staff
 
-from .. import signin_state
+from .. import ceremonies, signin_state
 from ..access import requires
 from ..forms import ActionForm, CheckboxesField, choices
 from ..i18n import ROLE_NAMES
@@ -71,19 +81,15 @@ class StaffRolesForm(FlaskForm):
         self.roles.choices = role_choices()
 
 
-def active_admins(db: Session) -> int:
-    return db.scalar(select(func.count(func.distinct(StaffUser.id))).select_from(StaffUser)
-                     .join(StaffRole).where(StaffRole.role == "admin",
-                                            StaffUser.active.is_(True))) or 0
-
-
 @blueprint.get("")
 @requires("admin")
 def staff_list() -> ResponseReturnValue:
     with core().db.session() as db:
         users = list(db.scalars(select(StaffUser).order_by(StaffUser.username)))
         keys = dict(db.execute(select(WebAuthnCredential.staff_id, func.count())
-                               .where(WebAuthnCredential.staff_id.is_not(None))
+                               .where(WebAuthnCredential.staff_id.is_not(None),
+                                      WebAuthnCredential.revoked_at.is_(None),
+                                      WebAuthnCredential.suspended_at.is_(None))
                                .group_by(WebAuthnCredential.staff_id)).all())
         return render_template("admin/staff_list.html", users=users, keys=keys)
 
@@ -91,62 +97,84 @@ def staff_list() -> ResponseReturnValue:
 @blueprint.route("/new", methods=["GET", "POST"])
 @requires("admin")
 def staff_new() -> ResponseReturnValue:
+    """The account is created without roles; the roles asked for wait for a second person."""
     form = StaffCreateForm()
     if form.validate_on_submit():
         bastion = core()
+        me = signed_in_principal()
         try:
             with bastion.db.session() as db:
                 user = add_staff(db, bastion.audit, username=form.username.data.strip(),
                                  full_name=form.full_name.data.strip(),
                                  email=(form.email.data or "").strip() or None,
                                  roles=list(form.roles.data), password=form.password.data,
-                                 actor=signed_in_principal().actor("admin"))
+                                 actor=me.actor("admin"), roles_pending=True)
                 user_id = user.id
+                token = issue_link(db, bastion, user, actor=me.actor("admin"), now=utcnow())
         except StaffError as error:
             form.username.errors = [*form.username.errors, str(error)]
         else:
-            flash(gettext("Staff account %(name)s created. They register a security key at "
-                          "their first sign-in.", name=form.username.data.strip()), "success")
+            propose_role_change(bastion, user_id, list(form.roles.data), proposer=me.db_id)
+            flash(gettext("Staff account %(name)s created. Its roles wait for another "
+                          "administrator or the DPO to confirm them.",
+                          name=form.username.data.strip()), "success")
+            _flash_link(token)
             return redirect(url_for("admin_staff.staff_edit", staff_id=user_id))
     return render_template("admin/staff_new.html", form=form), 400 if form.errors else 200
+
+
+def _flash_link(token: str) -> None:
+    flash(gettext("One-time enrolment link, to hand to the person (it is shown only once): "
+                  "%(url)s", url=link_url(core(), token)), "info")
+
+
+def _role_change_message(error: ApprovalError) -> str:
+    return {
+        "confirmer_is_party": gettext("You cannot change your own roles: ask another "
+                                      "administrator."),
+        "role_change_not_pending": gettext("A role change for this account is already waiting "
+                                           "for confirmation: have it confirmed or refused first."),
+        "last_admin": gettext("This is the last active administrator."),
+    }.get(error.code, gettext("No change to save."))
 
 
 @blueprint.route("/<int:staff_id>", methods=["GET", "POST"])
 @requires("admin")
 def staff_edit(staff_id: int) -> ResponseReturnValue:
-    """Show one account; POST changes its roles."""
+    """Show one account; POST asks for a change of its roles."""
     me = signed_in_principal()
     bastion = core()
+    form = StaffRolesForm()
+    if request.method == "POST" and form.validate_on_submit():
+        with bastion.db.session() as db:
+            get_or_404(db, StaffUser, staff_id)
+        try:
+            change = propose_role_change(bastion, staff_id, list(form.roles.data),
+                                         proposer=me.db_id)
+        except ApprovalError as error:
+            form.roles.errors = [*form.roles.errors, _role_change_message(error)]
+        else:
+            if change.id is None:
+                with bastion.db.session() as db:
+                    _end_sessions(db, me, staff_id, "roles removed: " + ", ".join(change.removed))
+                flash(gettext("Roles saved."), "success")
+            else:
+                flash(gettext("Role change filed: another administrator or the DPO must confirm "
+                              "it with their security key."), "success")
+            return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
+    changes = list_role_changes(bastion, staff=staff_id, limit=20)
     with bastion.db.session() as db:
         user = get_or_404(db, StaffUser, staff_id)
-        form = StaffRolesForm()
         if request.method == "GET":  # (wtforms 3.3 lets data= override the posted values)
-            form.roles.data = sorted(user.role_names)
-        if form.validate_on_submit():
-            problem = _roles_problem(db, me, user, set(form.roles.data))
-            if problem:
-                form.roles.errors = [*form.roles.errors, problem]
-            else:
-                before = sorted(user.role_names)
-                after = sorted(set(form.roles.data))
-                user.roles = [role for role in user.roles if role.role in after] + [
-                    StaffRole(role=role) for role in after if role not in before]
-                bastion.audit.append(db, action="staff.roles_changed", outcome="ok",
-                                     actor=me.actor("admin"),
-                                     details={"username": user.username, "before": before,
-                                              "after": after})
-                removed = sorted(set(before) - set(after))
-                if removed:
-                    _end_sessions(db, me, user.id, "roles removed: " + ", ".join(removed))
-                flash(gettext("Roles saved."), "success")
-                return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
+            form.roles.data = sorted(user.granted_roles)
         keys = list(db.scalars(select(WebAuthnCredential).where(WebAuthnCredential.staff_id == user.id)
                                .order_by(WebAuthnCredential.created_at)))
         sessions = live_sessions(db, principal_kind="staff", principal_id=user.id,
                                  idle=idle_limit())
         return render_template("admin/staff_edit.html", user=user, form=form, keys=keys,
                                sessions=sessions, current_id=signin_state.current_session_id(),
-                               action_form=ActionForm(), is_me=user.id == me.db_id), \
+                               action_form=ActionForm(), is_me=user.id == me.db_id,
+                               changes=changes), \
             400 if form.errors else 200
 
 
@@ -157,15 +185,6 @@ def _end_sessions(db: Session, me: Principal, staff_id: int, reason: str) -> int
     keep = signin_state.current_session_id() if staff_id == me.db_id else None
     return revoke_all(db, core().audit, principal_kind="staff", principal_id=staff_id,
                       reason=reason, actor=me.actor("admin"), keep=keep)
-
-
-def _roles_problem(db: Session, me: Principal, user: StaffUser, roles: set[str]) -> str | None:
-    if "admin" in user.role_names and "admin" not in roles:
-        if user.id == me.db_id:
-            return gettext("You cannot remove your own administrator role.")
-        if user.active and active_admins(db) <= 1:
-            return gettext("This is the last active administrator.")
-    return None
 
 
 @blueprint.post("/<int:staff_id>/active")
@@ -240,4 +259,47 @@ def staff_sessions_revoke_all(staff_id: int) -> ResponseReturnValue:
         get_or_404(db, StaffUser, staff_id)
         count = _end_sessions(db, me, staff_id, "all sessions signed out by an administrator")
     flash(gettext("Sessions signed out: %(n)d.", n=count), "success")
+    return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
+
+
+@blueprint.post("/<int:staff_id>/enrolment-link")
+@requires("admin")
+def staff_enrolment_link(staff_id: int) -> ResponseReturnValue:
+    """A one-time link with which the person registers a security key without holding one
+    (first key, or all keys lost, revoked or suspended)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    me = signed_in_principal()
+    bastion = core()
+    with bastion.db.session() as db:
+        user = get_or_404(db, StaffUser, staff_id)
+        if user.id == me.db_id:
+            # Else a stolen admin session could enrol its own key through a link.
+            flash(gettext("You cannot issue an enrolment link for yourself: ask another "
+                          "administrator."), "error")
+            return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
+        token = issue_link(db, bastion, user, actor=me.actor("admin"), now=utcnow())
+    _flash_link(token)
+    return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))
+
+
+@blueprint.post("/<int:staff_id>/keys/<int:key_id>/revoke")
+@requires("admin")
+def staff_key_revoke(staff_id: int, key_id: int) -> ResponseReturnValue:
+    """Revoke someone's key (lost, or suspended as possibly cloned); it is kept, unusable,
+    with the reviews it signed."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    me = signed_in_principal()
+    with core().db.session() as db:
+        key = db.get(WebAuthnCredential, key_id)
+        if key is None or key.staff_id != staff_id:
+            abort(404)
+    try:
+        revoke_credential(core(), staff_id, key_id, actor=me.actor("admin"),
+                          reason="revoked by an administrator")
+    except ApprovalError as error:
+        flash(ceremonies.error_body(error)["message"], "error")
+    else:
+        flash(gettext("Key revoked."), "success")
     return redirect(url_for("admin_staff.staff_edit", staff_id=staff_id))

@@ -19,7 +19,7 @@ from bastion.audit.service import verify as verify_audit_log
 from bastion.models import AuditEvent
 
 from ..access import requires
-from ..forms import choices
+from ..forms import DateBounds, choices
 from ..identity import core, signed_in_principal
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
@@ -28,8 +28,8 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search form: it changes nothing
 
-    start = DateField(lazy_gettext("From"), validators=[Optional()])
-    end = DateField(lazy_gettext("To (included)"), validators=[Optional()])
+    start = DateField(lazy_gettext("From"), validators=[Optional(), DateBounds()])
+    end = DateField(lazy_gettext("To (included)"), validators=[Optional(), DateBounds()])
     actor = StringField(lazy_gettext("Actor"), validators=[Optional(), Length(max=100)])
     action = StringField(lazy_gettext("Action"), validators=[Optional(), Length(max=64)],
                          description=lazy_gettext("An action or its beginning, e.g. auth."))

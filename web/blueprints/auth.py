@@ -2,8 +2,9 @@
 
 Two ways in, both ending with a WebAuthn assertion: a password (argon2) then a security
 key, or a passkey alone. After the password the visitor is only *pending*: the access
-rules let them reach the key step (or, without any key yet, the enrolment of a first key)
-and nothing else. The checks, the lock-out after repeated failures and their audit events
+rules let them reach the key step (or, without any usable key, the enrolment of a key,
+which also needs the one-time enrolment link an administrator issued: a password alone
+never adds a key) and nothing else. The checks, the lock-out after repeated failures and their audit events
 are ``bastion.approvals``' (check_password, verify_sign_in, register_credential); this
 module adds the per-address rate limit and the session states.
 """
@@ -21,14 +22,15 @@ from wtforms.validators import DataRequired, Length
 from bastion.approvals import (
     ApprovalError,
     check_password,
+    enrolment_options,
     list_credentials,
     register_credential,
-    registration_options,
     sign_in_options,
     verify_sign_in,
 )
+from bastion.approvals.enrolment_links import find_link
 from bastion.audit import Actor
-from bastion.models import StaffUser
+from bastion.models import StaffUser, utcnow
 
 from .. import ceremonies, signin_state
 from ..access import enrol_pending, key_pending, public, safe_next
@@ -38,6 +40,7 @@ from ..throttle import Verdict
 blueprint = Blueprint("auth", __name__)
 
 NEXT_KEY = "next_url"
+ENROL_TOKEN_KEY = "enrol_token"  # noqa: S105 - a session key name. The one-time enrolment link's token, until it is used
 
 
 class SignInForm(FlaskForm):
@@ -73,6 +76,11 @@ def throttled(who: str) -> bool:
     return True
 
 
+def succeeded() -> None:
+    """A sign-in step that succeeded does not count towards the per-address limit."""
+    current_app.extensions["sign_in_throttle"].forgive(client_address())
+
+
 def render_sign_in(form: SignInForm, status: int) -> ResponseReturnValue:
     return render_template("auth/sign_in.html", form=form), status
 
@@ -96,13 +104,60 @@ def sign_in() -> ResponseReturnValue:
     except ApprovalError:
         flash(ceremonies.failure_message(), "error")
         return render_sign_in(form, 401)
-    # A first sign-in (no key yet) must register one before anything else.
-    stage = "key" if list_credentials(core(), staff_id) else "enrol"
+    succeeded()
+    # Without a usable key (a first sign-in, or every key revoked or suspended) the person
+    # registers one before anything else, and only with an enrolment link for them.
+    stage = "key" if any(key.usable for key in list_credentials(core(), staff_id)) else "enrol"
+    token = session.get(ENROL_TOKEN_KEY)
+    if stage == "enrol" and not _link_is_for(token, staff_id):
+        _refuse_enrolment(staff_id)
+        flash(gettext("This account has no usable security key. Ask an administrator for a "
+                      "one-time enrolment link, then open it."), "error")
+        return render_sign_in(form, 403)
     signin_state.begin_pending(staff_id, stage)
+    if stage == "enrol":
+        session[ENROL_TOKEN_KEY] = token
     target = safe_next(form.next.data)
     if target:
         session[NEXT_KEY] = target
     return redirect(url_for("auth.key_step" if stage == "key" else "auth.enrol"))
+
+
+def _link_is_for(token: object, staff_id: int) -> bool:
+    if not isinstance(token, str):
+        return False
+    with core().db.session() as db:
+        return find_link(db, token, staff_id=staff_id, now=utcnow()) is not None
+
+
+def _refuse_enrolment(staff_id: int) -> None:
+    bastion = core()
+    with bastion.db.session() as db:
+        user = db.get(StaffUser, staff_id)
+        bastion.audit.append(db, action="staff.sign_in_refused", outcome="denied",
+                             actor=Actor(f"staff:{user.username if user else staff_id}", "staff"),
+                             reasons=["no usable security key and no enrolment link"],
+                             details={"code": "enrolment_link_invalid", "step": "enrolment",
+                                      "address": client_address()})
+
+
+@blueprint.get("/enrol/<token>")
+@public()
+def enrolment_link(token: str) -> ResponseReturnValue:
+    """The one-time link an administrator handed over: remember it for the sign-in that
+    follows (it is checked again, and used up, when the key is registered)."""
+    with core().db.session() as db:
+        valid = find_link(db, token, staff_id=None, now=utcnow()) is not None
+    if not valid:
+        flash(gettext("This enrolment link is unknown, used or expired. Ask an administrator "
+                      "for a new one."), "error")
+        return redirect(url_for("auth.sign_in"))
+    if current_identity().principal is not None:
+        signin_state.sign_out("enrolment link opened")
+    session[ENROL_TOKEN_KEY] = token
+    flash(gettext("Sign in with your user name and password, then register your security key."),
+          "info")
+    return redirect(url_for("auth.sign_in"))
 
 
 @blueprint.post("/sign-out")
@@ -185,6 +240,8 @@ def _finish_assertion(staff_id: int | None) -> ResponseReturnValue:
             return jsonify(error={"code": "sign_in_failed",
                                   "message": ceremonies.failure_message()}), 403
         principal = principal_from_staff(user)
+    if staff_id is None:
+        succeeded()  # the passkey options counted this attempt
     target = safe_next(session.get(NEXT_KEY))
     signin_state.complete(principal, signed.method)
     return jsonify(redirect=target or url_for("home.index"))
@@ -202,7 +259,8 @@ def enrol() -> ResponseReturnValue:
 @enrol_pending()
 def enrol_options() -> ResponseReturnValue:
     staff_id = _pending_staff_id()
-    return ceremonies.options_response(lambda: registration_options(core(), staff_id))
+    token = str(session.get(ENROL_TOKEN_KEY) or "")
+    return ceremonies.options_response(lambda: enrolment_options(core(), staff_id, token))
 
 
 @blueprint.post("/sign-in/enrol/verify")
@@ -213,9 +271,11 @@ def enrol_verify() -> ResponseReturnValue:
     if credential is None:
         return ceremonies.missing_credential()
     try:
-        register_credential(core(), _pending_staff_id(), credential, name=str(body.get("name") or ""))
+        register_credential(core(), _pending_staff_id(), credential, name=str(body.get("name") or ""),
+                            enrolment_token=str(session.get(ENROL_TOKEN_KEY) or ""))
     except ApprovalError as error:
         return ceremonies.error_response(error)
+    session.pop(ENROL_TOKEN_KEY, None)
     # Sign in with the new key once: it shows the key works, the same way every later
     # sign-in will, before the console opens.
     signin_state.move_pending_to("key")

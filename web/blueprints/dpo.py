@@ -31,7 +31,7 @@ from bastion.models import Vendor, utcnow
 from bastion.second_factor_exceptions import second_factor_exceptions
 
 from ..access import requires
-from ..forms import choices
+from ..forms import DateBounds, choices
 from ..identity import core, signed_in_principal
 from .audit import _day_start
 
@@ -46,8 +46,8 @@ class PeriodForm(FlaskForm):
     class Meta:
         csrf = False  # GET forms: they change nothing
 
-    start = DateField(lazy_gettext("From"), validators=[Optional()])
-    end = DateField(lazy_gettext("To (included)"), validators=[Optional()])
+    start = DateField(lazy_gettext("From"), validators=[Optional(), DateBounds()])
+    end = DateField(lazy_gettext("To (included)"), validators=[Optional(), DateBounds()])
     vendor = SelectField(lazy_gettext("Vendor"), validators=[Optional()])
 
     def __init__(self, vendors: list[tuple[str, str]], *args: Any, **kwargs: Any) -> None:

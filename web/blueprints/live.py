@@ -22,7 +22,7 @@ from sqlalchemy import select
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from bastion.models import Grant, Recording, SshSession, utcnow
+from bastion.models import AuditEvent, Grant, Recording, SshSession, utcnow
 from bastion.recording import RecordingError, RecordingReader, RecordingService
 from bastion.sessions import request_termination
 
@@ -35,6 +35,9 @@ from ..player import with_player
 blueprint = Blueprint("live", __name__, url_prefix="/sessions")
 
 SUPERVISORS = ("approver", "admin")
+# Commands the contract's rules caught: the proxy audits each as it happens, typed lines
+# included, so the watcher sees them while the session is live.
+RULE_ACTIONS = ("command.refused", "command.flagged")
 # Recordings this browser session already read (so already audited), in the signed cookie.
 WATCHED_KEY = "watched_recordings"
 WATCHED_MAX = 50
@@ -99,12 +102,21 @@ def index() -> ResponseReturnValue:
                            forms={row.id: terminate_form(row.id) for row in rows}, now=utcnow())
 
 
+def _rule_hits(session_id: int) -> list[AuditEvent]:
+    with core().db.session() as db:
+        hits = list(db.scalars(select(AuditEvent).where(AuditEvent.session_id == session_id,
+                                                        AuditEvent.action.in_(RULE_ACTIONS))
+                               .order_by(AuditEvent.id)))
+        db.expunge_all()
+        return hits
+
+
 @blueprint.get("/<int:session_id>/watch")
 @requires(*SUPERVISORS)
 def watch(session_id: int) -> ResponseReturnValue:
     row = _one(session_id)
     return with_player(render_template("live/watch.html", s=row, form=terminate_form(row.id),
-                                       now=utcnow()))
+                                       hits=_rule_hits(row.id), now=utcnow()))
 
 
 def _reader_for(recording: Recording) -> RecordingReader:

@@ -29,7 +29,7 @@ from bastion.logbook import (
 from bastion.models import Target, Vendor, utcnow
 
 from ..access import requires
-from ..forms import choices
+from ..forms import DateBounds, choices
 from ..identity import core, signed_in_principal
 
 blueprint = Blueprint("logbook", __name__, url_prefix="/logbook")
@@ -44,8 +44,8 @@ class LogbookForm(FlaskForm):
 
     vendor = SelectField(lazy_gettext("Vendor"), validators=[Optional()])
     target = SelectField(lazy_gettext("Target"), validators=[Optional()])
-    start = DateField(lazy_gettext("From"), validators=[Optional()])
-    end = DateField(lazy_gettext("To (included)"), validators=[Optional()])
+    start = DateField(lazy_gettext("From"), validators=[Optional(), DateBounds()])
+    end = DateField(lazy_gettext("To (included)"), validators=[Optional(), DateBounds()])
 
     def __init__(self, vendors: list[tuple[str, str]], targets: list[str], *args: Any,
                  **kwargs: Any) -> None:

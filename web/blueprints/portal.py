@@ -35,7 +35,7 @@ from bastion.contracts.repository import ContractStoreError, current_contract_fo
 from bastion.models import Target, utcnow
 
 from ..access import requires
-from ..forms import ActionForm, CheckboxesField, choices
+from ..forms import ActionForm, CheckboxesField, DateBounds, choices
 from ..identity import Principal, core, signed_in_principal
 
 blueprint = Blueprint("portal", __name__)
@@ -47,9 +47,9 @@ LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 class RequestForm(FlaskForm):
     place = SelectField(lazy_gettext("Target and account"), validators=[DataRequired()])
     window_start = DateTimeLocalField(lazy_gettext("From"), format=LOCAL_FORMAT,
-                                      validators=[DataRequired()])
+                                      validators=[DataRequired(), DateBounds()])
     window_end = DateTimeLocalField(lazy_gettext("Until"), format=LOCAL_FORMAT,
-                                    validators=[DataRequired()])
+                                    validators=[DataRequired(), DateBounds()])
     channels = CheckboxesField(lazy_gettext("Channels"), validators=[DataRequired()],
                                choices=choices((c, c) for c in CHANNELS))
     reason = TextAreaField(lazy_gettext("Reason"), validators=[DataRequired(), Length(max=2000)])

@@ -18,7 +18,7 @@ from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.exceptions import TooManyRequests
-from wtforms import PasswordField, StringField
+from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from bastion.audit import Actor
@@ -28,7 +28,7 @@ from bastion.sign_in_lockout import clear_failures, count_failure, is_locked
 from bastion.totp import secret_of, use_code
 
 from .. import signin_state
-from ..access import public
+from ..access import public, safe_next
 from ..identity import core, current_identity, principal_from_technician
 from ..throttle import Verdict
 
@@ -44,6 +44,7 @@ class PasswordForm(FlaskForm):
                         render_kw={"autocomplete": "username", "autofocus": True})
     password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=256)],
                              render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
 
 
 class CodeForm(FlaskForm):
@@ -72,6 +73,11 @@ def _throttled(ident: str) -> bool:
         _audit("technician.sign_in_rate_limited", "denied", ident,
                "too many sign-in attempts from this address")
     return verdict is not Verdict.OK
+
+
+def _succeeded() -> None:
+    """A step that succeeded does not count towards the per-address limit."""
+    current_app.extensions["sign_in_throttle"].forgive(request.remote_addr or "unknown")
 
 
 def _failed(ident: str, why: str, step: str) -> None:
@@ -105,6 +111,7 @@ def sign_in() -> ResponseReturnValue:
         return redirect(url_for("portal.my_requests"))
     form = PasswordForm()
     if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next"))
         return render_template("portal/sign_in.html", form=form)
     if not form.validate_on_submit():
         return render_template("portal/sign_in.html", form=form), 400
@@ -133,8 +140,10 @@ def sign_in() -> ResponseReturnValue:
         flash(gettext("Your account has no one-time code set up yet: ask the hospital IT "
                       "department to enrol one."), "error")
         return render_template("portal/sign_in.html", form=form), 403
+    _succeeded()
     signin_state.sign_out()  # no fixation: a fresh session for the code step
-    session[PENDING_KEY] = {"technician_id": tech_id, "since": time.time()}
+    session[PENDING_KEY] = {"technician_id": tech_id, "since": time.time(),
+                            "next": safe_next(form.next.data)}
     return redirect(url_for("portal_auth.code_step"))
 
 
@@ -180,6 +189,9 @@ def code_step() -> ResponseReturnValue:
         return render_template("portal/code_step.html", form=form), 401
     with bastion.db.session() as db:
         clear_failures(db, Technician, Technician.ident == ident)
+    _succeeded()
+    pending = session.get(PENDING_KEY)
+    target = safe_next(pending.get("next")) if isinstance(pending, dict) else None
     signin_state.complete(principal, "password+totp")
     _audit("technician.signed_in", "ok", ident, "password and one-time code")
-    return redirect(url_for("portal.my_requests"))
+    return redirect(target or url_for("portal.my_requests"))

@@ -82,6 +82,9 @@ def _refusals() -> dict[str, str]:
         "bad_signature": gettext("The security key's signature does not verify."),
         "user_not_present": gettext("The security key was not touched. Try again."),
         "staff_inactive": gettext("Your account is disabled."),
+        "approver_on_probation": gettext(
+            "Your approver role is new: until the DPO confirms it or its probation ends, your "
+            "approval cannot count towards a two-person approval. Ask another approver."),
     }
 
 

@@ -37,7 +37,7 @@ from bastion.models import (
 from bastion.models.sessions import SESSION_STATES
 
 from ..access import requires
-from ..forms import choices
+from ..forms import DateBounds, choices
 from ..identity import core
 from ..lookup import get_or_404
 from ..statuses import status_name
@@ -60,8 +60,8 @@ class _Filters(FlaskForm):
     class Meta:
         csrf = False  # GET search forms: they change nothing
 
-    start = DateField(lazy_gettext("From"), validators=[Optional()])
-    end = DateField(lazy_gettext("To (included)"), validators=[Optional()])
+    start = DateField(lazy_gettext("From"), validators=[Optional(), DateBounds()])
+    end = DateField(lazy_gettext("To (included)"), validators=[Optional(), DateBounds()])
     technician = StringField(lazy_gettext("Technician"), validators=[Optional(), Length(max=64)])
     target = StringField(lazy_gettext("Target"), validators=[Optional(), Length(max=100)])
 

@@ -171,6 +171,50 @@ def parse_response(body: bytes) -> Response:
     return response
 
 
+ATTR_SIZE, ATTR_UIDGID, ATTR_PERMISSIONS, ATTR_ACMODTIME = 0x1, 0x2, 0x4, 0x8
+ATTR_EXTENDED = 0x80000000
+
+
+@dataclass(frozen=True)
+class NameEntry:
+    """One entry of a NAME reply: its file name, and its bytes to pass on unchanged."""
+
+    filename: bytes
+    raw: bytes
+
+
+def _skip_attrs(reader: Reader) -> None:
+    flags = reader.uint32()
+    if flags & ATTR_SIZE:
+        reader.take(8)
+    if flags & ATTR_UIDGID:
+        reader.take(8)
+    if flags & ATTR_PERMISSIONS:
+        reader.take(4)
+    if flags & ATTR_ACMODTIME:
+        reader.take(8)
+    if flags & ATTR_EXTENDED:
+        for _ in range(reader.uint32() * 2):
+            reader.string()
+
+
+def parse_names(body: bytes) -> list[NameEntry]:
+    """Every entry of a NAME reply's body (after the request id): name, long name, attrs."""
+    reader = Reader(body)
+    entries = []
+    for _ in range(reader.uint32()):
+        start = reader.pos
+        filename = reader.string()
+        reader.string()  # the long name, as 'ls -l' would print it
+        _skip_attrs(reader)
+        entries.append(NameEntry(filename, body[start:reader.pos]))
+    return entries
+
+
+def build_names_body(entries: list[NameEntry]) -> bytes:
+    return pack_uint32(len(entries)) + b"".join(e.raw for e in entries)
+
+
 class FrameBuffer:
     """Splits a byte stream into SFTP packets (uint32 length, then the body)."""
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import asyncssh
 
 from . import packets as p
+from .paths import resolve
 
 PATH_OPERATIONS = {
     p.LSTAT: "stat", p.STAT: "stat", p.READLINK: "stat",
@@ -200,21 +201,14 @@ class SftpRelay:
         await self._to_target(p.build_request(kind, upstream_id, body))
         return await future
 
-    async def _resolve(self, raw: bytes) -> list[str]:
-        """The path as typed (made absolute) and as the target resolves it."""
-        text = raw.decode("utf-8", "surrogateescape")
-        lexical = posixpath.normpath(posixpath.join(self.home, text))
-        candidates = [lexical]
-        answer = await self._ask(p.REALPATH, p.pack_string(raw))
+    async def _realpath(self, path: str) -> str | None:
+        answer = await self._ask(p.REALPATH, p.pack_string(path.encode("utf-8", "surrogateescape")))
         if answer.kind == p.NAME and answer.names:
-            candidates.append(answer.names[0].decode("utf-8", "surrogateescape"))
-        else:  # not there yet (an upload): resolve the folder it goes into
-            parent, name = posixpath.split(lexical)
-            answer = await self._ask(p.REALPATH, p.pack_string(parent.encode("utf-8", "surrogateescape")))
-            if answer.kind == p.NAME and answer.names:
-                folder = answer.names[0].decode("utf-8", "surrogateescape")
-                candidates.append(posixpath.join(folder, name))
-        return list(dict.fromkeys(candidates))
+            return answer.names[0].decode("utf-8", "surrogateescape")
+        return None
+
+    async def _resolve(self, raw: bytes) -> list[str]:
+        return await resolve(self._realpath, self.home, raw.decode("utf-8", "surrogateescape"))
 
     async def _check_paths(self, operation: str, raw: bytes) -> tuple[str, str | None]:
         paths = await self._resolve(raw)
@@ -243,8 +237,16 @@ class SftpRelay:
             operations.append((PATH_OPERATIONS[kind], request.paths[0]))
         elif kind == p.RENAME or request.extension == "posix-rename@openssh.com":
             operations += [("remove", request.paths[0]), ("open_write", request.paths[1])]
-        elif kind == p.SYMLINK or request.extension == "hardlink@openssh.com":
-            # OpenSSH's sftp-server takes SYMLINK's arguments in (target, link) order.
+        elif kind == p.SYMLINK:
+            # OpenSSH's sftp-server takes SYMLINK's arguments in (target, link) order, and a
+            # relative target is read from the link's own folder, not from the home folder.
+            target, link = request.paths
+            if not target.startswith(b"/"):
+                folder = posixpath.dirname(posixpath.join(self.home.encode("utf-8", "surrogateescape"),
+                                                          link))
+                target = posixpath.join(folder, target)
+            operations += [("open_read", target), ("symlink", link)]
+        elif request.extension == "hardlink@openssh.com":
             operations += [("open_read", request.paths[0]), ("symlink", request.paths[1])]
         elif kind == p.EXTENDED:
             if request.extension not in p.EXTENSION_PATHS:
@@ -292,9 +294,40 @@ class SftpRelay:
             if isinstance(waiting, asyncio.Future):
                 waiting.set_result(response)
                 continue
+            body = response.body
+            if waiting.request.kind == p.READDIR and response.kind == p.NAME:
+                body = await self._visible_entries(waiting, response.body)
+                if body is None:
+                    # Every entry was hidden: an empty reply would end the client's listing,
+                    # so ask the target for the next batch instead.
+                    upstream_id = self._new_id()
+                    self.pending[upstream_id] = waiting
+                    await self._to_target(p.build_request(p.READDIR, upstream_id,
+                                                          waiting.request.body))
+                    continue
             await self._observe(waiting, response)
             await self._to_client(p.frame(bytes([response.kind]) + p.pack_uint32(waiting.client_id)
-                                          + response.body))
+                                          + body))
+
+    async def _visible_entries(self, pending: Pending, body: bytes) -> bytes | None:
+        """A listing shows only what the technician may reach: entries the rules refuse are
+        left out (their names alone can be personal data). ``None``: nothing left."""
+        folder = pending.transfer.path if pending.transfer is not None else ""
+        entries = p.parse_names(body)
+        visible = []
+        for entry in entries:
+            name = entry.filename.decode("utf-8", "surrogateescape")
+            path = posixpath.normpath(posixpath.join(folder, name)) if folder else ""
+            if "/" not in name and self.policy.check("stat", path) is None:
+                visible.append(entry)
+        if len(visible) < len(entries):
+            await self.event("sftp.hidden", {"operation": "list", "path": folder,
+                                             "hidden": len(entries) - len(visible),
+                                             "reason": "entries outside the contract's paths "
+                                                       "are not listed"}, "denied")
+        if not visible and entries:
+            return None
+        return p.build_names_body(visible)
 
     async def _observe(self, pending: Pending, response: p.Response) -> None:
         request = pending.request

@@ -75,7 +75,7 @@
   };
 
   const run = async (element, ceremony) => {
-    const status = (element.closest("section, form, main") || document).querySelector(".webauthn-status");
+    const status = (element.closest("td, section, form, main") || document).querySelector(".webauthn-status");
     const say = (text) => { if (status) status.textContent = text; };
     const button = element.tagName === "BUTTON" ? element : element.querySelector("button[type=submit]");
     if (button) button.disabled = true;
@@ -84,12 +84,25 @@
       const extra = {};
       const nameInput = element.querySelector && element.querySelector("input[name=name]");
       if (nameInput) extra.name = nameInput.value;
-      const { options } = await post(element.dataset.optionsUrl, extra);
-      const credential = ceremony === "register"
-        ? await navigator.credentials.create({ publicKey: creationOptions(options) })
-        : await navigator.credentials.get({ publicKey: requestOptions(options) });
-      const result = await post(element.dataset.verifyUrl, { ...extra, credential: credentialJSON(credential) });
-      window.location.assign(result.redirect || "/");
+      // A ceremony may take several steps (adding a key: confirm with a key you hold, then
+      // create the new one): an answer carrying "options" says which ceremony comes next
+      // ("ceremony") and where its answer goes ("next").
+      let step = await post(element.dataset.optionsUrl, extra);
+      let kind = step.ceremony || ceremony;
+      let target = step.next || element.dataset.verifyUrl;
+      for (;;) {
+        const credential = kind === "register"
+          ? await navigator.credentials.create({ publicKey: creationOptions(step.options) })
+          : await navigator.credentials.get({ publicKey: requestOptions(step.options) });
+        const result = await post(target, { ...extra, credential: credentialJSON(credential) });
+        if (!result.options) {
+          window.location.assign(result.redirect || "/");
+          return;
+        }
+        step = result;
+        kind = result.ceremony || kind;
+        target = result.next || target;
+      }
     } catch (error) {
       say(error.message || String(error));
       if (button) button.disabled = false;
@@ -99,7 +112,8 @@
   document.addEventListener("DOMContentLoaded", () => {
     // Approving a request is the same assertion ceremony as signing in; the server binds
     // its challenge to the request's content.
-    document.querySelectorAll('[data-webauthn="sign-in"], [data-webauthn="approve"]').forEach((button) => {
+    // Confirming a role change or a key's revocation too: the challenge is bound to it.
+    document.querySelectorAll('[data-webauthn="sign-in"], [data-webauthn="approve"], [data-webauthn="confirm"]').forEach((button) => {
       button.addEventListener("click", () => run(button, "get"));
     });
     document.querySelectorAll('form[data-webauthn="register"]').forEach((form) => {

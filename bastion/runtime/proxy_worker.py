@@ -1,0 +1,55 @@
+"""One SSH proxy worker process of a supervised node.
+
+It accepts on the socket its supervisor bound (the supervisor keeps it open, so a
+worker's next generation takes over the same accept queue and no connection is lost in a
+reload). SIGTERM: live sessions are told and closed, then the process exits. SIGUSR1
+(a reload): stop accepting, let live sessions run to their end, then exit. SIGINT is left
+to the supervisor (a Ctrl-C in a terminal reaches the whole process group)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from collections.abc import Callable
+
+from bastion.context import Bastion
+from bastion.free_memory import bound_retained_memory, release_free_memory
+from bastion.gc_tuning import tune_for_many_sessions
+from bastion.proxy.service import ProxyService
+
+log = logging.getLogger("bastion.runtime.proxy_worker")
+
+MEMORY_RELEASE_SECONDS = 30
+
+
+async def run_proxy_worker(core: Bastion, listener: socket.socket,
+                           announce: Callable[[int], None]) -> None:
+    tune_for_many_sessions()
+    bound_retained_memory()
+    proxy = ProxyService(core)
+    port = await proxy.start(sock=listener, recover=False)
+    stop, drain = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, drain.set)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    log.info("proxy worker %s accepting on port %d", core.node, port)
+    announce(port)
+    stop_wait = asyncio.create_task(stop.wait())
+    drain_wait = asyncio.create_task(drain.wait())
+    while not (stop.is_set() or drain.is_set()):
+        await asyncio.wait({stop_wait, drain_wait}, timeout=MEMORY_RELEASE_SECONDS)
+        # Buffers freed by bulk transfers go back to the system (see free_memory).
+        await asyncio.to_thread(release_free_memory)
+    if drain.is_set() and not stop.is_set():
+        await proxy.stop_accepting()
+        log.info("proxy worker %s draining: %d live connection(s)", core.node,
+                 len(proxy.connections))
+        while proxy.connections and not stop.is_set():
+            await asyncio.wait({stop_wait}, timeout=1)
+    for task in (stop_wait, drain_wait):
+        task.cancel()
+    log.info("proxy worker %s stopping", core.node)
+    await proxy.stop()
