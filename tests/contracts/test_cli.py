@@ -187,11 +187,12 @@ def test_check_warns_when_exec_can_bypass_the_path_rules(workdir: Path,
         "access": "read", "allow": ["/var/log/app/**"]}}))
     result = run(workdir, "contracts", "check", str(bypass))
     assert result.exit_code == 0, result.output  # a warning, not a problem: it still loads
-    warnings = [line for line in result.stderr.splitlines() if ": warning: " in line]
+    warnings = [line for line in result.stderr.splitlines()
+                if ": warning: " in line and "exec is allowed" in line]
     assert len(warnings) == 1
     assert warnings[0].startswith(f"{bypass}:")
     assert "exec is allowed with SFTP path rules" in warnings[0]
     assert "other commands (cat, tar...) can read what the rules refuse" in warnings[0]
     quiet = write_contract(with_changes({"channels.exec": False, "channels.sftp": {
         "access": "read", "allow": ["/var/log/app/**"]}}))
-    assert ": warning: " not in run(workdir, "contracts", "check", str(quiet)).stderr
+    assert "exec is allowed" not in run(workdir, "contracts", "check", str(quiet)).stderr
