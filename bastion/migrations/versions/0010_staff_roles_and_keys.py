@@ -3,7 +3,7 @@ security-key confirmation, dated and vouched-for roles (a new approver's probati
 one-time first-key enrolment links, and security keys that are revoked or suspended
 (a cloned key) instead of deleted, so the reviews they signed stay verifiable.
 
-Revision ID: 0010
+Revision ID: 0010_staff_roles_and_keys
 Revises: 0009_technicians_portal_lockout
 Create Date: 2026-12-03 06:23:59.841606
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 import bastion.models.base
 
-revision = '0010'
+revision = '0010_staff_roles_and_keys'
 down_revision = '0009_technicians_portal_lockout'
 branch_labels = None
 depends_on = None

@@ -3,8 +3,8 @@ verifies without its audit event (purged) and a key-less rewrite of the catalog 
 SQLite refuses INSERT OR REPLACE into the audit tables; PostgreSQL lets only the owner of
 the audit table (through audit_purge_events(), SECURITY DEFINER) delete purged events.
 
-Revision ID: 0015
-Revises: 0009_technicians_portal_lockout
+Revision ID: 0011_recording_seals
+Revises: 0010_staff_roles_and_keys
 Create Date: 2026-12-03 06:40:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import bastion.models.base
 
-revision = '0015'
-down_revision = '0010'
+revision = '0011_recording_seals'
+down_revision = '0010_staff_roles_and_keys'
 branch_labels = None
 depends_on = None
 

@@ -12,8 +12,8 @@
   upgrade, the yearly review is counted from the upgrade, not from their creation (an old
   install would otherwise suspend every vendor and staff member on the first round).
 
-Revision ID: 0016
-Revises: 0009_technicians_portal_lockout
+Revision ID: 0012_trace_compliance
+Revises: 0011_recording_seals
 Create Date: 2026-12-03 07:00:00
 """
 
@@ -24,8 +24,8 @@ from alembic import op
 
 import bastion.models.base
 
-revision = '0016'
-down_revision = '0015'
+revision = '0012_trace_compliance'
+down_revision = '0011_recording_seals'
 branch_labels = None
 depends_on = None
 
