@@ -14,6 +14,7 @@ from bastion.access_review.yearly import suspend_unreviewed_vendors
 from bastion.cli import main_group
 from bastion.models import AuditEvent, Vendor, utcnow
 from tests.access_review.conftest import DPO, tomorrow
+from tests.conftest import SECOND_FACTOR_OFF
 from tests.proxy.conftest import Scenario, scenario  # noqa: F401 - the fixture, used below
 
 
@@ -28,7 +29,7 @@ def flags(world: Scenario) -> str:
     result = CliRunner().invoke(main_group, ["reports", "flags", "--kind", "access_review",
                                              "--language", "en"],
                                 env={"BASTION_PATHS__VAR_DIR": str(world.core.settings.var_dir),
-                                     "BASTION_SSH__SECOND_FACTOR": "off"})
+                                     **SECOND_FACTOR_OFF})
     assert result.exit_code == 0, result.output
     return result.output
 

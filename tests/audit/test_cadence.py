@@ -19,6 +19,7 @@ import bastion.audit.checkpoints
 import bastion.audit.log
 from bastion.audit.service import checkpoint_if_stale, verify
 from bastion.models import utcnow
+from tests.conftest import SECOND_FACTOR_OFF
 from tests.harness.ports import free_port, wait_for_port
 
 from .conftest import append, checkpoints, tamper, with_interval
@@ -92,7 +93,7 @@ def test_serve_signs_a_checkpoint_at_start_on_its_timer_and_at_stop(core, tmp_pa
     ssh_port, web_port = free_port(), free_port()
     env = {**os.environ, "BASTION_PATHS__VAR_DIR": str(core.settings.var_dir),
            "BASTION_SSH__LISTEN_PORT": str(ssh_port), "BASTION_WEB__LISTEN_PORT": str(web_port),
-           "BASTION_SSH__SECOND_FACTOR": "off", "BASTION_AUDIT__CHECKPOINT_MINUTES": "0.05"}
+           **SECOND_FACTOR_OFF, "BASTION_AUDIT__CHECKPOINT_MINUTES": "0.05"}
     serve = subprocess.Popen([sys.executable, "-m", "bastion", "serve"], env=env,
                              stderr=subprocess.PIPE, cwd=tmp_path)
     try:

@@ -26,7 +26,7 @@ def test_raw_export_of_an_exec_session_is_byte_exact(scenario: Scenario, tmp_pat
     assert result.stdout == STDOUT and result.stderr.endswith(STDERR)
     with scenario.core.db.session() as s:
         recording_id = s.scalars(select(Recording.id).where(Recording.channel == "exec")).one()
-    out = CliRunner().invoke(main_group, ["recordings", "export", "--raw", str(recording_id),
+    out = CliRunner().invoke(main_group, ["recordings", "export", "--raw", "--purpose", "byte-exact check of the raw export", str(recording_id),
                                           "-o", str(tmp_path / "exec")],
                              env={"BASTION_PATHS__VAR_DIR": str(scenario.core.settings.var_dir)})
     assert out.exit_code == 0, out.output

@@ -17,13 +17,14 @@ from bastion.audit import Actor
 from bastion.cli import main_group
 from bastion.contracts import AccessQuery, Contract, TargetFacts, decide
 from bastion.models import AuditEvent, SshSession, Target, utcnow
+from tests.conftest import SECOND_FACTOR_OFF
 from tests.contracts.conftest import APP, EXAMPLES, TUESDAY_10H
 from tests.proxy.conftest import Scenario
 
 
 def cli(scenario: Scenario, *args: str):  # type: ignore[no-untyped-def]
     env = {"BASTION_PATHS__VAR_DIR": str(scenario.core.settings.var_dir),
-           "BASTION_SSH__SECOND_FACTOR": "off"}
+           **SECOND_FACTOR_OFF}
     return CliRunner().invoke(main_group, list(args), env=env)
 
 

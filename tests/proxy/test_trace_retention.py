@@ -25,7 +25,7 @@ from bastion.models import (
     SshSession,
     utcnow,
 )
-from tests.conftest import make_settings
+from tests.conftest import SECOND_FACTOR_OFF, make_settings
 from tests.proxy.conftest import Scenario
 
 OLD = timedelta(days=400)  # past the default 365 days
@@ -33,7 +33,7 @@ OLD = timedelta(days=400)  # past the default 365 days
 
 def cli(scenario: Scenario, *args: str):  # type: ignore[no-untyped-def]
     env = {"BASTION_PATHS__VAR_DIR": str(scenario.core.settings.var_dir),
-           "BASTION_SSH__SECOND_FACTOR": "off"}
+           **SECOND_FACTOR_OFF}
     return CliRunner().invoke(main_group, list(args), env=env)
 
 

@@ -51,11 +51,11 @@ def test_raw_export_gives_back_every_byte_of_each_stream(tmp_path, monkeypatch) 
         recording_id = asyncio.run(record_exec(RecordingService(core), add_session(core)))
         run = CliRunner().invoke
         env = {"BASTION_PATHS__VAR_DIR": str(tmp_path / "var")}
-        result = run(main_group, ["recordings", "export", "--raw", str(recording_id),
+        result = run(main_group, ["recordings", "export", "--raw", "--purpose", "byte-exact check of the raw export", str(recording_id),
                                   "-o", "raw/session"], env=env)
         assert result.exit_code == 1 and "nothing written" in result.output  # no folder raw/
         (tmp_path / "raw").mkdir()
-        result = run(main_group, ["recordings", "export", "--raw", str(recording_id),
+        result = run(main_group, ["recordings", "export", "--raw", "--purpose", "byte-exact check of the raw export", str(recording_id),
                                   "-o", "raw/session"], env=env)
         assert result.exit_code == 0, result.output
         assert (tmp_path / "raw/session.stdout").read_bytes() == STDOUT
@@ -68,7 +68,8 @@ def test_raw_export_gives_back_every_byte_of_each_stream(tmp_path, monkeypatch) 
         text = "".join(json.loads(line)[2] for line in cast.getvalue().splitlines()[1:]
                        if json.loads(line)[1] == "o")
         assert "\ufffd" in text and "é€😀" in text
-        refused = run(main_group, ["recordings", "export", "--raw", str(recording_id), "-o", "-"],
+        refused = run(main_group, ["recordings", "export", "--raw", "--purpose", "byte-exact check of the raw export",
+                                   str(recording_id), "-o", "-"],
                       env=env)
         assert refused.exit_code == 1 and "give -o OUTPUT" in refused.output
     finally:

@@ -14,12 +14,13 @@ from bastion.access_review.staff_roles import suspend_unreviewed_staff
 from bastion.cli import main_group
 from bastion.context import Bastion
 from bastion.models import AuditEvent, StaffUser, utcnow
+from tests.conftest import SECOND_FACTOR_OFF
 
 from .conftest import People
 
 
 def cli(core: Bastion, *args: str):  # type: ignore[no-untyped-def]
-    env = {"BASTION_PATHS__VAR_DIR": str(core.settings.var_dir), "BASTION_SSH__SECOND_FACTOR": "off"}
+    env = {"BASTION_PATHS__VAR_DIR": str(core.settings.var_dir), **SECOND_FACTOR_OFF}
     return CliRunner().invoke(main_group, list(args), env=env)
 
 
