@@ -24,14 +24,18 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
+from bastion.api_tokens import create_token
 from bastion.audit import Actor
 from bastion.config import SshSettings, load_settings
 from bastion.context import Bastion
 from bastion.contracts import decide_access, load_contracts
 from bastion.inventory import add_target
 from bastion.models import AccessRequest, Grant, Target, Technician, utcnow
+from bastion.staff import add_staff
 from tests.conftest import SECOND_FACTOR_OFF
+from tests.harness.clients import OpenSshClient
 from tests.harness.ports import free_port
+from tests.harness.sshd import SshdTarget
 
 ADMIN = Actor("test:setup", "admin")
 LABELS = {"env": "production-test"}
@@ -93,6 +97,30 @@ def add_world(core: Bastion, *, target_name: str, host: str, port: int, host_key
     contract_path.write_text(contract)
     report = load_contracts(core, [contract_path], ADMIN)
     assert report.ok, report.problems
+
+
+def technician_world(workdir: Path, database_url: str, *, max_concurrent_sessions: int = 20
+                     ) -> tuple[Bastion, SshdTarget, OpenSshClient]:
+    """Keys and schema, a started real sshd target "dpi-app-01" trusting the target CA, the
+    technician jdupont's client, and the contract covering him there."""
+    core = prepare_core(workdir / "var", database_url)
+    target = SshdTarget(workdir / "sshd", trusted_ca_pub=core.keys.directory / "target_ca.pub")
+    target.start()
+    client = OpenSshClient(workdir / "client")
+    add_world(core, target_name="dpi-app-01", host="127.0.0.1", port=target.port,
+              host_key=target.host_key_line, account=target.account,
+              contract=contract_yaml({"jdupont": client.public_key}, [target.account],
+                                     max_concurrent_sessions=max_concurrent_sessions),
+              contract_path=workdir / "editeur.yaml")
+    return core, target, client
+
+
+def approver_token(core: Bastion, name: str) -> str:
+    """An API token of the approver irène (the console's part without the browser)."""
+    with core.db.session() as s:
+        add_staff(s, core.audit, username="irene", full_name="Irène Approbatrice",
+                  roles=["approver"], password=None, actor=ADMIN)
+    return create_token(core, name=name, staff_username="irene", actor=ADMIN)[1]
 
 
 def grant(core: Bastion, technician: str, target: str, minutes: int = 60) -> int:

@@ -17,15 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bastion.api_tokens import create_token
 from bastion.context import Bastion
 from bastion.models import AuditEvent, Grant, SshSession
-from bastion.staff import add_staff
 from tests.harness.clients import OpenSshClient
 from tests.harness.postgres import PostgresServer
-from tests.harness.sshd import SshdTarget
 
-from .cluster import ADMIN, Node, add_world, base_environment, contract_yaml, grant, node, prepare_core
+from .cluster import Node, approver_token, base_environment, grant, node, technician_world
 
 pytestmark = pytest.mark.postgres
 
@@ -93,20 +90,9 @@ def cluster(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFa
             ) -> Iterator[Cluster]:
     workdir = tmp_path_factory.mktemp("cluster")
     url = postgres_server.create_database(f"nodes_{uuid.uuid4().hex[:10]}")
-    var_dir = workdir / "var"
-    core = prepare_core(var_dir, url)
-    target = SshdTarget(workdir / "sshd", trusted_ca_pub=core.keys.directory / "target_ca.pub")
-    target.start()
-    client = OpenSshClient(workdir / "client")
-    add_world(core, target_name="dpi-app-01", host="127.0.0.1", port=target.port,
-              host_key=target.host_key_line, account=target.account,
-              contract=contract_yaml({"jdupont": client.public_key}, [target.account]),
-              contract_path=workdir / "editeur.yaml")
-    with core.db.session() as s:
-        add_staff(s, core.audit, username="irene", full_name="Irène Approbatrice",
-                  roles=["approver"], password=None, actor=ADMIN)
-    token = create_token(core, name="multi-node test", staff_username="irene", actor=ADMIN)[1]
-    env = base_environment(var_dir, url)
+    core, target, client = technician_world(workdir, url)
+    token = approver_token(core, "multi-node test")
+    env = base_environment(workdir / "var", url)
     a = node("node-a", env, workdir)
     b = node("node-b", env, workdir)
     try:

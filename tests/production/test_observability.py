@@ -17,9 +17,8 @@ import pytest
 
 from bastion.context import Bastion
 from tests.harness.clients import OpenSshClient
-from tests.harness.sshd import SshdTarget
 
-from .cluster import Node, add_world, base_environment, contract_yaml, grant, node, prepare_core
+from .cluster import Node, base_environment, grant, node, technician_world
 
 TOKEN = "prometheus-scrape-token-0123456789"
 
@@ -38,14 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     workdir = tmp_path_factory.mktemp("observability")
     var_dir = workdir / "var"
     url = f"sqlite:///{var_dir / 'bastion.db'}"
-    core = prepare_core(var_dir, url)
-    target = SshdTarget(workdir / "sshd", trusted_ca_pub=core.keys.directory / "target_ca.pub")
-    target.start()
-    client = OpenSshClient(workdir / "client")
-    add_world(core, target_name="dpi-app-01", host="127.0.0.1", port=target.port,
-              host_key=target.host_key_line, account=target.account,
-              contract=contract_yaml({"jdupont": client.public_key}, [target.account]),
-              contract_path=workdir / "editeur.yaml")
+    core, target, client = technician_world(workdir, url)
     env = base_environment(var_dir, url)
     served = node("node-obs", env, workdir, BASTION_LOGGING__FORMAT="json",
                   BASTION_WEB__METRICS_TOKEN=TOKEN).start()

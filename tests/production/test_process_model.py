@@ -18,15 +18,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bastion.api_tokens import create_token
 from bastion.context import Bastion
 from bastion.models import SshSession
-from bastion.staff import add_staff
 from tests.harness.clients import OpenSshClient
 from tests.harness.postgres import PostgresServer
-from tests.harness.sshd import SshdTarget
 
-from .cluster import ADMIN, Node, add_world, base_environment, contract_yaml, grant, node, prepare_core
+from .cluster import Node, approver_token, base_environment, grant, node, technician_world
 
 pytestmark = pytest.mark.postgres
 
@@ -90,21 +87,9 @@ def supervised(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPat
                ) -> Iterator[Supervised]:
     workdir = tmp_path_factory.mktemp("workers")
     url = postgres_server.create_database(f"workers_{uuid.uuid4().hex[:10]}")
-    var_dir = workdir / "var"
-    core = prepare_core(var_dir, url)
-    target = SshdTarget(workdir / "sshd", trusted_ca_pub=core.keys.directory / "target_ca.pub")
-    target.start()
-    client = OpenSshClient(workdir / "client")
-    add_world(core, target_name="dpi-app-01", host="127.0.0.1", port=target.port,
-              host_key=target.host_key_line, account=target.account,
-              contract=contract_yaml({"jdupont": client.public_key}, [target.account],
-                                     max_concurrent_sessions=50),
-              contract_path=workdir / "editeur.yaml")
-    with core.db.session() as s:
-        add_staff(s, core.audit, username="irene", full_name="Irène Approbatrice",
-                  roles=["approver"], password=None, actor=ADMIN)
-    token = create_token(core, name="workers test", staff_username="irene", actor=ADMIN)[1]
-    served = node("node-w", base_environment(var_dir, url), workdir, BASTION_NODE__WORKERS="2")
+    core, target, client = technician_world(workdir, url, max_concurrent_sessions=50)
+    token = approver_token(core, "workers test")
+    served = node("node-w", base_environment(workdir / "var", url), workdir, BASTION_NODE__WORKERS="2")
     served.start()
     world = Supervised(core, served, client, token)
     client.trust("127.0.0.1", served.ssh_port, core.keys.public_line("ssh_host_ed25519_key"))
