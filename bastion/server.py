@@ -29,6 +29,7 @@ from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
 from .free_memory import bound_retained_memory, release_free_memory
 from .gc_tuning import tune_for_many_sessions
+from .periodic import run_every
 from .proxy.service import ProxyService
 from .recording import RecordingService, purge_daily
 from .runtime.console_server import ConsoleServer
@@ -83,23 +84,18 @@ async def housekeeping(core: Bastion, stop: asyncio.Event) -> None:
     """Pending requests expire, grants past their end are ended, spent challenges go,
     overdue access reviews suspend what was not confirmed, console sessions ended over
     30 days ago go, and freed memory is handed back to the system."""
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(run_housekeeping, core)
-            # Access-review lines not confirmed by their campaign's deadline are suspended.
-            await asyncio.to_thread(close_overdue_campaigns, core)
-            # Vendors a year without a confirmed review, grace period over, are suspended.
-            await asyncio.to_thread(suspend_unreviewed_vendors, core)
-            await asyncio.to_thread(suspend_unreviewed_staff, core)  # and staff roles alike
-            await asyncio.to_thread(purge_console_sessions, core)
-            # Buffers freed by bulk transfers go back to the system (see free_memory).
-            await asyncio.to_thread(release_free_memory)
-        except Exception:  # noqa: BLE001 - a failed round is retried at the next one
-            log.exception("housekeeping round failed")
-        try:
-            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_SECONDS)
-        except TimeoutError:
-            pass
+    async def one_round() -> None:
+        await asyncio.to_thread(run_housekeeping, core)
+        # Access-review lines not confirmed by their campaign's deadline are suspended.
+        await asyncio.to_thread(close_overdue_campaigns, core)
+        # Vendors a year without a confirmed review, grace period over, are suspended.
+        await asyncio.to_thread(suspend_unreviewed_vendors, core)
+        await asyncio.to_thread(suspend_unreviewed_staff, core)  # and staff roles alike
+        await asyncio.to_thread(purge_console_sessions, core)
+        # Buffers freed by bulk transfers go back to the system (see free_memory).
+        await asyncio.to_thread(release_free_memory)
+
+    await run_every(HOUSEKEEPING_SECONDS, stop, one_round, what="housekeeping round")
 
 
 class NodeDuties:

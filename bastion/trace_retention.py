@@ -47,6 +47,7 @@ from bastion.models import (
     WebAuthnChallenge,
     utcnow,
 )
+from bastion.periodic import run_every
 
 if TYPE_CHECKING:
     from bastion.context import Bastion
@@ -198,16 +199,13 @@ def purge_expired_traces(core: Bastion, *, actor: Actor | None = None, now: date
 
 async def purge_daily(core: Bastion, stop: asyncio.Event, *, interval_seconds: float = 24 * 3600) -> None:
     """For ``bastion serve``: purge now, then daily, in a worker thread (never on the loop)."""
-    while not stop.is_set():
+    async def purge() -> None:
         try:
             result = await asyncio.to_thread(purge_expired_traces, core)
-            if result.total:
-                log.info("trace retention: %s", result.counts)
         except TraceRetentionRefused as exc:
             log.warning("trace retention: %s", exc)
-        except Exception:  # noqa: BLE001 - the purge must not stop the server
-            log.exception("trace retention purge failed")
-        try:
-            await asyncio.wait_for(stop.wait(), interval_seconds)
-        except TimeoutError:
-            pass
+            return
+        if result.total:
+            log.info("trace retention: %s", result.counts)
+
+    await run_every(interval_seconds, stop, purge, what="trace retention purge")

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from bastion.models import AuditEvent, utcnow
 from bastion.models.audit import AuditCheckpoint, AuditPurgePermit
+from bastion.periodic import run_every
 
 from .chain import GENESIS_HASH
 from .checkpoints import chain_position, latest_anchor, lock_chain, store_checkpoint
@@ -239,16 +240,13 @@ def purge_expired_events(
 async def purge_daily(core: Bastion, stop: asyncio.Event, *, interval_seconds: float = 24 * 3600) -> None:
     """For ``bastion serve``: purge now, then every ``interval_seconds`` until ``stop``.
     Runs in a worker thread so the event loop never waits on the database."""
-    while not stop.is_set():
+    async def purge() -> None:
         try:
             result = await asyncio.to_thread(purge_expired_events, core)
-            if result.purged:
-                log.info("audit retention: %d events purged", result.purged)
         except AuditRetentionError as exc:
             log.warning("audit retention: %s", exc)
-        except Exception:  # noqa: BLE001 - the purge must not stop the server
-            log.exception("audit retention purge failed")
-        try:
-            await asyncio.wait_for(stop.wait(), interval_seconds)
-        except TimeoutError:
-            pass
+            return
+        if result.purged:
+            log.info("audit retention: %d events purged", result.purged)
+
+    await run_every(interval_seconds, stop, purge, what="audit retention purge")

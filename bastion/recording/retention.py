@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select
 
 from bastion.audit import Actor
 from bastion.models import RecordedCommand, Recording, utcnow
+from bastion.periodic import run_every
 
 from .catalog import RecordingService, session_audit_fields
 from .encryption import rewrap_data_key
@@ -102,17 +103,13 @@ async def purge_daily(
     """For ``bastion serve``: purge once now, then every ``interval_seconds`` until
     ``stop`` is set. A failing run is logged and retried at the next interval."""
     loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        try:
-            items = await loop.run_in_executor(service.executor, lambda: purge_expired(service))
-            if items:
-                log.info("retention: %d recordings purged", len(items))
-        except Exception:  # noqa: BLE001 - the purge must not stop the server
-            log.exception("retention purge failed")
-        try:
-            await asyncio.wait_for(stop.wait(), interval_seconds)
-        except TimeoutError:
-            pass
+
+    async def purge() -> None:
+        items = await loop.run_in_executor(service.executor, lambda: purge_expired(service))
+        if items:
+            log.info("retention: %d recordings purged", len(items))
+
+    await run_every(interval_seconds, stop, purge, what="recording retention purge")
 
 
 def set_legal_hold(
