@@ -1,6 +1,7 @@
 """Access reviews that cannot be forgotten: a vendor whose accesses nobody confirmed for a
 year (``access_review.every_days``) is flagged to the DPO; past ``access_review.grace_days``
-more it is suspended (``vendors.review_suspended_at``), which the decision point refuses,
+more it is suspended (``vendors.review_suspended_at``), which the decision point refuses
+and which revokes its live grants,
 until a review confirms one of its accesses again.
 
 Counted from the newest confirmed line of any of the vendor's campaigns, or from the
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bastion.approvals import revoke_live_grants
 from bastion.audit import Actor
 from bastion.config import AccessReviewSettings
 from bastion.context import Bastion
@@ -79,6 +81,11 @@ def suspend_unreviewed_vendors(core: Bastion, *, now: datetime | None = None,
                 details={"last_review": review.last_review.isoformat() if review.last_review else None,
                          "due_at": review.due_at.isoformat(),
                          "suspend_at": review.suspend_at.isoformat()})
+            technicians = session.scalars(select(Technician.id)
+                                          .where(Technician.vendor_id == vendor.id)).all()
+            revoke_live_grants(session, core, technicians, actor=actor, now=now,
+                               reason=f"vendor {vendor.slug} suspended: no access review "
+                                      f"confirmed since {since}")
             suspended.append(vendor.slug)
     return suspended
 

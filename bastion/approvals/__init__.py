@@ -21,6 +21,7 @@ from .grants import (
     grant_for_request,
     list_grants,
     revoke_grant,
+    revoke_live_grants,
 )
 from .housekeeping import HousekeepingReport, purge_challenges, run_housekeeping
 from .identity import is_requester
@@ -122,6 +123,7 @@ __all__ = [
     "revoke_own_credential",
     "request_content",
     "revoke_grant",
+    "revoke_live_grants",
     "role_change_options",
     "run_housekeeping",
     "sign_in_options",

@@ -113,6 +113,19 @@ def revoke_grant(core: Bastion, grant_id: int, *, actor: Actor, reason: str,
         return Revocation(grant_info(grant), tuple(sessions))
 
 
+def revoke_live_grants(session: Session, core: Bastion, technician_ids: Collection[int], *,
+                       reason: str, actor: Actor, now: datetime) -> list[int]:
+    """Revoke every live grant of these technicians in the caller's transaction; returns
+    their ids. A suspension must end what is already open (and its sessions, within 2
+    seconds), not only refuse what comes next."""
+    grants = session.scalars(select(Grant).where(Grant.technician_id.in_(list(technician_ids)),
+                                                 Grant.status.in_(LIVE_STATES))
+                             .order_by(Grant.id).with_for_update()).all()
+    for grant in grants:
+        revoke_in_session(session, core.audit, grant, [reason], by=actor.name, actor=actor, now=now)
+    return [grant.id for grant in grants]
+
+
 def end_expired_grants(core: Bastion, now: datetime | None = None) -> list[int]:
     """approved/active grants past ``not_after`` -> ended; returns their ids. (Live
     sessions are closed by the proxy at the grant's end on their own.)"""

@@ -1,5 +1,6 @@
 """What follows an emergency access the DPO judges unjustified: the technician is suspended
-(the decision point refuses them from then on, giving this review as the reason) and the
+(the decision point refuses them from then on, giving this review as the reason, and
+their live grants are revoked, closing their open sessions) and the
 vendor's contract owner is told by e-mail. Runs in the transaction that closes the review,
 so the verdict, the suspension, the queued e-mail and their audit events commit together.
 
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from bastion.approvals import revoke_live_grants
 from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.contracts.repository import ContractStoreError, current_contract_for_vendor
@@ -44,6 +46,7 @@ def suspend_after_unjustified(session: Session, core: Bastion, review: BreakGlas
                "target": request.target.name, "request_id": request.id}
     core.audit.append(session, action="technician.suspended", outcome="ok", actor=actor,
                       reasons=[reason], details={"review_id": review.id}, **subject)
+    revoke_live_grants(session, core, [technician.id], reason=reason, actor=actor, now=now)
     try:
         current = current_contract_for_vendor(session, technician.vendor_id)
     except ContractStoreError:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bastion.access_review import confirm_line, get_campaign, open_campaign
 from bastion.access_review.yearly import suspend_unreviewed_vendors
 from bastion.cli import main_group
-from bastion.models import AuditEvent, Vendor, utcnow
+from bastion.models import AuditEvent, Grant, Vendor, utcnow
 from tests.access_review.conftest import DPO, tomorrow
 from tests.conftest import SECOND_FACTOR_OFF
 from tests.proxy.conftest import Scenario, scenario  # noqa: F401 - the fixture, used below
@@ -61,6 +61,10 @@ def test_flagged_after_a_year_then_suspended_after_the_grace_period(scenario: Sc
         [suspension] = s.scalars(select(AuditEvent).where(
             AuditEvent.action == "access_review.vendor_suspended")).all()
         assert suspension.vendor == "editeur" and "since never" in suspension.reasons[0]
+        # What was already granted ends too, not only what comes next.
+        [grant] = s.scalars(select(Grant)).all()
+        assert grant.status == "revoked"
+        assert grant.revoke_reason == "vendor editeur suspended: no access review confirmed since never"
         refusal = s.scalars(select(AuditEvent).where(AuditEvent.action == "channel.refused")).first()
         assert refusal is not None and refusal.details.get("codes") == ["access_review_overdue"]
 
@@ -69,6 +73,9 @@ def test_flagged_after_a_year_then_suspended_after_the_grace_period(scenario: Sc
     [line] = get_campaign(core, campaign.id).lines
     confirm_line(core, line.id, actor=DPO, comment="contrat reconduit")
     assert "access_review" not in flags(scenario)
+    # The revoked grant stays revoked: access again is a new, approved request.
+    assert scenario.ssh("echo still-revoked").returncode != 0
+    scenario.grant()
     result = scenario.ssh("echo reviewed")
     assert result.returncode == 0 and result.stdout == b"reviewed\n", result.stderr
     with core.db.session() as s:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bastion.contracts import decide_access
-from bastion.models import NotificationOutbox, utcnow
+from bastion.models import Grant, NotificationOutbox, utcnow
 from tests.approvals.conftest import audit_events, load_contract
 from tests.web.conftest import csrf_from
 
@@ -55,6 +55,12 @@ def test_unjustified_suspends_the_technician_and_tells_the_contract_owner(
     (suspended,) = audit_events(core, "technician.suspended")
     assert suspended.actor == "staff:diane" and suspended.technician == "jdupont"
     assert audit_events(core, "break_glass.owner_told")
+    # The emergency grant still open is revoked with the verdict, its sessions closed.
+    with core.db.session() as s:
+        grant = s.get(Grant, access.grant.id)
+        assert grant.status == "revoked" and after.reasons[0].endswith(grant.revoke_reason)
+    (revoked,) = audit_events(core, "grant.revoked")
+    assert revoked.actor == "staff:diane" and revoked.technician == "jdupont"
     # Reloading the contract does not lift the suspension: IT does, deliberately.
     document["scope"]["max_session_minutes"] = 200  # a new version, not an unchanged file
     load_contract(core, document)
