@@ -8,6 +8,7 @@ on the sink's disk writes.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class MailSink:
 def start_mail_sink(maildir: Path, port: int) -> MailSink:
     """Listen on ``127.0.0.1:port`` and file what arrives in ``maildir``."""
     maildir.parent.mkdir(parents=True, exist_ok=True)
+    # aiosmtpd logs every SMTP command at INFO: it would bury the walkthrough the demo prints.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(Mailbox(maildir), hostname=SINK_HOST, port=port)
     controller.start()  # returns once the server answers, or raises
     return MailSink(controller, maildir)
