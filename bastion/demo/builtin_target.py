@@ -40,7 +40,9 @@ async def _handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
         child = subprocess.Popen(argv, stdin=secondary, stdout=secondary, stderr=secondary,
                                  env=environment, start_new_session=True, cwd=Path.home())
         os.close(secondary)
-        await process.redirect(stdin=main, stdout=os.dup(main), stderr=asyncssh.STDOUT)
+        # A terminal has one output: the child's stderr is already on it. (asyncssh.STDOUT
+        # is a client-side option; given here it closed the whole connection.)
+        await process.redirect(stdin=main, stdout=os.dup(main))
     else:
         child = subprocess.Popen([shell, "-c", process.command or shell], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,

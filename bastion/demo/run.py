@@ -9,6 +9,7 @@ import socket
 import sys
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlparse
 
 import click
@@ -19,7 +20,6 @@ from bastion.server import serve
 
 from . import setup
 from .builtin_target import start_builtin_target
-from .mail_sink import MailSink, start_mail_sink
 from .sshd_target import (
     account_creation_warning,
     ensure_accounts,
@@ -29,6 +29,9 @@ from .sshd_target import (
     start_sshd,
 )
 from .target_files import DemoFolder, contract_folders, missing_folders, prepare_folders
+
+if TYPE_CHECKING:
+    from .mail_sink import MailSink
 
 DEMO_TARGET_PORT = 2022
 DEMO_MAIL_PORT = 2525
@@ -132,11 +135,14 @@ def print_next_steps(core: Bastion, accounts: setup.DemoAccounts, ssh_port: int,
 
 
 def _machine_changes_agreed(folders: list[DemoFolder]) -> bool:
+    setting = os.environ.get("BASTION_DEMO_ACCOUNTS")
+    if setting is not None and setting.strip().lower() in ("no", "n", "0", "false"):
+        return False  # the built-in target, as the warning offers, even with nothing to create
     missing, new_folders = missing_accounts(), missing_folders(folders)
     if missing or new_folders:
         click.echo(account_creation_warning(missing, new_folders), err=True)
     return may_create_accounts(missing + new_folders,
-                               setting=os.environ.get("BASTION_DEMO_ACCOUNTS"),
+                               setting=setting,
                                interactive=sys.stdin.isatty(), ask=input)
 
 
@@ -145,6 +151,12 @@ def _start_mail_sink(core: Bastion, folder: Path) -> MailSink | None:
     DPO then see their alerts on the console, and break-glass has a channel that works."""
     if core.settings.smtp.host:
         return None
+    try:
+        from .mail_sink import start_mail_sink
+    except ImportError:  # aiosmtpd is the [demo] extra's
+        raise click.ClickException(
+            "the demo's mail server needs aiosmtpd: pip install 'dpi-bastion[demo]' (make demo "
+            "installs it), or set [smtp] host to a mail server") from None
     sink = start_mail_sink(folder / "mailbox", _free(DEMO_MAIL_PORT))
     core.settings = core.settings.with_changes(
         "smtp", host="127.0.0.1", port=sink.port, starttls=False, username=None,

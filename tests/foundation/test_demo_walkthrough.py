@@ -37,10 +37,17 @@ def _bastion_lines(stderr: bytes) -> list[str]:
             if line.startswith("bastion:")]
 
 
-def test_the_printed_walkthrough_works(tmp_path: Path, tmux: TmuxSession) -> None:
+# "yes": as root, the demo's sshd with the demo accounts and the folders on this machine;
+# "no": the built-in target, whose SFTP root is a folder of ./var.
+@pytest.mark.parametrize("machine_changes", ["yes", "no"])
+def test_the_printed_walkthrough_works(tmp_path: Path, tmux: TmuxSession,
+                                       machine_changes: str) -> None:
+    if machine_changes == "yes" and os.geteuid() != 0:
+        pytest.skip("the demo runs a real sshd only as root")
     ssh_port, web_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
-    env.update(BASTION_SSH__LISTEN_PORT=str(ssh_port), BASTION_WEB__LISTEN_PORT=str(web_port),
+    env.update(BASTION_DEMO_ACCOUNTS=machine_changes,
+               BASTION_SSH__LISTEN_PORT=str(ssh_port), BASTION_WEB__LISTEN_PORT=str(web_port),
                # The browser's origin must be the relying party's (the console's public URL).
                BASTION_WEB__PUBLIC_URL=f"http://localhost:{web_port}")
     log = tmp_path / "demo.log"
@@ -51,6 +58,8 @@ def test_the_printed_walkthrough_works(tmp_path: Path, tmux: TmuxSession) -> Non
     try:
         ssh_line = _wait_for_output(log, r"^  (ssh -i .*)$", demo).group(1)
         text = log.read_text()
+        kind = "OpenSSH sshd" if machine_changes == "yes" else "built-in asyncssh target"
+        assert f"demo target: {kind}" in text
         secret = re.search(r"oathtool --totp -b (\w+)", text).group(1)
         scp_lines = re.findall(r"^  (scp .*)$", text, re.M)
         assert len(scp_lines) == 2, text
@@ -76,6 +85,8 @@ def test_the_printed_walkthrough_works(tmp_path: Path, tmux: TmuxSession) -> Non
         assert set(re.findall(r"e-mail to (\S+?@chu-demo\.example)", told.group(1))) == \
             STAFF_E_MAILS, told.group(0)
         assert "NOBODY" not in tmux.screen()
+        tmux.type("echo demo-$((6*7))\n")  # a working shell on the target
+        tmux.wait_for(r"^demo-42\s*$", timeout=30)
 
         # The mails are in the sink, one per person, urgent, in the staff's language.
         mails = [m for m in read_mailbox(tmp_path / "var" / "demo" / "mailbox")
@@ -103,6 +114,8 @@ def test_the_printed_walkthrough_works(tmp_path: Path, tmux: TmuxSession) -> Non
             assert ("/opt/medilogic/conf/secrets/demo-sample.txt refused: excluded by contract "
                     "EDI-2024-07") in lines[0]
 
+        if machine_changes == "no":
+            return  # the console is the same whatever the target: read once, below
         # The DPO enrols her key with the printed link and reads the alert on the console.
         password = re.search(r"^  dpo +password (\S+)$", text, re.M).group(1)
         link = re.search(r"^  dpo +(http://\S+/enrol/\S+)$", text, re.M).group(1)
