@@ -121,6 +121,16 @@ def test_the_declarer_reads_who_was_e_mailed(console: Console, tmp_path) -> None
     assert "alice@chu.example" not in addresses  # she declared it
     assert "PERSONNE" not in home and "aucun canal de notification" not in home
 
+    # The demo's mailbox page shows them (a console built as `bastion demo` builds it).
+    demo = create_app(console.world.core, {"TESTING": True, "BASTION_DEMO_MAILBOX": str(maildir)})
+    with demo.test_client() as client:
+        with client.session_transaction() as stored:
+            stored.update(session_for(demo, "dpo", console.people))
+        page = unescape(client.get("/demo/mailbox").get_data(as_text=True))
+    assert page.count("[URGENT]") == len(addresses)  # one per person, in their language
+    assert "urgent" in page and JUSTIFICATION in page
+    assert problems_of("/demo/mailbox", page) == []
+
 
 def test_staff_see_a_banner_while_no_channel_is_configured(console: Console) -> None:
     banner = "Personne n'est prévenu des bris de glace ni des demandes d'accès"
