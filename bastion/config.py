@@ -409,7 +409,9 @@ def _coerce_env(raw: str) -> Any:
 def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     overrides: dict[str, dict[str, Any]] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name in ("BASTION_CONFIG", "BASTION_OPERATOR"):
+        # Not settings: the file's name, the CLI operator, the demo's consent (bastion.demo).
+        if not name.startswith(ENV_PREFIX) or name in ("BASTION_CONFIG", "BASTION_OPERATOR",
+                                                       "BASTION_DEMO_ACCOUNTS"):
             continue
         rest = name[len(ENV_PREFIX):].lower()
         if "__" not in rest:

@@ -12,7 +12,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bastion.context import Bastion
 
-from . import access, api, bounded_input, errors, i18n, navigation, security, statuses
+from . import (
+    access,
+    api,
+    bounded_input,
+    errors,
+    i18n,
+    navigation,
+    notification_warning,
+    security,
+    statuses,
+)
 from .blueprints import (
     access_review,
     account,
@@ -22,6 +32,7 @@ from .blueprints import (
     audit,
     auth,
     break_glass,
+    demo_mailbox,
     dpo,
     grants,
     health,
@@ -73,8 +84,11 @@ def create_app(core: Bastion, config: Mapping[str, Any] | None = None) -> Flask:
     security.install(app)
     errors.install(app)
     navigation.install(app)
+    notification_warning.install(app)
     for module in BLUEPRINTS:
         app.register_blueprint(module.blueprint)
+    if app.config.get("BASTION_DEMO_MAILBOX"):  # set by `bastion demo` only
+        app.register_blueprint(demo_mailbox.blueprint)
     api.install(app)  # the JSON API under /api/v1 (web/api): after CSRFProtect and access.enforce
     trust_proxies(app, core.settings.web.trusted_proxies)
     return app

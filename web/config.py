@@ -45,6 +45,8 @@ def flask_config(core: Bastion, overrides: Mapping[str, Any] | None = None) -> d
         "BASTION_PUBLIC_URL": web.public_url,
         "BASTION_NODE_MODULES": str(NODE_MODULES),
         "AUDIT_PAGE_SIZE": AUDIT_PAGE_SIZE,
+        # The Maildir of `bastion demo`'s mail sink; set, it adds the demo mailbox page.
+        "BASTION_DEMO_MAILBOX": None,
     }
     config.update(overrides or {})
     return config

@@ -33,6 +33,7 @@ MENU = (
     ("access_review.index", lazy_gettext("Access reviews")),
     ("dpo.home", lazy_gettext("Controls")),
     ("break_glass.declare_form", lazy_gettext("Emergency access")),
+    ("demo_mailbox.index", lazy_gettext("Demo mailbox")),  # only in `bastion demo`
     ("account.keys", lazy_gettext("My security keys")),
     ("account.sessions", lazy_gettext("My sessions")),
     ("account.preferences", lazy_gettext("Preferences")),

@@ -31,6 +31,13 @@ class ChannelProbe:
     problems: list[str]  # one phrase each, naming the setting
 
 
+def configured_channels(settings: Settings) -> list[str]:
+    """The notification channels set in the configuration (no I/O: the console asks on
+    every page whether anyone can be told at all)."""
+    return [name for name, value in (("smtp", settings.smtp.host), ("webhook", settings.webhook.url))
+            if value]
+
+
 def probe_channels(settings: Settings) -> ChannelProbe:
     """SMTP: connect and EHLO (and STARTTLS when set); webhook: its host accepts a TCP
     connection. Neither sends anything."""
@@ -95,9 +102,23 @@ def start_problem(core: Bastion) -> str | None:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    channel: str  # "email" | "webhook"
+    recipient: str  # the address, or the webhook's host only (its URL may hold a token)
+    problem: str | None = None  # why it is not delivered yet
+
+    def describe(self) -> str:
+        what = (f"e-mail to {self.recipient}" if self.channel == "email"
+                else f"webhook {self.recipient}")
+        return f"{what} ({self.problem})" if self.problem else what
+
+
+@dataclass(frozen=True)
 class Told:
-    delivered: list[str]
-    not_delivered: list[str]  # "e-mail to x (reason)"
+    delivered: list[Delivery]
+    not_delivered: list[Delivery]
+    # False when neither [smtp] host nor [webhook] url is set: nothing could be queued.
+    channels_configured: bool = True
 
 
 def deliver_declared(core: Bastion, request_id: int) -> Told:
@@ -109,26 +130,33 @@ def deliver_declared(core: Bastion, request_id: int) -> Told:
             NotificationOutbox.kind == DECLARED).order_by(NotificationOutbox.id)).all()
         delivered, missing = [], []
         for row in rows:
-            what = ("e-mail to " + row.recipient if row.channel == "email"
-                    else "webhook " + (urlsplit(row.recipient).hostname or "?"))
+            recipient = (row.recipient if row.channel == "email"
+                         else urlsplit(row.recipient).hostname or "?")
             if row.status == "sent":
-                delivered.append(what)
-            elif row.status == "sending":
-                missing.append(f"{what} (being sent)")
+                delivered.append(Delivery(row.channel, recipient))
             else:
-                missing.append(f"{what} ({(row.last_error or row.status)[:120]})")
-    return Told(delivered, missing)
+                problem = ("being sent" if row.status == "sending"
+                           else (row.last_error or row.status)[:120])
+                missing.append(Delivery(row.channel, recipient, problem))
+    return Told(delivered, missing, bool(configured_channels(core.settings)))
+
+
+def _listed(deliveries: list[Delivery]) -> str:
+    return ", ".join(d.describe() for d in deliveries)
 
 
 def notice(told: Told) -> str:
     """What the technician is told about who knows of the emergency: only the truth."""
     if told.delivered and not told.not_delivered:
-        return "told: " + ", ".join(told.delivered) + "."
+        return "told: " + _listed(told.delivered) + "."
     if told.delivered:
-        return ("told: " + ", ".join(told.delivered) + "; NOT delivered yet: "
-                + ", ".join(told.not_delivered) + ".")
+        return ("told: " + _listed(told.delivered) + "; NOT delivered yet: "
+                + _listed(told.not_delivered) + ".")
     if told.not_delivered:
-        return ("NOBODY could be told yet (" + ", ".join(told.not_delivered)
+        return ("NOBODY could be told yet (" + _listed(told.not_delivered)
                 + "): call the hospital's IT on-call line now.")
+    if not told.channels_configured:
+        return ("NOBODY was told: no notification channel is configured ([smtp] host, "
+                "[webhook] url): call the hospital's IT on-call line now.")
     return ("NOBODY was told (no webhook, and no approver or DPO to e-mail): call the "
             "hospital's IT on-call line now.")

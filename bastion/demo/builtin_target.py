@@ -1,6 +1,10 @@
 """A fallback demo target for machines without OpenSSH's sshd: an asyncssh server that
 trusts the bastion's target CA like sshd does (TrustedUserCAKeys) and runs a real shell
-(bash in a pseudo-terminal), commands and SFTP, as the user running the demo."""
+(bash in a pseudo-terminal), commands and SFTP, as the user running the demo.
+
+Its SFTP is rooted in a folder of the demo (``files_root``), where the folders the
+contracts allow are made: the user running the demo cannot create ``/opt/medilogic``, and
+the demo must not write outside ./var. Shell and exec commands see the real file system."""
 
 from __future__ import annotations
 
@@ -36,7 +40,9 @@ async def _handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
         child = subprocess.Popen(argv, stdin=secondary, stdout=secondary, stderr=secondary,
                                  env=environment, start_new_session=True, cwd=Path.home())
         os.close(secondary)
-        await process.redirect(stdin=main, stdout=os.dup(main), stderr=asyncssh.STDOUT)
+        # A terminal has one output: the child's stderr is already on it. (asyncssh.STDOUT
+        # is a client-side option; given here it closed the whole connection.)
+        await process.redirect(stdin=main, stdout=os.dup(main))
     else:
         child = subprocess.Popen([shell, "-c", process.command or shell], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,
@@ -47,7 +53,8 @@ async def _handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
     process.exit(status)
 
 
-async def start_builtin_target(workdir: Path, port: int, trusted_ca: Path) -> tuple[object, Path]:
+async def start_builtin_target(workdir: Path, port: int, trusted_ca: Path,
+                               files_root: Path) -> tuple[object, Path]:
     workdir.mkdir(parents=True, exist_ok=True)
     host_key_path = workdir / "builtin_host_ed25519_key"
     if not host_key_path.exists():
@@ -58,6 +65,7 @@ async def start_builtin_target(workdir: Path, port: int, trusted_ca: Path) -> tu
     server = await asyncssh.create_server(
         _Server, "127.0.0.1", port, server_host_keys=[str(host_key_path)],
         authorized_client_keys=authorized, process_factory=_handle, encoding=None,
-        line_editor=False, sftp_factory=True,
+        line_editor=False,
+        sftp_factory=lambda channel: asyncssh.SFTPServer(channel, chroot=bytes(files_root)),
     )
     return server, Path(f"{host_key_path}.pub")

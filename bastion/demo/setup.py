@@ -21,6 +21,7 @@ from bastion.staff import add_staff
 
 DEMO_ACTOR = Actor("demo:setup", "admin")
 DEMO_TECHNICIAN = "jdupont"
+DEMO_VENDOR = "medilogic"  # his employer's contract: contracts/examples/dpi-editor.yaml
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples"
 
 # name, labels, data categories, accounts: the inventory the example contracts speak of.
@@ -31,12 +32,18 @@ DEMO_TARGETS = (
      ["dbmaint"]),
     ("pacs-01", {"role": "pacs", "env": "prod"}, ["technical", "documents"], ["pacsmaint"]),
 )
+# Addresses in a reserved domain (RFC 2606): the demo's mail sink keeps what is sent to them.
+DEMO_MAIL_DOMAIN = "chu-demo.example"
 DEMO_STAFF = (
     ("admin", "Administrateur démo", ["admin"]),
     ("approbateur", "Approbatrice démo", ["approver"]),
     ("approbateur2", "Second approbateur démo", ["approver"]),
     ("dpo", "Déléguée à la protection des données (démo)", ["dpo"]),
 )
+
+
+def demo_email(username: str) -> str:
+    return f"{username}@{DEMO_MAIL_DOMAIN}"
 
 
 @dataclass
@@ -68,7 +75,13 @@ def ensure_staff(core: Bastion, passwords: dict[str, str]) -> dict[str, str]:
         for username, full_name, roles in DEMO_STAFF:
             user = existing.get(username) or add_staff(
                 session, core.audit, username=username, full_name=full_name, roles=roles,
-                password=passwords[username], actor=DEMO_ACTOR)
+                password=passwords[username], email=demo_email(username), actor=DEMO_ACTOR)
+            if not user.email:
+                # A ./var made by an older demo: its accounts had no address to be told at.
+                user.email = demo_email(username)
+                core.audit.append(session, action="staff.email_set", outcome="ok",
+                                  actor=DEMO_ACTOR, details={"staff": username,
+                                                             "email": user.email})
             if not user.usable_credentials:
                 links[username] = link_url(core, issue_link(session, core, user, actor=DEMO_ACTOR,
                                                             now=utcnow()))

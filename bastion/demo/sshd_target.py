@@ -31,11 +31,18 @@ def missing_accounts() -> list[str]:
     return missing
 
 
-def account_creation_warning(missing: list[str]) -> str:
-    """What root is told before the demo adds Unix accounts to this machine."""
-    names = ", ".join(missing)
-    return (f"warning: running as root, the demo target will create the Unix accounts {names} "
-            f"on this machine (remove them afterwards with: userdel -r NAME). "
+def account_creation_warning(missing: list[str], folders: list[str] | None = None) -> str:
+    """What root is told before the demo adds Unix accounts, and the folders the contracts
+    allow (each with a sample file), to this machine."""
+    parts, undo = [], []
+    if missing:
+        parts.append(f"the Unix accounts {', '.join(missing)}")
+        undo.append("userdel -r NAME")
+    if folders:
+        parts.append(f"the folders {', '.join(folders)} (with a sample file each)")
+        undo.append("rm -r FOLDER")
+    return (f"warning: running as root, the demo target will create {' and '.join(parts)} "
+            f"on this machine (remove them afterwards with: {'; '.join(undo)}). "
             f"Set BASTION_DEMO_ACCOUNTS=no to use the built-in demo target instead.")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,9 +17,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bastion import breakglass
+from bastion.demo.mail_sink import start_mail_sink
+from bastion.demo.mailbox import read_mailbox
 from bastion.models import Grant, StaffUser, Technician, utcnow
 from tests.approvals.conftest import World, audit_events
 from tests.controls.test_period import open_session, proxy_event
+from tests.harness.ports import free_port
 from tests.web.conftest import People, csrf_from, session_for
 from tests.web.test_accessibility import problems_of
 from web import create_app
@@ -76,7 +80,12 @@ def test_an_approver_declares_for_a_technician(console: Console) -> None:
         "technician": "jdupont", "target": "dpi-db-01", "justification": JUSTIFICATION,
         "ticket": "INC-7", "csrf_token": csrf_from(page)})
     assert response.status_code == 302 and response.location == "/"
-    assert "Accès d'urgence ouvert pour jdupont sur dpi-db-01" in unescape(console.page("/"))
+    home = unescape(console.page("/"))
+    assert "Accès d'urgence ouvert pour jdupont sur dpi-db-01" in home
+    # No [smtp] nor [webhook] here: whoever declared is told that nobody else knows.
+    assert ("PERSONNE n'a été prévenu : aucun canal de notification n'est configuré ([smtp] "
+            "host, [webhook] url). Appelez vous-même les approbateurs et le DPO") in home
+    assert "sont prévenus" not in home
     with console.world.core.db.session() as db:
         grant = db.scalar(select(Grant))
         assert grant.break_glass and grant.request.declared_by_staff_id == console.people.approver
@@ -87,6 +96,53 @@ def test_an_approver_declares_for_a_technician(console: Console) -> None:
         "csrf_token": csrf_from(page)})
     assert response.status_code == 400
     assert "the justification is too short" in response.get_data(as_text=True)
+
+
+def test_the_declarer_reads_who_was_e_mailed(console: Console, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    maildir = tmp_path / "sink"
+    sink = start_mail_sink(maildir, free_port())  # a real SMTP server (aiosmtpd)
+    try:
+        core = console.world.core
+        core.settings = core.settings.with_changes("smtp", host="127.0.0.1", port=sink.port)
+        console.sign_in("approver")
+        page = console.page("/break-glass/declare")
+        response = console.client.post("/break-glass/declare", data={
+            "technician": "jdupont", "target": "dpi-app-01", "justification": JUSTIFICATION,
+            "csrf_token": csrf_from(page)})
+        assert response.status_code == 302
+        home = unescape(console.page("/"))
+    finally:
+        sink.stop()
+    told = re.search(r"Prévenus : ([^<]*)\. Le DPO l'examinera\.", home)
+    assert told, home
+    addresses = set(re.findall(r"e-mail à (\S+?@chu\.example)", told.group(1)))
+    received = {mail.recipients for mail in read_mailbox(maildir)}
+    assert addresses and addresses == received
+    assert "alice@chu.example" not in addresses  # she declared it
+    assert "PERSONNE" not in home and "aucun canal de notification" not in home
+
+    # The demo's mailbox page shows them (a console built as `bastion demo` builds it).
+    demo = create_app(console.world.core, {"TESTING": True, "BASTION_DEMO_MAILBOX": str(maildir)})
+    with demo.test_client() as client:
+        with client.session_transaction() as stored:
+            stored.update(session_for(demo, "dpo", console.people))
+        page = unescape(client.get("/demo/mailbox").get_data(as_text=True))
+    assert page.count("[URGENT]") == len(addresses)  # one per person, in their language
+    assert "urgent" in page and JUSTIFICATION in page
+    assert problems_of("/demo/mailbox", page) == []
+
+
+def test_staff_see_a_banner_while_no_channel_is_configured(console: Console) -> None:
+    banner = "Personne n'est prévenu des bris de glace ni des demandes d'accès"
+    for identity in ("approver", "admin", "dpo"):
+        console.sign_in(identity)
+        assert banner in unescape(console.page("/")), identity
+    console.sign_in("technician")
+    assert banner not in unescape(console.page("/portal/requests"))
+    core = console.world.core
+    core.settings = core.settings.with_changes("webhook", url="http://127.0.0.1:9/hook")
+    console.sign_in("dpo")
+    assert banner not in unescape(console.page("/"))
 
 
 def test_the_dpo_home_shows_overdue_reviews_first(console: Console) -> None:

@@ -101,6 +101,9 @@ def test_the_demo_says_which_accounts_it_creates_and_asks_at_a_terminal() -> Non
     warning = account_creation_warning(["maint", "dbmaint"])
     assert "maint, dbmaint" in warning and "userdel -r" in warning
     assert "BASTION_DEMO_ACCOUNTS=no" in warning
+    both = account_creation_warning(["maint"], ["/opt/medilogic"])
+    assert "accounts maint and the folders /opt/medilogic (with a sample file each)" in both
+    assert "userdel -r NAME; rm -r FOLDER" in both
     asked: list[str] = []
 
     def answer(reply: str):  # type: ignore[no-untyped-def]

@@ -126,6 +126,14 @@ def test_the_notice_says_when_nobody_could_be_told(scenario: Scenario, tmux, web
                   r"500\)\): call the hospital's IT on-call line now\.")
 
 
+def test_the_notice_says_when_no_channel_is_configured(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    assert not scenario.core.settings.smtp.host and not scenario.core.settings.webhook.url
+    _closed_window_contract(scenario)
+    _declare_over_ssh(scenario, tmux)
+    tmux.wait_for(r"NOBODY was told: no notification channel is configured \(\[smtp\] host, "
+                  r"\[webhook\] url\): call the hospital's IT on-call line now\.")
+
+
 # --- health and INS servers: an emergency only reads ------------------------------------------
 
 

@@ -146,13 +146,22 @@ GET  /api/v1/sessions/<int:session_id>              .    .   .     Y        Y   
 POST /api/v1/sessions/<int:session_id>/terminate    .    .   .     Y        Y     .   .
 """
 
+# Routes only `bastion demo` adds (create_app with BASTION_DEMO_MAILBOX): absent otherwise.
+DEMO_ROUTE_TABLE = """
+route                                              anon key enrol approver admin dpo technician
+GET  /demo/mailbox                                 .    .   .     Y        Y     Y   .
+"""
+
 COLUMNS = ("anonymous", "key-pending", "enrol-pending", "approver", "admin", "dpo", "technician")
 assert set(COLUMNS) == set(IDENTITIES)
 
 
-def expected_table() -> dict[str, frozenset[str]]:
+def expected_table(demo: bool = False) -> dict[str, frozenset[str]]:
     table = {}
-    for line in ROUTE_TABLE.strip().splitlines()[1:]:
+    lines = ROUTE_TABLE.strip().splitlines()[1:]
+    if demo:
+        lines += DEMO_ROUTE_TABLE.strip().splitlines()[1:]
+    for line in lines:
         method, path, *marks = line.split()
         assert len(marks) == len(COLUMNS), f"malformed table line: {line}"
         table[f"{method} {path}"] = frozenset(c for c, m in zip(COLUMNS, marks, strict=True) if m == "Y")
@@ -169,7 +178,7 @@ def routes(app: Flask) -> dict[str, str]:
 
 
 def table_problems(app: Flask) -> list[str]:
-    expected = expected_table()
+    expected = expected_table(demo=bool(app.config.get("BASTION_DEMO_MAILBOX")))
     actual = routes(app)
     problems = []
     for route in sorted(set(actual) - set(expected)):
@@ -242,10 +251,30 @@ def test_requests_are_allowed_or_refused_as_the_table_says(core: Bastion, people
     assert mismatches == []
 
 
-def _mismatches(app: Flask, client, people: People, identity: str) -> list[str]:
+def test_the_demo_routes_exist_only_in_the_demo(core: Bastion, people: People, tmp_path) -> None:
+    plain = create_app(core, {"TESTING": True})
+    for route in expected_table(demo=True).keys() - expected_table().keys():
+        method, path = route.split(" ", 1)
+        assert route not in routes(plain)
+        contents = session_for(plain, "admin", people)
+        client = plain.test_client()
+        with client.session_transaction() as stored:
+            stored.update(contents)
+        assert client.open(path, method=method).status_code == 404
+    demo = create_app(core, {"TESTING": True, "WTF_CSRF_ENABLED": False,
+                             "BASTION_DEMO_MAILBOX": str(tmp_path / "mailbox")})
+    assert table_problems(demo) == []
+    client = demo.test_client()
+    mismatches = []
+    for identity in COLUMNS:
+        mismatches += _mismatches(demo, client, people, identity, demo=True)
+    assert mismatches == []
+
+
+def _mismatches(app: Flask, client, people: People, identity: str, demo: bool = False) -> list[str]:
     mismatches = []
     contents = session_for(app, identity, people)
-    for route, allowed in expected_table().items():
+    for route, allowed in expected_table(demo).items():
         method, path = route.split(" ", 1)
         with client.session_transaction() as stored:
             stored.clear()

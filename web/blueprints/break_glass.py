@@ -1,6 +1,7 @@
 """Declaring an emergency access from the console, for a technician who cannot declare it
 over SSH themself (an approver or an admin on the phone with them). The access opens at
-once; approvers and the DPO are told; the DPO's review is opened (bastion.breakglass)."""
+once; approvers and the DPO are told; the DPO's review is opened (bastion.breakglass).
+Whoever declared is told who actually heard of it, as the technician is over SSH."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from bastion import breakglass
+from bastion.breakglass.channels import Delivery, Told, deliver_declared
 from bastion.models import Target, Technician, Vendor
 
 from ..access import requires
@@ -73,8 +75,38 @@ def declare() -> ResponseReturnValue:
     except breakglass.BreakGlassError as refusal:
         flash(refusal.message, "error")
         return render_template("break_glass/declare.html", form=form), refusal.status
-    flash(gettext("Emergency access open for %(technician)s on %(target)s until %(end)s. "
-                  "Approvers and the DPO are told; the DPO will review it.",
-                  technician=access.grant.technician, target=access.grant.target,
-                  end=when(access.not_after)), "success")
+    opened = gettext("Emergency access open for %(technician)s on %(target)s until %(end)s.",
+                     technician=access.grant.technician, target=access.grant.target,
+                     end=when(access.not_after))
+    told, everyone = told_line(deliver_declared(core(), access.request_id))
+    flash(f"{opened} {told}", "success" if everyone else "error")
     return redirect(url_for("home.index"))
+
+
+def _listed(deliveries: list[Delivery]) -> str:
+    parts = []
+    for delivery in deliveries:
+        what = (gettext("e-mail to %(address)s", address=delivery.recipient)
+                if delivery.channel == "email"
+                else gettext("webhook %(host)s", host=delivery.recipient))
+        parts.append(f"{what} ({delivery.problem})" if delivery.problem else what)
+    return ", ".join(parts)
+
+
+def told_line(told: Told) -> tuple[str, bool]:
+    """Who heard of the emergency, only the truth (as bastion.breakglass.channels.notice
+    says it over SSH), and whether every notification went out."""
+    if told.delivered and not told.not_delivered:
+        return gettext("Told: %(who)s. The DPO will review it.",
+                       who=_listed(told.delivered)), True
+    if told.delivered:
+        return gettext("Told: %(who)s; NOT delivered yet: %(missing)s.",
+                       who=_listed(told.delivered), missing=_listed(told.not_delivered)), False
+    if told.not_delivered:
+        return gettext("NOBODY could be told yet (%(missing)s): call the approvers and the DPO "
+                       "yourself now.", missing=_listed(told.not_delivered)), False
+    if not told.channels_configured:
+        return gettext("NOBODY was told: no notification channel is configured ([smtp] host, "
+                       "[webhook] url). Call the approvers and the DPO yourself now."), False
+    return gettext("NOBODY was told: no approver or DPO has an e-mail address and no webhook "
+                   "is set. Call them yourself now."), False

@@ -101,6 +101,10 @@ class SftpRelay:
         self._next_id = 1
         self.home = "/"
         self._write_lock = asyncio.Lock()
+        # The refusal line last written on stderr. A client retrying one path (scp stats it
+        # twice, then opens it) shows the technician one line, not three; every refusal is
+        # still answered and audited.
+        self._last_said: str | None = None
 
     def _new_id(self) -> int:
         self._next_id = (self._next_id + 1) & 0xFFFFFFFF
@@ -185,9 +189,13 @@ class SftpRelay:
         refusal = await self._decide(request, pending)
         if refusal is not None:
             code, reason = refusal
-            self.front_err.write(f"bastion: {reason}\r\n".encode())
+            if reason != self._last_said:
+                self.front_err.write(f"bastion: {reason}\r\n".encode())
+                self._last_said = reason
             await self._to_client(p.build_status(request.request_id, code, f"bastion: {reason}"))
             return
+        if request.kind != p.REALPATH:  # something else happened: the next refusal is news
+            self._last_said = None
         if request.kind == p.WRITE and pending.transfer is not None:
             pending.transfer.account(request.offset, request.data)
         upstream_id = self._new_id()
