@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from flask_babel import format_date, format_decimal, gettext, ngettext
+from flask_babel import format_date, format_decimal, gettext
 
 from bastion import controls
 from bastion.controls.trends import JUSTIFIED, OPEN, Monthly, Weekly
@@ -77,15 +77,13 @@ def flags_chart(trends: Weekly, language: str) -> BarChart:
 def break_glass_chart(trends: Monthly) -> BarChart:
     months = [format_date(m, "MMM yyyy") for m in trends.months]
     names = {JUSTIFIED: gettext("Justified"), OPEN: gettext("Review open")}
-    total = int(sum(sum(s.values) for s in trends.break_glass_by_state))
+    total = sum(sum(s.values) for s in trends.break_glass_by_state)
     return BarChart(
         id="chart-break-glass", title=gettext("Emergency accesses (break-glass) per month"),
-        description=ngettext(
-            "Stacked bars by the state of the review (justified, not justified, open), "
-            "from %(first)s to %(last)s: %(num)d emergency access in all.",
-            "Stacked bars by the state of the review (justified, not justified, open), "
-            "from %(first)s to %(last)s: %(num)d emergency accesses in all.",
-            total, first=months[0] if months else "", last=months[-1] if months else ""),
+        description=gettext("Stacked bars by the state of the review (justified, not justified, "
+                            "open), from %(first)s to %(last)s: %(n)s emergency access(es) in all.",
+                            first=months[0] if months else "", last=months[-1] if months else "",
+                            n=_count(total)),
         bucket_heading=gettext("Month"), buckets=tuple(months),
         bucket_keys=tuple(m.isoformat() for m in trends.months),
         series=tuple(Bars(s.key, names.get(s.key, gettext("Not justified")), s.values)
