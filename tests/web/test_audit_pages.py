@@ -20,6 +20,7 @@ from web.audit_details import LABELS, fields
 
 from .conftest import People
 from .emitted_actions import ROOT, Collector, emitted_actions
+from .test_accessibility import problems_of
 
 PROXY = Actor("technician:jdupont", "technician")
 
@@ -82,7 +83,9 @@ def test_the_events_page_reads_as_sentences(client: FlaskClient, core: Bastion, 
         core.audit.append(db, action="future.action", outcome="ok", actor=Actor.system(),
                           details={"vendor": None})
     sign_in_as("dpo")
-    page = unescape(client.get("/audit").get_data(as_text=True))
+    raw = client.get("/audit").get_data(as_text=True)
+    assert problems_of("/audit", raw) == []
+    page = unescape(raw)
     assert "Un fichier a été transféré par SFTP." in page
     assert "<code class=\"muted\">sftp.transfer</code>" in page
     assert "<dt>Chemin</dt><dd>/var/log/dpi/a.log</dd>" in page

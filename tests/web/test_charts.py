@@ -145,6 +145,15 @@ def test_many_series_wrap_the_legend_and_many_buckets_thin_the_labels() -> None:
     assert groups[8].get("fill") == groups[0].get("fill") == PALETTE[0]
 
 
+def test_a_series_may_keep_a_fixed_colour() -> None:
+    svg = parsed(chart((Bars("a", "A", (1, 0, 0), colour=4), Bars("b", "B", (0, 1, 0)))))
+    groups = {g.get("data-series"): g.get("fill") for g in svg.iter(SVG + "g") if g.get("data-series")}
+    assert groups == {"a": PALETTE[4], "b": PALETTE[1]}
+    swatches = [r.get("fill") for g in svg.iter(SVG + "g") if g.get("class") == "legend"
+                for r in g.iter(SVG + "rect")]
+    assert swatches == [PALETTE[4], PALETTE[1]]
+
+
 @pytest.mark.parametrize("colour", PALETTE)
 def test_every_colour_stands_out_from_white(colour: str) -> None:
     assert contrast(colour, "#ffffff") >= 3  # WCAG 1.4.11, graphical objects

@@ -41,6 +41,9 @@ class Bars:
     key: str
     label: str
     values: tuple[float, ...]
+    # A fixed place in the palette, so that a kind keeps its colour from chart to chart;
+    # None: the series' own position.
+    colour: int | None = None
 
 
 def _plain(value: float) -> str:
@@ -123,6 +126,8 @@ def _legend_rows(labels: Sequence[str], width: float) -> list[list[tuple[int, st
 def render(chart: BarChart) -> Markup:
     """The chart as one ``<svg>`` element, ready to put in a page. Every piece of text in
     it goes through ``_tag``/``_attrs``, which escape it: the result is safe markup."""
+    colours = [(s.colour if s.colour is not None else n) % len(PALETTE)
+               for n, s in enumerate(chart.series)]
     legend = _legend_rows([s.label for s in chart.series], WIDTH - LEFT - RIGHT) \
         if len(chart.series) > 1 else []
     height = HEIGHT + LEGEND_ROW * len(legend)
@@ -162,7 +167,7 @@ def render(chart: BarChart) -> Markup:
         out.append(_tag("text", chart.empty_text, class_="empty", x=LEFT + plot_width / 2,
                         y=TOP + plot_height / 2, text_anchor="middle", fill="#4b5560"))
     for number, series in enumerate(chart.series):
-        colour = number % len(PALETTE)
+        colour = colours[number]
         out.append("<g" + _attrs(class_=f"series s{colour}", fill=PALETTE[colour],
                                  stroke="#ffffff", data_series=series.key) + ">")
         for index, value in enumerate(series.values):
@@ -189,7 +194,7 @@ def render(chart: BarChart) -> Markup:
             y, x = HEIGHT - 8 + row * LEGEND_ROW, float(LEFT)
             for index, label in entries:
                 out.append(_tag("rect", x=_n(x), y=y - 10, width=12, height=12,
-                                fill=PALETTE[index % len(PALETTE)]))
+                                fill=PALETTE[colours[index]]))
                 out.append(_tag("text", label, x=_n(x + 16), y=y))
                 x += 14 + len(label) * CHAR + 18
         out.append("</g>")

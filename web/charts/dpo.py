@@ -10,9 +10,12 @@ from datetime import date
 from flask_babel import format_date, format_decimal, gettext
 
 from bastion import controls
-from bastion.controls.trends import JUSTIFIED, OPEN, Monthly, Weekly
+from bastion.controls.trends import JUSTIFIED, OPEN, UNJUSTIFIED, Monthly, Weekly
 
 from .bars import BarChart, Bars
+
+# Palette places (bars.PALETTE): justified green, not justified red, still open orange.
+STATE_COLOURS = {JUSTIFIED: 2, UNJUSTIFIED: 4, OPEN: 1}
 
 
 def _count(value: float) -> str:
@@ -69,7 +72,8 @@ def flags_chart(trends: Weekly, language: str) -> BarChart:
         trends, id="chart-flags", title=gettext("Flags per week"),
         description=gettext("Stacked bars, one colour per kind of flag, %(span)s: %(n)s flag(s) "
                             "in all.", span=_span(trends.weeks), n=_count(total)),
-        series=tuple(Bars(s.key, controls.kind_name(s.key, language), s.values)
+        series=tuple(Bars(s.key, controls.kind_name(s.key, language), s.values,
+                          colour=controls.FLAG_KINDS.index(s.key))
                      for s in trends.flags_by_kind),
         empty_text=gettext("Nothing was flagged in this period."), value_text=_count)
 
@@ -86,7 +90,8 @@ def break_glass_chart(trends: Monthly) -> BarChart:
                             n=_count(total)),
         bucket_heading=gettext("Month"), buckets=tuple(months),
         bucket_keys=tuple(m.isoformat() for m in trends.months),
-        series=tuple(Bars(s.key, names.get(s.key, gettext("Not justified")), s.values)
+        series=tuple(Bars(s.key, names.get(s.key, gettext("Not justified")), s.values,
+                          colour=STATE_COLOURS[s.key])
                      for s in trends.break_glass_by_state),
         empty_text=gettext("No emergency access in this period."), value_text=_count)
 
