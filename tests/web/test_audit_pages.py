@@ -137,15 +137,21 @@ def test_keyset_pages_stay_put_while_events_are_written(app: Flask, client: Flas
     assert "action=contract." in newer_url
     assert ids_on(client.get(newer_url).get_data(as_text=True)) == newest
     latest = client.get(link(second, "Événements les plus récents")).get_data(as_text=True)
-    assert ids_on(latest)[0] > newest[0]
+    latest_ids = ids_on(latest)
+    assert latest_ids[0] > newest[0]
     # Until the oldest matching event; nothing older then.
     page, seen = first, []
     while (url := link(page, "Événements plus anciens")) is not None:
         page = client.get(url).get_data(as_text=True)
         seen += ids_on(page)
     assert "contract.loaded" in page and len(set(seen)) == len(seen)
-    # A cursor that is not a number is the first page, not an error.
-    assert client.get("/audit?before=abc").status_code == 200
+    # A cursor that is not a usable number is the newest page, not an error; so is a
+    # page newer than the newest event.
+    for cursor in ("before=abc", "before=-4", f"before={2**70}", f"after={2**64}",
+                   f"after={latest_ids[0]}"):
+        response = client.get(f"/audit?action=contract.&{cursor}")
+        assert response.status_code == 200, cursor
+        assert ids_on(response.get_data(as_text=True)) == latest_ids, cursor
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])

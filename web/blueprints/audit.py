@@ -88,8 +88,10 @@ def audit_fields(details: dict[str, Any] | None) -> list[Field]:
 
 
 def _cursor(name: str) -> int | None:
+    """An event number from the query, or None (the newest page) for anything else: a
+    hand-edited link is not worth an error page, nor a number the database cannot hold."""
     value = request.args.get(name, type=int)
-    return value if value is not None and value > 0 else None
+    return value if value is not None and 0 < value < 2**63 else None
 
 
 @blueprint.get("")
@@ -112,7 +114,9 @@ def events() -> ResponseReturnValue:
                 newer = len(rows) > page_size
                 rows = rows[:page_size][::-1]
                 older = bool(rows) and _exists(db, query.where(AuditEvent.id < rows[-1].id))
-            else:
+            if not rows:
+                # The page older than `before`, or else the newest page (also when nothing
+                # is newer than `after` any more).
                 if before is not None:
                     query = query.where(AuditEvent.id < before)
                 rows = list(db.scalars(query.order_by(AuditEvent.id.desc()).limit(page_size + 1)))
