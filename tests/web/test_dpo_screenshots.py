@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bastion.audit.service import checkpoint as audit_checkpoint
 from bastion.context import Bastion
 from tests.approvals.conftest import World
 from tests.breakglass.conftest import build_break_glass_world
@@ -108,7 +109,10 @@ def test_the_dpo_pages_with_charts(live: tuple[World, str]) -> None:
         tab.go("/audit")
         assert "A staff member signed in to the console." in page.inner_text("table.audit")
         shot(tab, "audit-log", full_page=False)
+        signed = audit_checkpoint(world.core)  # as `bastion audit checkpoint` does
+        assert signed is not None
         tab.go("/audit/integrity")
         assert "What this check means" in page.inner_text("main")
+        assert f"Newest signed checkpoint: event no. {signed.event_id}" in page.inner_text("main")
         shot(tab, "audit-integrity")
         assert tab.errors == []  # no CSP violation, no script error
