@@ -1,4 +1,5 @@
-"""The audit log browser (filters, newest first, pages by id) and the chain check."""
+"""The audit log browser (filters, newest first, pages by id; each action as a sentence and
+its details as labelled fields) and the chain check, explained."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_timezone, lazy_gettext
 from flask_wtf import FlaskForm
 from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
@@ -19,6 +21,8 @@ from bastion.audit.service import verify as verify_audit_log
 from bastion.models import AuditEvent
 
 from ..access import requires
+from ..audit_actions import sentence
+from ..audit_details import Field, fields
 from ..forms import DateBounds, choices
 from ..identity import core, signed_in_principal
 
@@ -73,25 +77,63 @@ def filtered(form: AuditFilterForm) -> Select[tuple[AuditEvent]]:
     return query
 
 
+@blueprint.app_template_filter("audit_sentence")
+def audit_sentence(action: str) -> str | None:
+    return sentence(action)
+
+
+@blueprint.app_template_filter("audit_fields")
+def audit_fields(details: dict[str, Any] | None) -> list[Field]:
+    return fields(details)
+
+
+def _cursor(name: str) -> int | None:
+    """An event number from the query, or None (the newest page) for anything else: a
+    hand-edited link is not worth an error page, nor a number the database cannot hold."""
+    value = request.args.get(name, type=int)
+    return value if value is not None and 0 < value < 2**63 else None
+
+
 @blueprint.get("")
 @requires("dpo", "admin")
 def events() -> ResponseReturnValue:
+    """Newest first, a page at a time, by id (keyset): ``before=N`` is the page of events
+    older than N, ``after=N`` the page newer than N. A page's events stay the same
+    whatever is written meanwhile, and the filters ride along in every link."""
     form = AuditFilterForm(request.args)
     page_size = current_app.config["AUDIT_PAGE_SIZE"]
-    before = request.args.get("before", type=int)
+    before, after = _cursor("before"), _cursor("after")
+    newer = older = False
     with core().db.session() as db:
         rows: list[AuditEvent] = []
         if form.validate():
             query = filtered(form)
-            if before:
-                query = query.where(AuditEvent.id < before)
-            rows = list(db.scalars(query.order_by(AuditEvent.id.desc()).limit(page_size + 1)))
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        actions = list(db.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
-    older = {**request.args.to_dict(), "before": rows[-1].id} if more and rows else None
-    return render_template("audit/events.html", form=form, events=rows, older=older,
-                           actions=actions, status=200 if not form.errors else 400)
+            if after is not None and before is None:
+                rows = list(db.scalars(query.where(AuditEvent.id > after)
+                                       .order_by(AuditEvent.id).limit(page_size + 1)))
+                newer = len(rows) > page_size
+                rows = rows[:page_size][::-1]
+                older = bool(rows) and _exists(db, query.where(AuditEvent.id < rows[-1].id))
+            if not rows:
+                # The page older than `before`, or else the newest page (also when nothing
+                # is newer than `after` any more).
+                if before is not None:
+                    query = query.where(AuditEvent.id < before)
+                rows = list(db.scalars(query.order_by(AuditEvent.id.desc()).limit(page_size + 1)))
+                older = len(rows) > page_size
+                rows = rows[:page_size]
+                newer = bool(rows) and before is not None and _exists(
+                    db, filtered(form).where(AuditEvent.id > rows[0].id))
+    filters = {k: v for k, v in request.args.to_dict().items() if k not in ("before", "after")}
+    links = {"older": {**filters, "before": rows[-1].id} if older else None,
+             "newer": {**filters, "after": rows[0].id} if newer else None,
+             "newest": filters if newer else None}
+    return render_template("audit/events.html", form=form, events=rows, links=links,
+                           status=200 if not form.errors else 400)
+
+
+def _exists(db: Session, query: Select[tuple[AuditEvent]]) -> bool:
+    return db.scalar(query.with_only_columns(AuditEvent.id).limit(1)) is not None
 
 
 @blueprint.get("/integrity")

@@ -11,7 +11,7 @@ they leave the console.
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,12 +25,14 @@ from wtforms import DateField, RadioField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from bastion import breakglass, controls
-from bastion.controls import Flag, Moment
+from bastion.controls import Flag, Moment, trends
 from bastion.hds_certificates import hds_deadlines
 from bastion.models import Vendor, utcnow
 from bastion.second_factor_exceptions import second_factor_exceptions
 
 from ..access import requires
+from ..charts import BarChart, render
+from ..charts.dpo import dpo_charts
 from ..forms import DateBounds, choices
 from ..identity import core, signed_in_principal
 from .audit import _day_start
@@ -40,6 +42,7 @@ blueprint = Blueprint("dpo", __name__, url_prefix="/dpo")
 READERS = ("dpo",)
 FLAG_DAYS = 7  # the flags page and the home's counts: the last week by default
 REPORT_DAYS = 30
+TREND_WEEKS = 12  # the home's weekly charts; its break-glass chart covers 12 months
 
 
 class PeriodForm(FlaskForm):
@@ -109,6 +112,30 @@ def moment_url(moment: Moment | None) -> str | None:
         return None
 
 
+@blueprint.app_template_filter("bar_chart")
+def bar_chart(chart: BarChart) -> str:
+    return render(chart)
+
+
+def _charts(since: datetime, until: datetime, months_since: datetime,
+            vendor: str | None = None) -> list[BarChart]:
+    zone = ZoneInfo(str(get_timezone()))
+    weekly = trends.weekly(core(), since=since, until=until, zone=zone, vendor=vendor)
+    monthly = trends.monthly(core(), since=months_since, until=until, zone=zone, vendor=vendor)
+    return dpo_charts(weekly, monthly, str(get_locale()))
+
+
+def _home_charts(now: datetime) -> list[BarChart]:
+    """The last TREND_WEEKS weeks, this one included, and the last twelve months."""
+    zone = ZoneInfo(str(get_timezone()))
+    today = now.astimezone(zone).date()
+    monday = today - timedelta(days=today.weekday() + 7 * (TREND_WEEKS - 1))
+    months_back = today.year * 12 + today.month - 1 - 11
+    first_month = date(months_back // 12, months_back % 12 + 1, 1)
+    return _charts(_day_start(monday, zone), now + timedelta(seconds=1),
+                   _day_start(first_month, zone))
+
+
 @blueprint.app_template_filter("flag_kind")
 def flag_kind(kind: str) -> str:
     return controls.kind_name(kind, str(get_locale()))
@@ -149,7 +176,7 @@ def home() -> ResponseReturnValue:
         open_reviews=[r for r in reviews if not r.is_overdue(now)],
         counts=[(k, controls.kind_name(k, language), counts[k])
                 for k in controls.FLAG_KINDS if k in counts],
-        days=FLAG_DAYS)
+        days=FLAG_DAYS, charts=_home_charts(now), weeks=TREND_WEEKS)
 
 
 @blueprint.get("/flags")
@@ -246,10 +273,13 @@ def reports() -> ResponseReturnValue:
     form = PeriodForm(_vendors(), request.args)
     found: list[controls.VendorReport] = []
     period: tuple[datetime, datetime] | None = None
+    charts: list[BarChart] = []
     if form.validate():
         found, since, until = _reports(form)
         period = (since, until - timedelta(seconds=1))
+        charts = _charts(since, until, since, form.vendor.data or None)
     return render_template("dpo/reports.html", form=form, reports=found, period=period,
+                           charts=charts,
                            args=request.args.to_dict(),
                            flag_rows={r.vendor: _flag_rows(list(r.flags)) for r in found}
                            ), 400 if form.errors else 200
@@ -279,6 +309,7 @@ def report_print() -> ResponseReturnValue:
     _audit_export("vendor_report", format="print", since=since.isoformat(),
                   until=until.isoformat(), vendor=form.vendor.data or None)
     return render_template("dpo/print.html", reports=found,
+                           charts=_charts(since, until, since, form.vendor.data or None),
                            period=(since, until - timedelta(seconds=1)),
                            flag_rows={r.vendor: _flag_rows(list(r.flags)) for r in found},
                            printed_at=utcnow(), args=request.args.to_dict())
