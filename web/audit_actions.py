@@ -108,6 +108,7 @@ SENTENCES: dict[str, LazyString] = {
     "sftp.transfer": _("A file was transferred over SFTP."),
     "staff.approver_vouched": _("The DPO confirmed a new approver with a security key."),
     "staff.created": _("A staff account was created."),
+    "staff.email_set": _("A staff account's e-mail address was set."),
     "staff.disabled": _("A staff account was disabled."),
     "staff.enabled": _("A staff account was enabled."),
     "staff.enrolment_link_issued": _("A one-time enrolment link was issued."),
