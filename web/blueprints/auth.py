@@ -82,7 +82,10 @@ def succeeded() -> None:
 
 
 def render_sign_in(form: SignInForm, status: int) -> ResponseReturnValue:
-    return render_template("auth/sign_in.html", form=form), status
+    settings = core().settings
+    return render_template("auth/sign_in.html", form=form, oidc_label=settings.oidc.label
+                           if settings.oidc.issuer else None,
+                           directory=settings.ldap.url is not None), status
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
