@@ -27,9 +27,9 @@ from .audit.service import checkpoint_timer
 from .breakglass.channels import start_problem
 from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
+from .directory.directory_checks import directory_checks
 from .free_memory import bound_retained_memory, release_free_memory
 from .gc_tuning import tune_for_many_sessions
-from .directory.directory_checks import directory_checks
 from .periodic import run_every
 from .proxy.service import ProxyService
 from .recording import RecordingService, purge_daily

@@ -25,9 +25,8 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bastion.approvals import ApprovalError
+from bastion.approvals import ApprovalError, staff_notices
 from bastion.approvals import role_changes as changes
-from bastion.approvals import staff_notices
 from bastion.audit import Actor
 from bastion.console_sessions import revoke_all
 from bastion.context import Bastion

@@ -32,7 +32,7 @@ from bastion.audit import Actor
 from bastion.directory.password_step import password_step
 from bastion.models import StaffUser, utcnow
 
-from .. import ceremonies, signin_state, sign_in_refusals
+from .. import ceremonies, sign_in_refusals, signin_state
 from ..access import enrol_pending, key_pending, public, safe_next
 from ..identity import core, current_identity, principal_from_staff
 from ..throttle import Verdict
