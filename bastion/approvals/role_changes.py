@@ -49,6 +49,7 @@ class RoleChangeInfo:
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
+    origin: str | None = None  # "directory": filed at sign-in from the person's groups
 
     @property
     def added(self) -> tuple[str, ...]:
@@ -65,7 +66,7 @@ def _info(change: RoleChange) -> RoleChangeInfo:
                           tuple(change.roles_after), change.proposed_by.username,
                           change.proposed_at, change.status,
                           change.decided_by.username if change.decided_by else None,
-                          change.decided_at, change.reason)
+                          change.decided_at, change.reason, change.origin)
 
 
 def change_path(change_id: int) -> str:
