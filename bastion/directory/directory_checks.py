@@ -39,7 +39,11 @@ def check_directory_accounts(core: Bastion) -> CheckReport | None:
     """One round; None when there is nothing to check with (no [ldap], no service account)."""
     if core.settings.ldap.url is None:
         return None
-    directory = LdapDirectory(core.settings)
+    try:
+        directory = LdapDirectory(core.settings)
+    except ApprovalError as error:
+        _check_failed(core, error, "(configuration)")
+        return None
     if not directory.can_look_up:
         return None
     with core.db.session() as session:
@@ -51,11 +55,7 @@ def check_directory_accounts(core: Bastion) -> CheckReport | None:
         try:
             person = directory.lookup(username)
         except ApprovalError as error:
-            with core.db.session() as session:
-                core.audit.append(session, action="directory.check_failed", outcome="failed",
-                                  reasons=[error.message, *error.reasons],
-                                  details={"source": "ldap", "checked": username})
-            log.warning("directory check stopped: %s", error.reasons or error.message)
+            _check_failed(core, error, username)
             return CheckReport(len(accounts), disabled, narrowed)
         now = utcnow()
         with core.db.session() as session:
@@ -82,6 +82,14 @@ def check_directory_accounts(core: Bastion) -> CheckReport | None:
                                                  "console role")
                     disabled += 1
     return CheckReport(len(accounts), disabled, narrowed)
+
+
+def _check_failed(core: Bastion, error: ApprovalError, username: str) -> None:
+    with core.db.session() as session:
+        core.audit.append(session, action="directory.check_failed", outcome="failed",
+                          reasons=[error.message, *error.reasons],
+                          details={"source": "ldap", "checked": username})
+    log.warning("directory check stopped: %s", error.reasons or error.message)
 
 
 async def directory_checks(core: Bastion, stop: asyncio.Event) -> None:

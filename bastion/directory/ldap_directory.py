@@ -45,12 +45,18 @@ class LdapDirectory:
         self.service_password: str | None = None
         if self.config.bind_password_file is not None:
             path = settings.resolve(self.config.bind_password_file)
-            self.service_password = path.read_text(encoding="utf-8").strip()
+            try:
+                self.service_password = path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise _unavailable("[ldap] bind_password_file", exc) from None
         tls = None
         if self.config.url.startswith("ldaps://") or self.config.start_tls:  # type: ignore[union-attr]
             ca = str(settings.resolve(self.config.ca_file)) if self.config.ca_file else None
-            tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca,
-                      version=ssl.PROTOCOL_TLS_CLIENT)
+            try:
+                tls = Tls(validate=ssl.CERT_REQUIRED, ca_certs_file=ca,
+                          version=ssl.PROTOCOL_TLS_CLIENT)
+            except LDAPException as exc:  # e.g. the CA file is missing or unreadable
+                raise _unavailable("[ldap] ca_file", exc) from None
         self.server = Server(self.config.url, use_ssl=self.config.url.startswith("ldaps://"),  # type: ignore[union-attr]
                              tls=tls, connect_timeout=self.config.timeout_seconds, get_info="NO_INFO")
 

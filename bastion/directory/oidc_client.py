@@ -76,8 +76,14 @@ class OidcClient:
         self.redirect_uri = redirect_uri
         self.secret: str | None = None
         if self.config.client_secret_file is not None:
-            self.secret = settings.resolve(self.config.client_secret_file).read_text(
-                encoding="utf-8").strip()
+            try:
+                self.secret = settings.resolve(self.config.client_secret_file).read_text(
+                    encoding="utf-8").strip()
+            except OSError as exc:
+                raise ApprovalError("directory_unavailable",
+                                    "the identity provider's client secret cannot be read; "
+                                    "tell IT", reasons=[f"[oidc] client_secret_file: {exc}"]
+                                    ) from None
         self.verify: str | bool = (str(settings.resolve(self.config.ca_file))
                                    if self.config.ca_file else True)
 

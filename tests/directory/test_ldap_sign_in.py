@@ -233,9 +233,23 @@ def test_the_directory_unreachable_or_untrusted_refuses_and_says_so(
         error = refused(core, "amartin", ALICE)
         assert error.code == "directory_unavailable"
         assert "cannot be reached" in error.message
-        slapd.stop()
+        slapd.halt()
         assert refused(core, "amartin", ALICE).code == "directory_unavailable"
         assert check_directory_accounts(core).checked == 0
         assert events(core, "staff.sign_in_refused")[-1].details["code"] == "directory_unavailable"
     finally:
         core.close()
+
+
+def test_a_directory_that_cannot_answer_changes_nothing_and_is_audited(
+        ldap_core: Bastion, slapd: SlapdServer) -> None:
+    core = ldap_core
+    staff_id, token = _signed_in_directory_approver(core)
+    slapd.halt()
+    report = check_directory_accounts(core)
+    assert (report.checked, report.disabled, report.narrowed) == (1, 0, 0)
+    assert session_state(core, staff_id, token) == "ok"
+    assert staff(core, "amartin").granted_roles == {"approver"}
+    failed = events(core, "directory.check_failed")
+    assert len(failed) == 1 and "cannot be reached" in failed[0].reasons[0]
+    assert refused(core, "amartin", ALICE).code == "directory_unavailable"

@@ -188,6 +188,11 @@ class SlapdServer:
             raise RuntimeError(f"ldapmodify failed: {result.stderr.strip()}")
 
     def stop(self) -> None:
+        self.halt()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def halt(self) -> None:
+        """The directory goes down (its files, the CA the bastion trusts included, stay)."""
         process = getattr(self, "process", None)
         if process is not None and process.poll() is None:
             process.terminate()
@@ -198,4 +203,3 @@ class SlapdServer:
                 process.wait()
         if getattr(self, "log", None):
             self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)

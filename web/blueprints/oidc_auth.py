@@ -55,13 +55,12 @@ def _bounce_page(again: str) -> ResponseReturnValue:
 @blueprint.get("/sign-in/oidc")
 @public()
 def start() -> ResponseReturnValue:
-    client = _client()
     if current_identity().principal is not None:
         return redirect(url_for("home.index"))
     if throttled("(oidc)"):
         abort(429)
     try:
-        url, flow = client.start()
+        url, flow = _client().start()
     except ApprovalError as error:
         flash(sign_in_refusals.message(error), "error")
         return redirect(url_for("auth.sign_in"))
@@ -73,7 +72,8 @@ def start() -> ResponseReturnValue:
 @blueprint.get("/sign-in/oidc/callback")
 @public()
 def callback() -> ResponseReturnValue:
-    client = _client()
+    if core().settings.oidc.issuer is None:
+        abort(404)
     raw = session.get(FLOW_KEY)
     if raw is None and request.args.get("bounced") != "1":
         return _bounce_page(request.full_path.rstrip("?") + "&bounced=1")
@@ -86,7 +86,7 @@ def callback() -> ResponseReturnValue:
                           "or started elsewhere)")
         if time.time() - float(raw.get("since", 0)) > FLOW_SECONDS:  # type: ignore[union-attr]
             raise invalid("the sign-in at the identity provider took too long")
-        person = client.finish(flow, answer)
+        person = _client().finish(flow, answer)
     except ApprovalError as error:
         bastion = core()
         with bastion.db.session() as db:
