@@ -27,6 +27,9 @@ def _messages() -> dict[str, str]:
         "roles_awaiting_confirmation": gettext(
             "Your roles from the hospital directory wait for an administrator's or the DPO's "
             "confirmation with their security key. Try again once they have confirmed."),
+        "roles_suspended": gettext(
+            "Your roles are suspended until the yearly review of staff roles confirms them. Ask "
+            "an administrator or the DPO."),
         "directory_identity_mismatch": gettext(
             "This user name belongs to another account on this console. Ask an administrator."),
         "staff_inactive": gettext("This account was disabled by an administrator. Ask one of them."),

@@ -40,6 +40,7 @@ CODES: dict[str, int] = {
     "directory_account_disabled": 403,
     "no_role_in_directory": 403,
     "roles_awaiting_confirmation": 403,
+    "roles_suspended": 403,
     "directory_identity_mismatch": 403,
     "directory_sign_in_required": 403,
     "local_sign_in_disabled": 403,

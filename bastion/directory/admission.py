@@ -127,8 +127,8 @@ def _admit(session: Session, core: Bastion, person: DirectoryPerson,
     source = person.source
     if not USERNAME.match(person.username):
         return ApprovalError("directory_identity_mismatch",
-                            f"the directory's login {person.username!r} cannot be a console user "
-                            "name (lower-case letters, digits, '.', '_', '-'); ask IT")
+                             f"the directory's login {person.username!r} cannot be a console user "
+                             "name (lower-case letters, digits, '.', '_', '-'); ask IT")
     user = _find(session, person)
     if user is not None and (user.identity_source != source
                              or user.external_id != person.external_id):
@@ -142,8 +142,8 @@ def _admit(session: Session, core: Bastion, person: DirectoryPerson,
             disable_for_directory(session, core, user, source=source,
                                   reason=person.disabled_reason, now=now)
         return ApprovalError("directory_account_disabled",
-                            "your account is disabled in the hospital directory; ask IT",
-                            reasons=[person.disabled_reason])
+                             "your account is disabled in the hospital directory; ask IT",
+                             reasons=[person.disabled_reason])
     backed = roles_for(person.groups, role_groups(core, source))
     if user is None:
         if not backed:
@@ -169,6 +169,10 @@ def _admit(session: Session, core: Bastion, person: DirectoryPerson,
                               details={"username": user.username, "source": source})
     apply_groups(session, core, user, person, now=now, propose=True)
     session.flush()
+    if user.granted_roles and not user.role_names:
+        return ApprovalError("roles_suspended",
+                             "your roles are suspended until the yearly review of staff roles "
+                             "confirms them; ask an administrator or the DPO")
     if not user.role_names:
         pending = changes.pending_change_of(session, user)
         if pending is not None:
@@ -178,7 +182,7 @@ def _admit(session: Session, core: Bastion, person: DirectoryPerson,
                                 reasons=[f"role change {pending.id}: "
                                          f"{', '.join(pending.roles_after)}"])
         return ApprovalError("no_role_in_directory",
-                            "no group of yours in the hospital directory gives a role on this "
-                            "console; ask IT to add you to the right group")
+                             "no group of yours in the hospital directory gives a role on this "
+                             "console; ask IT to add you to the right group")
     clear_failures(session, StaffUser, StaffUser.id == user.id)
     return user.id

@@ -94,6 +94,9 @@ def test_a_directory_role_takes_effect_once_another_admin_confirms_it(ldap_core:
         person = db.get(StaffUser, alice.id)
         # Confirmed by an admin, not the DPO: the new approver's probation applies.
         assert probation_ends(person, core.settings.approvals.new_approver_hours) is not None
+        # The yearly review of staff roles still holds for directory accounts.
+        person.roles_suspended_at = person.created_at
+    assert refused(core, "amartin", ALICE).code == "roles_suspended"
 
 
 def test_wrong_or_empty_password_disabled_or_unmapped_accounts_are_refused(ldap_core: Bastion) -> None:
