@@ -46,6 +46,9 @@ class OidcProvider:
     forge: str | None = None  # one of FORGERIES, for the next ID token only
     redirect_uris: tuple[str, ...] = ()
     seen_challenges: list[tuple[str, str]] = field(default_factory=list)  # (method, challenge)
+    # A login page whose form the person submits, as at a real provider: the redirect back
+    # is then a navigation the provider's page started (cross-site for the console).
+    interactive: bool = False
 
     def __post_init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key-1", "use": "sig"},
@@ -74,7 +77,7 @@ class OidcProvider:
         def jwks():  # noqa: ANN202
             return jsonify(KeySet([self.key]).as_dict(private=False))
 
-        @app.get("/authorize")
+        @app.route("/authorize", methods=["GET", "POST"])
         def authorize():  # noqa: ANN202
             args = request.args
             if args.get("client_id") != CLIENT_ID or args.get("redirect_uri") not in self.redirect_uris:
@@ -85,6 +88,9 @@ class OidcProvider:
             self.seen_challenges.append((method, challenge))
             if method != "S256" or not challenge:
                 abort(400, "PKCE S256 required")
+            if self.interactive and request.method == "GET":
+                return ('<!doctype html><title>IdP</title><link rel="icon" href="data:,"><form method="post">'
+                        '<button id="idp-sign-in" type="submit">Sign in</button></form>')
             account = self.accounts[self.login_as or ""]
             code = secrets.token_urlsafe(24)
             self.codes[code] = {"account": account, "challenge": challenge,

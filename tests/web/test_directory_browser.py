@@ -135,3 +135,72 @@ def test_a_directory_approver_signs_in_enrols_a_key_and_approves(live: tuple[Bas
         approved = db.scalars(select(AuditEvent).where(AuditEvent.action.like("request.approved%"))).all()
         assert approved and approved[-1].actor == "staff:amartin"
     assert alice
+
+
+def test_an_oidc_sign_in_comes_back_through_the_strict_cookie_and_asks_for_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The provider (127.0.0.1) is another site than the console (localhost): Chromium
+    withholds the SameSite=Strict cookie on the redirect back, and the console's one
+    same-origin reload brings it."""
+    from tests.harness.oidc_provider import CLIENT_ID, CLIENT_SECRET, Account, OidcProvider
+
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    base = f"http://localhost:{port}"
+    provider = OidcProvider(accounts={"amartin": Account("sub-1", "amartin", "Alice Martin",
+                                                         ("dpi-approvers",))},
+                            login_as="amartin", redirect_uris=(f"{base}/sign-in/oidc/callback",),
+                            interactive=True)
+    (tmp_path / "oidc-secret.txt").write_text(CLIENT_SECRET)
+    (tmp_path / "bastion.toml").write_text(f"""
+[paths]
+var_dir = "{tmp_path / 'var'}"
+[web]
+public_url = "{base}"
+[oidc]
+issuer = "{provider.issuer}"
+client_id = "{CLIENT_ID}"
+client_secret_file = "oidc-secret.txt"
+label = "Hôpital"
+[oidc.role_groups]
+approver = ["dpi-approvers"]
+""")
+    core = _initialised_core(load_settings(tmp_path / "bastion.toml", env=SECOND_FACTOR_OFF))
+    dpo = make_staff(core, "chloe", ["dpo"], full_name="Chloé Petit")
+    try:
+        with provider, LiveServer(create_app(core), port), chromium() as browser:
+            tab = open_tab(browser, base)
+            page = tab.page
+            tab.add_authenticator()
+            visited: list[str] = []
+            page.on("request", lambda r: visited.append(r.url) if r.is_navigation_request() else None)
+            tab.go("/sign-in")
+            page.click("#oidc-sign-in")
+            page.click("#idp-sign-in")  # at the provider's own login page
+            page.wait_for_url(base + "/sign-in")
+            assert "attendent la confirmation" in page.inner_text("main")
+            with core.db.session() as db:
+                change_id = db.scalar(select(RoleChange.id))
+            key = soft_key(core, dpo)
+            options = approvals.role_change_options(core, change_id, dpo)
+            approvals.confirm_role_change(core, change_id, dpo, key.get(options_to_json(options)))
+
+            open_enrolment_link(tab, core, "amartin")
+            page.click("#oidc-sign-in")
+            page.click("#idp-sign-in")
+            page.wait_for_url(base + "/sign-in/enrol")
+            page.fill("#key-name", "Clé d'Alice")
+            page.click("form[data-webauthn=register] button[type=submit]")
+            page.wait_for_url(base + "/sign-in/key")
+            page.click("button[data-webauthn=sign-in]")
+            page.wait_for_url(base + "/")
+            assert "Alice Martin" in tab.heading()
+            tab.shot("dir-04-oidc-signed-in")
+            # Each return from the provider came back cookie-less, then once more from here.
+            assert len([u for u in visited if "/sign-in/oidc/callback" in u and "bounced=1" in u]) == 2
+            assert [e for e in tab.errors if "403" not in e] == [], tab.errors
+        with core.db.session() as db:
+            signed = db.scalars(select(AuditEvent).where(AuditEvent.action == "staff.signed_in")).all()
+            assert [e.details["method"] for e in signed] == ["oidc+key"]
+    finally:
+        core.close()
