@@ -256,3 +256,12 @@ def test_a_directory_that_cannot_answer_changes_nothing_and_is_audited(
     failed = events(core, "directory.check_failed")
     assert len(failed) == 1 and "cannot be reached" in failed[0].reasons[0]
     assert refused(core, "amartin", ALICE).code == "directory_unavailable"
+
+
+def test_config_check_says_whether_the_directory_answers(ldap_core: Bastion, slapd: SlapdServer) -> None:
+    from bastion.cli.config import _directory_findings
+
+    assert [f.level for f in _directory_findings(ldap_core.settings)] == ["ok"]
+    slapd.halt()
+    [finding] = _directory_findings(ldap_core.settings)
+    assert finding.level == "error" and "cannot be reached" in finding.text
