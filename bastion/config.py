@@ -327,6 +327,119 @@ class ControlsSettings(_Section):
 # --- end of break-glass and controls ---------------------------------------------------
 
 
+# --- Staff sign-in with the hospital directory (bastion.directory) ---------------------
+
+_ROLE_NAMES = ("admin", "approver", "dpo")  # bastion.models.STAFF_ROLES (models import no config)
+
+
+def _check_role_map(value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    unknown = sorted(set(value) - set(_ROLE_NAMES))
+    if unknown:
+        raise ValueError(f"unknown role(s) {', '.join(unknown)}: the keys are console roles "
+                         f"({', '.join(_ROLE_NAMES)}), the values directory groups")
+    return {role: tuple(group.strip() for group in groups) for role, groups in value.items()}
+
+
+class LdapSettings(_Section):
+    """LDAP or Active Directory sign-in for staff; off while ``url`` is unset.
+
+    The directory replaces the password step; the security-key step follows as for every
+    sign-in. Roles come from group membership (``role_groups``) at each sign-in, under the
+    rules of docs/operations.md, "Signing in with the hospital directory"."""
+
+    url: str | None = Field(None, pattern=r"^ldaps?://[^/]+/?$")  # ldap://dc1.hopital.example:389
+    start_tls: bool = False  # on an ldap:// URL: StartTLS before any bind (required unless ldaps)
+    ca_file: Path | None = None  # the directory's CA (PEM); unset: the system's CAs
+    # Search as a service account (bind_dn + bind_password_file), or, for Active Directory
+    # without one, bind as the person themself with their UPN (upn_domain).
+    bind_dn: str | None = None
+    bind_password_file: Path | None = None
+    upn_domain: str | None = Field(None, pattern=r"^[A-Za-z0-9.-]+$")
+    user_base: str | None = None  # ou=people,dc=hopital,dc=example
+    # {username} is escaped (RFC 4515) before it is put in. AD: (sAMAccountName={username})
+    user_filter: str = "(uid={username})"
+    full_name_attribute: str = "cn"  # AD: displayName
+    email_attribute: str = "mail"
+    # Groups holding the person: searched under group_base with group_filter ({dn}: the
+    # person's DN, escaped). AD nested groups: (member:1.2.840.113556.1.4.1941:={dn}).
+    group_base: str | None = None
+    group_filter: str = "(member={dn})"
+    # Console role -> group DNs (compared case-insensitively), e.g.
+    # approver = ["cn=dpi-approvers,ou=groups,dc=hopital,dc=example"].
+    role_groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    timeout_seconds: int = Field(5, ge=1, le=60)
+    # How often directory accounts are checked again (disabled, gone, out of their groups):
+    # their console sessions end at the first check that finds it.
+    check_minutes: int = Field(5, ge=1, le=24 * 60)
+
+    @field_validator("role_groups")
+    @classmethod
+    def _roles(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return _check_role_map(value)
+
+    @model_validator(mode="after")
+    def _complete(self) -> LdapSettings:
+        if self.url is None:
+            return self
+        if self.url.startswith("ldap://") and not self.start_tls and not _loopback_url(self.url):
+            raise ValueError("an ldap:// directory needs start_tls = true (or an ldaps:// url): "
+                             "passwords must not cross the network in clear")
+        if not self.user_base or not self.group_base or not self.role_groups:
+            raise ValueError("url needs user_base, group_base and role_groups")
+        if self.bind_dn and not self.bind_password_file:
+            raise ValueError("bind_dn needs bind_password_file")
+        return self
+
+
+def _loopback_url(url: str) -> bool:
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "127.0.0.1", "::1")
+
+
+class OidcSettings(_Section):
+    """OpenID Connect sign-in for staff (authorization code with PKCE); off while
+    ``issuer`` is unset. The client secret is read from a file, never from this one."""
+
+    issuer: str | None = Field(None, pattern=r"^https?://")
+    client_id: str | None = Field(None, min_length=1, max_length=200)
+    client_secret_file: Path | None = None  # unset: a public client (PKCE only)
+    scopes: tuple[str, ...] = ("openid", "profile", "email")
+    username_claim: str = "preferred_username"
+    roles_claim: str = "groups"  # a list of group or role names in the ID token
+    # Console role -> values of roles_claim, e.g. approver = ["dpi-approvers"].
+    role_groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    ca_file: Path | None = None  # the provider's CA (PEM); unset: the system's CAs
+    timeout_seconds: int = Field(5, ge=1, le=60)
+    label: str = Field("Hospital account", min_length=1, max_length=60)  # the sign-in button
+
+    @field_validator("role_groups")
+    @classmethod
+    def _roles(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return _check_role_map(value)
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcSettings:
+        if self.issuer is None:
+            return self
+        if self.issuer.startswith("http://") and not _loopback_url(self.issuer):
+            raise ValueError("issuer must be an https:// URL")
+        if not self.client_id or not self.role_groups:
+            raise ValueError("issuer needs client_id and role_groups")
+        if "openid" not in self.scopes:
+            raise ValueError("scopes must include openid")
+        return self
+
+
+class SignInSettings(_Section):
+    # "everyone": local accounts sign in with their password as before. "admins": once the
+    # hospital directory or identity provider is configured, a local password opens only an
+    # administrator's account (the break-glass admin for when the directory is down).
+    local_passwords: str = Field("everyone", pattern="^(everyone|admins)$")
+
+
+# --- end of staff sign-in with the hospital directory -----------------------------------
+
+
 class LoggingSettings(_Section):
     # "text" for a person reading the terminal or journalctl; "json" for a log collector
     # (one object per line; decisions carry their fields, see bastion.observability).
@@ -351,6 +464,17 @@ class Settings(_Section):
     breakglass: BreakGlassSettings = Field(default_factory=BreakGlassSettings)
     controls: ControlsSettings = Field(default_factory=ControlsSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    ldap: LdapSettings = Field(default_factory=LdapSettings)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    sign_in: SignInSettings = Field(default_factory=SignInSettings)
+
+    @model_validator(mode="after")
+    def _local_passwords_need_a_directory(self) -> Settings:
+        if (self.sign_in.local_passwords == "admins" and self.ldap.url is None
+                and self.oidc.issuer is None):
+            raise ValueError("sign_in.local_passwords = \"admins\" needs [ldap] or [oidc]: "
+                             "otherwise only administrators could sign in")
+        return self
 
     @model_validator(mode="after")
     def _recordings_longer_need_the_reason(self) -> Settings:

@@ -27,6 +27,7 @@ from .audit.service import checkpoint_timer
 from .breakglass.channels import start_problem
 from .console_sessions import purge_ended as purge_console_sessions
 from .context import Bastion
+from .directory.directory_checks import directory_checks
 from .free_memory import bound_retained_memory, release_free_memory
 from .gc_tuning import tune_for_many_sessions
 from .periodic import run_every
@@ -122,6 +123,8 @@ class NodeDuties:
             asyncio.create_task(housekeeping(core, stop)),
             # The DPO's daily summary (overdue break-glass reviews, flags), once a local day.
             asyncio.create_task(controls.daily_summaries(core, stop)),
+            # Staff the hospital directory disabled or took out of their groups lose it.
+            asyncio.create_task(directory_checks(core, stop)),
         ]
         self.notifier.start()
         forwarder = forwarder_from_settings(core.db, core.settings.syslog)

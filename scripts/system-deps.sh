@@ -22,6 +22,9 @@ else
     have chromium || need="$need chromium"
     have nginx || need="$need nginx"
     have systemd-analyze || need="$need systemd"
+    # The staff directory sign-in is tested against a real OpenLDAP server and its tools.
+    have slapd || need="$need slapd"
+    have ldapmodify || need="$need ldap-utils"
     have npm || need="$need npm"
 fi
 

@@ -39,6 +39,7 @@ from .blueprints import (
     home,
     live,
     logbook,
+    oidc_auth,
     portal,  # vendor pages (technicians)
     portal_auth,
     replay,
@@ -51,8 +52,8 @@ from .config import SIGN_IN_ADDRESS_WINDOW_SECONDS, SIGN_IN_ATTEMPTS_PER_ADDRESS
 from .identity import init_login
 from .throttle import Throttle
 
-BLUEPRINTS = (health, auth, home, account, admin_staff, role_changes, admin_targets, vendors, audit,
-              assets,
+BLUEPRINTS = (health, auth, oidc_auth, home, account, admin_staff, role_changes, admin_targets, vendors,
+              audit, assets,
               requests, live, sessions, replay, grants, dpo, break_glass,
               logbook, access_review,
               portal_auth, portal)  # vendor pages

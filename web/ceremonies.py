@@ -49,6 +49,9 @@ def _messages() -> dict[str, str]:
         "enrolment_link_invalid": gettext(
             "This enrolment link is unknown, used or expired. Ask an administrator for a new one."),
         "credential_not_found": gettext("This security key does not exist."),
+        "directory_sign_in_required": gettext(
+            "This account signs in with the hospital directory first: enter your user name and "
+            "password, or use the hospital account button, then your security key."),
         "cross_origin": gettext(
             "The security key was used inside another site's page. Open the console directly and try again."),
     }

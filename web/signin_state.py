@@ -31,6 +31,7 @@ SIGNED_IN_KEY = "signed_in"
 LAST_SEEN_KEY = "last_seen"
 LANGUAGE_KEY = "language"
 CONSOLE_SESSION_KEY = "console_session"
+SOURCES = ("local", "ldap", "oidc")
 
 # A password check is good for this long: time enough to find and touch the key.
 PENDING_SECONDS = 300
@@ -55,6 +56,7 @@ class Pending:
     staff_id: int
     stage: str  # key | enrol
     since: float
+    source: str = "local"  # what checked the first step: local | ldap | oidc
 
 
 def _now() -> float:
@@ -85,12 +87,13 @@ def _restart(reason: str = "new sign-in", keep_language: bool = True) -> str | N
     return ended.ref if ended else None
 
 
-def begin_pending(staff_id: int, stage: str) -> None:
-    if stage not in ("key", "enrol"):
+def begin_pending(staff_id: int, stage: str, source: str = "local") -> None:
+    if stage not in ("key", "enrol") or source not in SOURCES:
         raise ValueError(stage)
     _restart()
     session.permanent = True
-    session[PENDING_KEY] = {"staff_id": staff_id, "stage": stage, "since": _now()}
+    session[PENDING_KEY] = {"staff_id": staff_id, "stage": stage, "since": _now(),
+                            "source": source}
     session[LAST_SEEN_KEY] = _now()
 
 
@@ -99,7 +102,8 @@ def move_pending_to(stage: str) -> None:
     current = pending()
     if current is None:
         raise PermissionError("no sign-in in progress")
-    session[PENDING_KEY] = {"staff_id": current.staff_id, "stage": stage, "since": _now()}
+    session[PENDING_KEY] = {"staff_id": current.staff_id, "stage": stage, "since": _now(),
+                            "source": current.source}
 
 
 def pending() -> Pending | None:
@@ -107,10 +111,12 @@ def pending() -> Pending | None:
     if not isinstance(raw, dict):
         return None
     try:
-        state = Pending(int(raw["staff_id"]), str(raw["stage"]), float(raw["since"]))
+        state = Pending(int(raw["staff_id"]), str(raw["stage"]), float(raw["since"]),
+                        str(raw.get("source", "local")))
     except (KeyError, TypeError, ValueError):
         return None
-    if _now() - state.since > PENDING_SECONDS or state.stage not in ("key", "enrol"):
+    if (_now() - state.since > PENDING_SECONDS or state.stage not in ("key", "enrol")
+            or state.source not in SOURCES):
         return None
     return state
 

@@ -35,6 +35,16 @@ CODES: dict[str, int] = {
     "enrolment_link_invalid": 403,
     "key_confirmation_required": 403,
     "sign_in_failed": 401,
+    # staff signing in with the hospital directory or identity provider (bastion.directory)
+    "directory_unavailable": 503,
+    "directory_account_disabled": 403,
+    "no_role_in_directory": 403,
+    "roles_awaiting_confirmation": 403,
+    "roles_suspended": 403,
+    "directory_identity_mismatch": 403,
+    "directory_sign_in_required": 403,
+    "local_sign_in_disabled": 403,
+    "identity_token_invalid": 401,
     # the state of things
     "already_reviewed": 409,
     "request_not_pending": 409,

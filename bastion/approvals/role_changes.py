@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from webauthn.helpers.structs import PublicKeyCredentialRequestOptions
 
+from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.models import STAFF_ROLES, RoleChange, StaffRole, StaffUser, utcnow
 from bastion.staff import active_admins
@@ -48,6 +49,7 @@ class RoleChangeInfo:
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
+    origin: str | None = None  # "directory": filed at sign-in from the person's groups
 
     @property
     def added(self) -> tuple[str, ...]:
@@ -64,7 +66,7 @@ def _info(change: RoleChange) -> RoleChangeInfo:
                           tuple(change.roles_after), change.proposed_by.username,
                           change.proposed_at, change.status,
                           change.decided_by.username if change.decided_by else None,
-                          change.decided_at, change.reason)
+                          change.decided_at, change.reason, change.origin)
 
 
 def change_path(change_id: int) -> str:
@@ -73,11 +75,16 @@ def change_path(change_id: int) -> str:
 
 
 def role_change_content(change: RoleChange) -> dict[str, Any]:
-    """What the confirmer signs: whose roles, from what, to what, asked by whom and when."""
-    return {"kind": CONTENT_KIND, "v": 1, "change_id": change.id,
-            "staff": change.staff.username, "before": sorted(change.roles_before),
-            "after": sorted(change.roles_after), "proposed_by": change.proposed_by.username,
-            "proposed_at": change.proposed_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    """What the confirmer signs: whose roles, from what, to what, asked by whom and when
+    (and, for a change the directory's groups filed, that origin)."""
+    content = {"kind": CONTENT_KIND, "v": 1, "change_id": change.id,
+               "staff": change.staff.username, "before": sorted(change.roles_before),
+               "after": sorted(change.roles_after), "proposed_by": change.proposed_by.username,
+               "proposed_at": change.proposed_at.astimezone(UTC).strftime(
+                   "%Y-%m-%dT%H:%M:%S.%fZ")}
+    if change.origin:
+        content["origin"] = change.origin
+    return content
 
 
 def _check_roles(roles: list[str]) -> list[str]:
@@ -148,6 +155,57 @@ def propose_role_change(core: Bastion, staff: StaffRef, roles: list[str], *, pro
                                     subject=person, actor=actor.name, before=before,
                                     after=after, path=change_path(change.id))
         return _info(change)
+
+
+def pending_change_of(session: Session, person: StaffUser) -> RoleChange | None:
+    return session.scalar(select(RoleChange).where(RoleChange.staff_id == person.id,
+                                                   RoleChange.status == "pending"))
+
+
+def propose_from_directory(session: Session, core: Bastion, person: StaffUser,
+                           roles: list[str], *, source: str, groups: list[str],
+                           now: datetime) -> RoleChange:
+    """The directory puts ``person`` in groups mapped to roles they do not hold: file the
+    change like an admin's proposal, the person standing as proposer (so any other admin or
+    the DPO may confirm it). The directory is the hospital's word on who *may* hold a
+    role, not a second person here: its administrators are not bound by this bastion's
+    separation of duties, so a role it grants takes effect only once confirmed with a key."""
+    after = _check_roles(roles)
+    before = sorted(person.granted_roles)
+    change = RoleChange(staff_id=person.id, roles_before=before, roles_after=after,
+                        proposed_by_id=person.id, proposed_at=now, status="pending",
+                        origin="directory")
+    session.add(change)
+    session.flush()
+    actor = Actor(f"directory:{source}", "directory")
+    core.audit.append(session, action="staff.role_change_proposed", outcome="ok", actor=actor,
+                      reasons=[f"the {source} directory puts {person.username} in "
+                               f"{', '.join(groups) or 'no mapped group'}",
+                               "a role from the directory takes effect once another admin or "
+                               "the DPO confirms it with their security key"],
+                      details={"change": change.id, "username": person.username,
+                               "before": before, "after": after, "source": source})
+    staff_notices.roles_changed(session, core, event="role_change_proposed", subject=person,
+                                actor=actor.name, before=before, after=after,
+                                path=change_path(change.id))
+    return change
+
+
+def remove_for_directory(session: Session, core: Bastion, person: StaffUser, roles: list[str],
+                         *, source: str, reason: str, now: datetime) -> None:
+    """The directory no longer backs these roles: taken away at once (narrowing needs no
+    second person). A pending change that would grant one of them is refused too."""
+    before = sorted(person.granted_roles)
+    after = sorted(set(before) - set(roles))
+    _set_roles(person, after, now=now, vouched=True)
+    actor = Actor(f"directory:{source}", "directory")
+    core.audit.append(session, action="staff.roles_changed", outcome="ok", actor=actor,
+                      reasons=[reason, "roles removed: no second person needed"],
+                      details={"username": person.username, "before": before, "after": after,
+                               "source": source})
+    staff_notices.roles_changed(session, core, event="roles_removed_by_directory",
+                                subject=person, actor=actor.name, before=before, after=after,
+                                reason=reason, path=f"/admin/staff/{person.id}")
 
 
 def _load_change(session: Session, change_id: int, *, lock: bool = False) -> RoleChange:

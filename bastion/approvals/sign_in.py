@@ -116,9 +116,10 @@ def sign_in_options(core: Bastion, *, staff: StaffRef | None = None,
 
 def verify_sign_in(core: Bastion, response: CredentialResponse, *,
                    staff: StaffRef | None = None, address: str | None = None,
-                   now: datetime | None = None) -> SignedIn:
+                   first_factor: str = "password", now: datetime | None = None) -> SignedIn:
     """Second factor (``staff`` given) or passkey sign-in (``staff`` None). ``address``:
-    the client's, for the audit log."""
+    the client's, for the audit log. ``first_factor``: what checked the first step
+    (password | ldap | oidc), named in the method and the audit event."""
     now = now or utcnow()
     expected = staff_id_of(staff) if staff is not None else None
     passkey = expected is None
@@ -152,17 +153,23 @@ def verify_sign_in(core: Bastion, response: CredentialResponse, *,
         if not passkey and is_locked(person, now):
             raise ApprovalError("account_locked", "too many failed sign-ins: the account is "
                                                   "locked for now")
+        # A directory account passes through the directory at every sign-in (its groups,
+        # its being enabled): a passkey alone would skip that check.
+        if passkey and person.identity_source != "local":
+            raise ApprovalError("directory_sign_in_required",
+                                "this account signs in through the hospital directory first, "
+                                "then with its security key")
         new_count = verify_assertion(assertion, stored, rp=relying_party(core),
                                      expected_challenge=bytes.fromhex(row.challenge),
                                      require_user_verification=passkey)
         stored.sign_count, stored.last_used_at = new_count, now
         person.failed_sign_ins = 0
         consume(row, now=now, outcome="ok")
-        method = "passkey" if passkey else "password+key"
+        method = "passkey" if passkey else f"{first_factor}+key"
         core.audit.append(session, action="staff.signed_in", outcome="ok",
                           actor=staff_actor(person, "staff"),
                           details={"method": method, "credential": stored.name,
-                                   **_where(address)})
+                                   "source": person.identity_source, **_where(address)})
         return SignedIn(person.id, person.username, person.full_name,
                         tuple(sorted(person.role_names)), person.language, person.time_zone,
                         method, stored.id)

@@ -54,6 +54,21 @@ _EVENTS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Roles removed from {username}",
                "{actor} removed roles from {username}: {before} -> {after}."),
     },
+    "roles_removed_by_directory": {
+        "fr": ("Rôles retirés à {username} par l'annuaire",
+               "L'annuaire de l'hôpital ne met plus {username} dans les groupes de ces rôles : "
+               "{before} -> {after}. {reason}"),
+        "en": ("Roles removed from {username} by the directory",
+               "The hospital directory no longer puts {username} in the groups of these roles: "
+               "{before} -> {after}. {reason}"),
+    },
+    "disabled_by_directory": {
+        "fr": ("Compte {username} désactivé par l'annuaire",
+               "Le compte {username} est désactivé et ses sessions de console fermées : "
+               "{reason}"),
+        "en": ("Account {username} disabled by the directory",
+               "The account {username} is disabled and its console sessions ended: {reason}"),
+    },
     "roles_set_locally": {
         "fr": ("Compte {username} créé en ligne de commande",
                "{actor} a créé le compte {username} avec les rôles {after} depuis la ligne de "

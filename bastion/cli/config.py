@@ -61,6 +61,31 @@ def _weakening_settings(settings: Settings) -> list[Finding]:
     if settings.database_url.startswith("sqlite"):
         findings.append(Finding("warning", "database", "SQLite is for the demo and one node; "
                                 "use PostgreSQL in production"))
+    return findings + _directory_findings(settings)
+
+
+def _directory_findings(settings: Settings) -> list[Finding]:
+    """The hospital directory's sign-in: answers, and is it re-checked?"""
+    if settings.ldap.url is None:
+        return []
+    # Imported here: ldap3 is only read when a directory is configured.
+    from bastion.approvals import ApprovalError
+    from bastion.directory import LdapDirectory
+
+    findings = []
+    try:
+        directory = LdapDirectory(settings)
+        if directory.can_look_up:
+            directory.lookup("bastion-config-check")  # any answer shows bind and search work
+            findings.append(Finding("ok", "ldap", f"{settings.ldap.url} answers the service "
+                                    "account's search"))
+        else:
+            findings.append(Finding("warning", "ldap", "no bind_dn: accounts the directory "
+                                    "disables are refused at their next sign-in, but their "
+                                    "open console sessions are not ended (the periodic check "
+                                    "needs a service account)"))
+    except ApprovalError as error:
+        findings.append(Finding("error", "ldap", f"{error.message} ({'; '.join(error.reasons)})"))
     return findings
 
 

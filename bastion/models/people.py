@@ -114,6 +114,15 @@ class StaffUser(Base):
     roles_suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # As for vendors: staff who existed before the yearly review are counted from the upgrade.
     review_clock_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where the person signs in: "local" (a password here), "ldap" or "oidc" (the hospital
+    # directory or identity provider, bastion.directory), and their id there (the entry's
+    # DN, or the provider's issuer and subject), so a renamed login cannot take over.
+    identity_source: Mapped[str] = mapped_column(String(8), default="local",
+                                                 server_default="local")
+    external_id: Mapped[str | None] = mapped_column(String(500))
+    # Set when the directory disabled the account (or it vanished from it): a later sign-in
+    # the directory accepts again re-activates it; an admin's own disabling stays.
+    directory_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     roles: Mapped[list[StaffRole]] = relationship(
         back_populates="staff", cascade="all, delete-orphan", lazy="selectin"

@@ -35,6 +35,9 @@ class RoleChange(Base):
     # challenge row keeps the assertion), as a review keeps an approval's.
     credential_id: Mapped[int | None] = mapped_column(ForeignKey("webauthn_credentials.id"))
     challenge: Mapped[str | None] = mapped_column(String(64))
+    # "directory": filed at sign-in because the hospital directory or identity provider
+    # puts the person in a group mapped to the role (the person is then also proposer).
+    origin: Mapped[str | None] = mapped_column(String(16))
 
     staff: Mapped[StaffUser] = relationship(foreign_keys=[staff_id])
     proposed_by: Mapped[StaffUser] = relationship(foreign_keys=[proposed_by_id])

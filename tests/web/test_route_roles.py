@@ -121,6 +121,8 @@ POST /sign-in/key/options                          .    Y   .     .        .    
 POST /sign-in/key/verify                           .    Y   .     .        .     .   .
 POST /sign-in/passkey/options                      Y    Y   Y     Y        Y     Y   Y
 POST /sign-in/passkey/verify                       Y    Y   Y     Y        Y     Y   Y
+GET  /sign-in/oidc                                 Y    Y   Y     Y        Y     Y   Y
+GET  /sign-in/oidc/callback                        Y    Y   Y     Y        Y     Y   Y
 POST /sign-out                                     Y    Y   Y     Y        Y     Y   Y
 GET  /static/<path:filename>                       Y    Y   Y     Y        Y     Y   Y
 GET  /targets                                      .    .   .     Y        Y     Y   .

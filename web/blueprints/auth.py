@@ -21,7 +21,6 @@ from wtforms.validators import DataRequired, Length
 
 from bastion.approvals import (
     ApprovalError,
-    check_password,
     enrolment_options,
     list_credentials,
     register_credential,
@@ -30,9 +29,10 @@ from bastion.approvals import (
 )
 from bastion.approvals.enrolment_links import find_link
 from bastion.audit import Actor
+from bastion.directory.password_step import password_step
 from bastion.models import StaffUser, utcnow
 
-from .. import ceremonies, signin_state
+from .. import ceremonies, sign_in_refusals, signin_state
 from ..access import enrol_pending, key_pending, public, safe_next
 from ..identity import core, current_identity, principal_from_staff
 from ..throttle import Verdict
@@ -82,7 +82,10 @@ def succeeded() -> None:
 
 
 def render_sign_in(form: SignInForm, status: int) -> ResponseReturnValue:
-    return render_template("auth/sign_in.html", form=form), status
+    settings = core().settings
+    return render_template("auth/sign_in.html", form=form, oidc_label=settings.oidc.label
+                           if settings.oidc.issuer else None,
+                           directory=settings.ldap.url is not None), status
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -100,27 +103,36 @@ def sign_in() -> ResponseReturnValue:
     if throttled(username):
         raise TooManyRequests()
     try:
-        staff_id = check_password(core(), username, form.password.data, address=client_address())
-    except ApprovalError:
-        flash(ceremonies.failure_message(), "error")
-        return render_sign_in(form, 401)
+        first = password_step(core(), username, form.password.data, address=client_address())
+    except ApprovalError as error:
+        flash(sign_in_refusals.message(error), "error")
+        return render_sign_in(form, error.status)
     succeeded()
-    # Without a usable key (a first sign-in, or every key revoked or suspended) the person
-    # registers one before anything else, and only with an enrolment link for them.
+    step = begin_key_step(first.staff_id, first.source, form.next.data)
+    if step is None:
+        return render_sign_in(form, 403)
+    return redirect(url_for(step))
+
+
+def begin_key_step(staff_id: int, source: str, next_url: str | None) -> str | None:
+    """The first step (a password, the directory, the identity provider) is done: the
+    security-key step follows, or, without a usable key, the enrolment of one, only with
+    an enrolment link for this person. Returns the step's endpoint; None (refusal flashed
+    and audited) when neither may follow."""
     stage = "key" if any(key.usable for key in list_credentials(core(), staff_id)) else "enrol"
     token = session.get(ENROL_TOKEN_KEY)
     if stage == "enrol" and not _link_is_for(token, staff_id):
         _refuse_enrolment(staff_id)
         flash(gettext("This account has no usable security key. Ask an administrator for a "
                       "one-time enrolment link, then open it."), "error")
-        return render_sign_in(form, 403)
-    signin_state.begin_pending(staff_id, stage)
+        return None
+    signin_state.begin_pending(staff_id, stage, source)
     if stage == "enrol":
         session[ENROL_TOKEN_KEY] = token
-    target = safe_next(form.next.data)
+    target = safe_next(next_url)
     if target:
         session[NEXT_KEY] = target
-    return redirect(url_for("auth.key_step" if stage == "key" else "auth.enrol"))
+    return "auth.key_step" if stage == "key" else "auth.enrol"
 
 
 def _link_is_for(token: object, staff_id: int) -> bool:
@@ -207,7 +219,9 @@ def key_options() -> ResponseReturnValue:
 @blueprint.post("/sign-in/key/verify")
 @key_pending()
 def key_verify() -> ResponseReturnValue:
-    return _finish_assertion(_pending_staff_id())
+    pending = signin_state.pending()
+    return _finish_assertion(_pending_staff_id(),
+                             pending.source if pending is not None else "local")
 
 
 @blueprint.post("/sign-in/passkey/options")
@@ -224,13 +238,14 @@ def passkey_verify() -> ResponseReturnValue:
     return _finish_assertion(None)
 
 
-def _finish_assertion(staff_id: int | None) -> ResponseReturnValue:
+def _finish_assertion(staff_id: int | None, source: str = "local") -> ResponseReturnValue:
     """Verify the assertion (the core audits success and refusal), then sign in for real."""
     credential = ceremonies.credential_from_body(request.get_json(silent=True))
     if credential is None:
         return ceremonies.missing_credential()
     try:
-        signed = verify_sign_in(core(), credential, staff=staff_id, address=client_address())
+        signed = verify_sign_in(core(), credential, staff=staff_id, address=client_address(),
+                                first_factor="password" if source == "local" else source)
     except ApprovalError as error:
         return ceremonies.error_response(error)
     with core().db.session() as db:
