@@ -54,6 +54,8 @@ SENTENCES: dict[str, LazyString] = {
     "contract.loaded": _("A vendor contract was loaded."),
     "contract.rejected": _("A vendor contract was rejected as invalid."),
     "contract.unchanged": _("A vendor contract was loaded again, unchanged."),
+    "directory.check_failed": _("The periodic check of staff accounts against the hospital "
+                                "directory failed; nothing was changed."),
     "forward.closed": _("A port forward was closed."),
     "forward.opened": _("A port forward was opened."),
     "forward.refused": _("A port forward was refused."),
@@ -110,6 +112,10 @@ SENTENCES: dict[str, LazyString] = {
     "staff.created": _("A staff account was created."),
     "staff.email_set": _("A staff account's e-mail address was set."),
     "staff.disabled": _("A staff account was disabled."),
+    "staff.disabled_by_directory": _("The hospital directory disabled or removed a staff account: "
+                                     "its roles and console sessions ended."),
+    "staff.enabled_by_directory": _("The hospital directory enabled a staff account again; its "
+                                    "roles wait for confirmation."),
     "staff.enabled": _("A staff account was enabled."),
     "staff.enrolment_link_issued": _("A one-time enrolment link was issued."),
     "staff.role_change_confirmation_refused": _("Confirming a change of roles was refused."),
