@@ -36,6 +36,7 @@ class ChannelHandlers:
     def __init__(self, service: ProxyService) -> None:
         self.service = service
         self._stopping: set[asyncio.Task[str]] = set()
+        self._telling: dict[ProxyConnection, asyncio.Future[None]] = {}
 
     async def handle_process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         owner: ProxyConnection = process.get_extra_info("connection").get_owner()
@@ -125,7 +126,21 @@ class ChannelHandlers:
         (a spent budget, or the recording storage) and everything is closed. Once: the
         other channels of a connection already closing stop with it, not again."""
         if owner.closing_reason is not None:
+            # Another channel (or the recorder's death) is already ending it: wait until
+            # the technician has been told, or this channel's close would cut the line.
+            telling = self._telling.get(owner)
+            if telling is not None:
+                await asyncio.shield(telling)
             return owner.closing_reason
+        telling = self._telling[owner] = asyncio.get_running_loop().create_future()
+        try:
+            return await self._end_unrecordable(owner, kind, failure, volume)
+        finally:
+            del self._telling[owner]
+            telling.set_result(None)
+
+    async def _end_unrecordable(self, owner: ProxyConnection, kind: str,
+                                failure: Exception, volume: Volume | None) -> str:
         budget = isinstance(failure, BudgetExceeded)
         reason = (f"output budget spent ({failure.scope})" if isinstance(failure, BudgetExceeded)
                   else f"recording stopped: {failure}")

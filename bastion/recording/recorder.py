@@ -108,9 +108,9 @@ class SessionRecorder:
         return self._failure is not None
 
     def on_failure(self, listener: Callable[[RecordingFailed], Any]) -> None:
-        """``listener(error)`` on the event loop once, when the recording fails, even with
-        nothing being written at that moment (its recorder process died): the session
-        must end now, not at its next byte."""
+        """``listener(error)`` on the event loop once, when the recording's recorder
+        process dies, even with nothing being written at that moment: the session must
+        end now, not at its next byte. (A failed write raises in its caller instead.)"""
         self._failure_listeners.append(listener)
 
     # --- what the proxy calls ---------------------------------------------------------
@@ -223,7 +223,7 @@ class SessionRecorder:
     def _flush_done(self, waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
         self._flushing = False
         if error is not None:
-            self._fail(str(error))
+            self._failure = self._failure or str(error)
             # Everything waiting, in this write or queued behind it, is unrecorded.
             for waiter in waiters + self._waiters:
                 if not waiter.done():
@@ -240,11 +240,8 @@ class SessionRecorder:
             self._idle.set()
 
     def _writer_gone(self, why: str) -> None:
-        self._fail(why)
-        if not self._flushing and self._idle is not None:
-            self._idle.set()
-
-    def _fail(self, why: str) -> None:
+        # The write in flight, if any, fails by itself (its caller sees the error); the
+        # listeners are for the session that is not writing.
         if self._failure is not None:
             return
         self._failure = why
