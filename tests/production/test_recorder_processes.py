@@ -145,3 +145,27 @@ def test_a_killed_recorder_ends_its_sessions_audited_and_is_replaced(
         again = supervised.client.ssh(supervised.user, "127.0.0.1", supervised.node.ssh_port,
                                       "echo back")
         assert again.returncode == 0 and again.stdout == b"back\n", again.stderr
+
+
+def test_a_recorder_killed_mid_flood_shows_nothing_unrecorded(supervised: Supervised) -> None:
+    flood, session_id = supervised.open_session("cat /dev/zero")
+    assert flood.stdout and flood.stderr
+    received = flood.stdout.read(4 * 1024 * 1024)  # the flood is flowing
+    worker = _worker_of(supervised, session_id)
+    (recorder,) = _recorders_of(worker)
+    os.kill(recorder, signal.SIGKILL)
+    received += flood.stdout.read()
+    assert flood.wait(30) != 0
+    assert messages.RECORDING_FAILED.encode() in flood.stderr.read().replace(b"\r\n", b" ")
+    deadline = time.monotonic() + 30
+    while _recordings_of(supervised, session_id)[0].status == "open" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (recording,) = _recordings_of(supervised, session_id)
+    assert recording.status == "interrupted"
+    # Everything the technician received was recorded first (the recording may hold a
+    # little more: pieces stored but not yet forwarded when the session ended).
+    out, err = io.BytesIO(), io.BytesIO()
+    RecordingService(supervised.core).export_raw(recording.id, out, err,
+                                                 Actor("dpo:test", "dpo"), purpose="test")
+    assert len(out.getvalue()) >= len(received) > 0
+    assert out.getvalue()[:len(received)] == received
