@@ -196,8 +196,10 @@ class Profile:
             frames = [frame for frame in stack.split(";") if frame]
             if not frames:
                 continue
-            if frames[0].startswith("process "):
-                processes[_process_role(frames[0])] += count
+            # Nested: 'process <supervisor>;process <worker>;process <recorder>;thread ...'
+            owners = [frame for frame in frames if frame.startswith("process ")]
+            if owners:
+                processes[_process_role(owners[-1])] += count
             own[_short(frames[-1])] += count
             for module in {_module(frame) for frame in frames}:
                 modules[module] += count

@@ -120,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Ctrl-C in a terminal reaches the whole process group: the parent decides when this
-    # process ends (by closing its end), so that every write it waits for is finished.
+    # Ctrl-C in a terminal reaches the whole process group, and systemd's stop signals
+    # every process of the unit: the parent decides when this process ends (by closing
+    # its end, after sealing its recordings), so that no session loses its recording
+    # while the node stops cleanly. A parent that dies closes its end all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=args.fd)
     stream = sock.makefile("rb", buffering=1024 * 1024)
     hello = _read_frame(stream)
