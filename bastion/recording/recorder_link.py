@@ -110,8 +110,8 @@ class RecorderLink:
         self._current: _Protocol | None = None
         self._starting: asyncio.Task[_Protocol] | None = None
         self._stopping = False
+        self._replacing: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self.restarts = 0
-        self.on_restart: Callable[[str], None] | None = None  # told why, once replaced
 
     @property
     def pid(self) -> int | None:
@@ -124,6 +124,8 @@ class RecorderLink:
     async def stop(self) -> None:
         """Close this end; the recorder finishes what it received, then exits."""
         self._stopping = True
+        if self._replacing is not None:
+            self._replacing.cancel()
         current, self._current = self._current, None
         if current is None:
             return
@@ -179,9 +181,9 @@ class RecorderLink:
             return
         log.error("%s: its recordings fail (their sessions end); starting another", why)
         self.restarts += 1
-        asyncio.get_running_loop().create_task(self._replace(protocol.process, why))
+        self._replacing = asyncio.get_running_loop().create_task(self._replace(protocol.process))
 
-    async def _replace(self, dead: subprocess.Popen[bytes], why: str) -> None:
+    async def _replace(self, dead: subprocess.Popen[bytes]) -> None:
         await asyncio.to_thread(_reap, dead)
         await asyncio.sleep(RESTART_PAUSE_SECONDS)
         if self._stopping:
@@ -190,8 +192,6 @@ class RecorderLink:
             await self._ensure()
         except Exception:  # noqa: BLE001 - the next recording to start tries again
             log.exception("the replacement recorder process did not start")
-        if self.on_restart is not None:
-            self.on_restart(why)
 
     # --- requests -----------------------------------------------------------------------
 
