@@ -171,6 +171,12 @@ class RecordingSettings(_Section):
     # on this node (docs/operations.md, "What the output budget counts").
     budget_scope: str = Field("connection", pattern="^(connection|grant)$")
     chunk_kib: int = Field(64, ge=4, le=4096)
+    # Each SSH proxy worker of a supervised node (node.workers > 1) writes its recordings
+    # through a recorder process of its own, so that deflate, AES-GCM, hashing and file
+    # writes do not compete with SSH crypto for the worker's GIL (docs/benchmarks.md).
+    # A one-process node (the SQLite demo) records in its own threads, as does a worker
+    # with this off.
+    recorder_process: bool = True
     # Same ceiling and rule as the other access traces (audit.retention_days): beyond 365
     # days only with audit.retention_justification, never beyond 3 years.
     retention_days: int = Field(365, ge=1, le=3 * 365)

@@ -79,7 +79,12 @@ def main() -> int:
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(ORDER)}")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--bastion-setting", action="append", default=[], metavar="KEY=VALUE",
+                        help="a BASTION_SECTION__KEY=value setting for the node under test, "
+                             "to compare configurations (e.g. "
+                             "BASTION_RECORDING__RECORDER_PROCESS=false)")
     arguments = parser.parse_args()
+    bastion_env = dict(setting.split("=", 1) for setting in arguments.bastion_setting)
     chosen = arguments.only.split(",") if arguments.only else ORDER
     unknown = set(chosen) - set(ORDER)
     if unknown:
@@ -88,14 +93,14 @@ def main() -> int:
     size = sizes(arguments.quick)
     profiles = ROOT / "bench" / "profiles"
     results: dict[str, Any] = {"quick": arguments.quick, "machine": machine(), "sizes": size,
-                               "benchmarks": {}}
+                               "bastion_settings": bastion_env, "benchmarks": {}}
     if arguments.only and arguments.results.exists():
         # A partial run updates the benchmarks it ran and keeps the others' last figures.
         previous = json.loads(arguments.results.read_text())
         if previous.get("quick") == arguments.quick:
             results["benchmarks"] = previous.get("benchmarks", {})
     print(f"building the bench world ({results['machine']['summary']})", flush=True)
-    world = build(arguments.quick)
+    world = build(arguments.quick, bastion_env=bastion_env)
     runners = {
         "setup": lambda: setup_time.run(world, **size["setup"]),
         "keystrokes": lambda: keystrokes.run(world, **size["keystrokes"]),

@@ -41,18 +41,74 @@ def timed(function: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants: a node is a supervisor, its proxy workers, their
+    recorder processes and a console process."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
 def rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` (VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    """Resident memory of ``pid`` and its descendants (VmRSS summed; pages shared after a
+    fork count twice, which differences between two readings cancel)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue  # it ended meanwhile
+        total += next((int(line.split()[1]) * 1024 for line in lines
+                       if line.startswith("VmRSS:")), 0)
+    if total == 0:
+        raise RuntimeError(f"no VmRSS for process {pid}")
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time ``pid`` has used so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """User + system CPU time ``pid`` and its descendants have used so far (all threads;
+    a descendant that ended counts in its parent's reaped-children times)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return total / CLOCK_TICKS
+
+
+def cpu_by_process(pid: int) -> dict[int, tuple[str, float]]:
+    """pid -> (its role, CPU seconds so far) for the node's tree: where the CPU went."""
+    found = {}
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{member}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        found[member] = (_role(argv), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return found
+
+
+def _role(argv: list[str]) -> str:
+    if "bastion.recording.recorder_process" in argv:
+        return "recorder"
+    if "--role" in argv:
+        return argv[argv.index("--role") + 1]
+    return "supervisor" if "serve" in argv else Path(argv[0]).name
 
 
 def wait_quiet(pid: int, *, below: float = 0.05, window: float = 0.5, timeout: float = 120) -> float:
@@ -103,9 +159,11 @@ class Profile:
         spy = _py_spy()
         if spy is not None:
             self.out.parent.mkdir(parents=True, exist_ok=True)
+            # --subprocesses: the node's workers and their recorder processes, each stack
+            # under its process (summary()'s "processes").
             self.process = subprocess.Popen(
                 [spy, "record", "--pid", str(self.pid), "--rate", str(self.rate), "--format", "raw",
-                 "--output", str(self.out), "--threads", "--nonblocking"],
+                 "--output", str(self.out), "--threads", "--nonblocking", "--subprocesses"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.5)
         return self
@@ -133,17 +191,30 @@ class Profile:
         total = sum(stacks.values())
         own: Counter[str] = Counter()
         modules: Counter[str] = Counter()
+        processes: Counter[str] = Counter()
         for stack, count in stacks.items():
             frames = [frame for frame in stack.split(";") if frame]
             if not frames:
                 continue
+            # Nested: 'process <supervisor>;process <worker>;process <recorder>;thread ...'
+            owners = [frame for frame in frames if frame.startswith("process ")]
+            if owners:
+                processes[_process_role(owners[-1])] += count
             own[_short(frames[-1])] += count
             for module in {_module(frame) for frame in frames}:
                 modules[module] += count
         share = (lambda n: round(100 * n / total, 1)) if total else (lambda n: 0.0)
         return {"samples": total,
                 "self_percent": {name: share(n) for name, n in own.most_common(top)},
-                "inclusive_percent": {name: share(n) for name, n in modules.most_common(top)}}
+                "inclusive_percent": {name: share(n) for name, n in modules.most_common(top)},
+                "processes_percent": {name: share(n) for name, n in processes.most_common()}}
+
+
+def _process_role(frame: str) -> str:
+    """py-spy's 'process 123:"python -m bastion ... --role proxy ..."' -> 'proxy 123'."""
+    number, _, command = frame.removeprefix("process ").partition(":")
+    role = _role(command.strip('"').split())
+    return f"{role} {number}"
 
 
 def _py_spy() -> str | None:

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .measure import Profile, cpu_window, timed, wait_quiet
+from .measure import Profile, cpu_by_process, cpu_window, timed, wait_quiet
 from .world import World
 
 MIB = 1024 * 1024
@@ -35,6 +35,13 @@ def _write_random(path: Path, size: int) -> None:
 def _check(result: subprocess.CompletedProcess[bytes], what: str) -> None:
     if result.returncode != 0:
         raise RuntimeError(f"{what} failed ({result.returncode}): {result.stderr.decode()[-500:]}")
+
+
+def _cpu_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]
+                 ) -> dict[str, float]:
+    spent = {f"{role} {pid}": round(cpu - before[pid][1], 2)
+             for pid, (role, cpu) in after.items() if pid in before}
+    return {name: cpu for name, cpu in sorted(spent.items()) if cpu >= 0.05}
 
 
 def run(world: World, size_mb: int, runs: int, profile_dir: Path) -> dict[str, Any]:
@@ -71,13 +78,16 @@ def run(world: World, size_mb: int, runs: int, profile_dir: Path) -> dict[str, A
     for label, transfer in modes.items():
         seconds: dict[str, list[float]] = {"direct": [], "bastion": []}
         bastion_cpu = []
+        by_role: dict[str, float] = {}
         after: list[float] = []
         for _ in range(runs):
             seconds["direct"].append(timed(lambda t=transfer: t("direct")))
             wait_quiet(bastion.pid)
+            roles_before = cpu_by_process(bastion.pid)
             with cpu_window(bastion.pid) as window:
                 seconds["bastion"].append(timed(lambda t=transfer: t("bastion")))
             bastion_cpu.append(window.cpu)
+            by_role = _cpu_by_role(roles_before, cpu_by_process(bastion.pid))
             # Sealing, then indexing the commands (which reads the recording back), goes
             # on after the client has left: how long the node stays busy with it.
             after.append(wait_quiet(bastion.pid))
@@ -87,6 +97,9 @@ def run(world: World, size_mb: int, runs: int, profile_dir: Path) -> dict[str, A
             "direct_mb_s": round(size_mb / direct, 1), "bastion_mb_s": round(size_mb / through, 1),
             "ratio": round(through / direct, 2), "bastion_cpu_s": round(min(bastion_cpu), 2),
             "bastion_busy_after_s": round(max(after), 1),
+            # Last run: which of the node's processes spent it (the worker that served the
+            # transfer, its recorder process; the others idle).
+            "bastion_cpu_by_process_s": by_role,
             "all_direct_s": [round(s, 3) for s in seconds["direct"]],
             "all_bastion_s": [round(s, 3) for s in seconds["bastion"]],
         }

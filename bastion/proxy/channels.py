@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from functools import partial
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -33,6 +35,8 @@ def channel_kind(process: asyncssh.SSHServerProcess[bytes]) -> str:
 class ChannelHandlers:
     def __init__(self, service: ProxyService) -> None:
         self.service = service
+        self._stopping: set[asyncio.Task[str]] = set()
+        self._telling: dict[ProxyConnection, asyncio.Future[None]] = {}
 
     async def handle_process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         owner: ProxyConnection = process.get_extra_info("connection").get_owner()
@@ -63,6 +67,7 @@ class ChannelHandlers:
                 terminal = (process.get_terminal_type(), width, height)
             # No recording, no relay: a recording that cannot start refuses the channel.
             recorder = await self.service.recordings.open(owner, kind, process.command, terminal)
+            recorder.on_failure(partial(self._recording_failed, owner, kind))
             await owner.audit_channel("channel.opened", {"channel": kind,
                                                          "command": process.command})
             if not owner.notice_shown and process.get_terminal_type():
@@ -106,6 +111,14 @@ class ChannelHandlers:
                 with contextlib.suppress(Exception):
                     await recorder.close(owner.closing_reason or end_reason)
 
+    def _recording_failed(self, owner: ProxyConnection, kind: str, failure: Exception) -> None:
+        # Not waiting for the relay to trip on it: an idle shell would stay open, its
+        # recording dead, until the target said something.
+        task = asyncio.get_running_loop().create_task(
+            self._stop_unrecordable(owner, kind, failure, None))
+        self._stopping.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._stopping.discard)
+
     async def _stop_unrecordable(self, owner: ProxyConnection, kind: str,
                                  failure: Exception, volume: Volume | None) -> str:
         """Output that cannot be recorded ends the whole connection, every channel of it,
@@ -113,7 +126,21 @@ class ChannelHandlers:
         (a spent budget, or the recording storage) and everything is closed. Once: the
         other channels of a connection already closing stop with it, not again."""
         if owner.closing_reason is not None:
+            # Another channel (or the recorder's death) is already ending it: wait until
+            # the technician has been told, or this channel's close would cut the line.
+            telling = self._telling.get(owner)
+            if telling is not None:
+                await asyncio.shield(telling)
             return owner.closing_reason
+        telling = self._telling[owner] = asyncio.get_running_loop().create_future()
+        try:
+            return await self._end_unrecordable(owner, kind, failure, volume)
+        finally:
+            del self._telling[owner]
+            telling.set_result(None)
+
+    async def _end_unrecordable(self, owner: ProxyConnection, kind: str,
+                                failure: Exception, volume: Volume | None) -> str:
         budget = isinstance(failure, BudgetExceeded)
         reason = (f"output budget spent ({failure.scope})" if isinstance(failure, BudgetExceeded)
                   else f"recording stopped: {failure}")

@@ -59,6 +59,15 @@ class ChannelRecording:
     async def marker(self, kind: str, details: dict[str, Any]) -> None:
         await self.recorder.marker(kind, **details)
 
+    def on_failure(self, listener: Callable[[RecordingFailed], Any]) -> None:
+        """``listener(error)`` once, when the recording fails while nothing is being
+        written (its recorder process died): the session ends without waiting for output."""
+        def count(error: RecordingFailed) -> None:
+            self.metrics.recording_errors.labels("storage").inc()
+            listener(error)
+
+        self.recorder.on_failure(count)
+
     @property
     def budget(self) -> OutputBudget:
         return self.recorder.budget
@@ -75,7 +84,7 @@ class SessionRecordings:
     failure_types = (RecordingFailed, BudgetExceeded)
 
     def __init__(self, service: ProxyService) -> None:
-        self.catalog = RecordingService(service.core)
+        self.catalog = RecordingService(service.core, recorder_link=service.recorder_link)
         self.metrics = service.core.metrics
         self.budgets = SessionBudgets(self.catalog, service.core.settings.recording.budget_scope,
                                       service.call)

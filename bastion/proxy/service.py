@@ -16,6 +16,7 @@ import asyncssh
 
 from bastion.context import Bastion
 from bastion.models import utcnow
+from bastion.recording.recorder_link import RecorderLink
 
 from . import directory, flow_control, messages
 from .algorithms import server_options
@@ -31,8 +32,10 @@ WATCHDOG_PERIOD_SECONDS = 1.0  # revocations must close sessions within 2 s
 
 
 class ProxyService:
-    def __init__(self, core: Bastion) -> None:
+    def __init__(self, core: Bastion, recorder_link: RecorderLink | None = None) -> None:
+        """``recorder_link``: a started recorder process writes this proxy's recordings."""
         self.core = core
+        self.recorder_link = recorder_link
         # What a channel buffers stays within its window (see flow_control).
         flow_control.install()
         # Blocking work (database, disk) runs here, never on the event loop.

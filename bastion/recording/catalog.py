@@ -37,6 +37,7 @@ from .export import export_recording, write_raw
 from .integrity import VerifyReport, verify_file
 from .reader import Expected, RecordingReader
 from .recorder import SessionRecorder, shared_executor
+from .recorder_link import RecorderLink
 from .s3_storage import storage_from_settings
 from .seal import SEAL_ACTIONS, audit_contradictions, sign_seal, signature_problem
 from .storage import Storage
@@ -84,10 +85,14 @@ class RecordingService:
         limits: Limits | None = None,
         executor: Executor | None = None,
         index_on_close: bool = True,
+        recorder_link: RecorderLink | None = None,
     ) -> None:
         """``index_on_close``: extract and index commands when a recording closes (in a
-        worker thread; ``close()`` waits for it). Off: call :meth:`index_commands` later."""
+        worker thread; ``close()`` waits for it). Off: call :meth:`index_commands` later.
+        ``recorder_link``: recordings are written by that recorder process (started, on the
+        event loop recordings are started from) instead of this process's threads."""
         self.core = core
+        self.recorder_link = recorder_link
         self.index_on_close = index_on_close
         # [recording] storage picks the backend: a local folder or an S3 bucket (issue 9).
         self.storage = storage or storage_from_settings(core.settings)
@@ -154,7 +159,9 @@ class RecordingService:
             )
             # The file is created inside the transaction: if it cannot be, no row claims a
             # recording that does not exist, and the caller must refuse the session.
-            writer = RecordingWriter.create(
+            create = (self.recorder_link.create_writer if self.recorder_link is not None
+                      else RecordingWriter.create)
+            writer = create(
                 self.storage,
                 storage_key,
                 data_key,
@@ -178,6 +185,8 @@ class RecordingService:
             recording = session.get(Recording, recording_id)
             if recording is None:
                 raise RecordingNotFound(f"recording {recording_id} vanished from the catalog")
+            if not result.sealed and self.recorder_link is not None:
+                result = self._as_stored(recording, result)
             recording.chunk_count = result.chunk_count
             recording.size_bytes = result.size_bytes
             recording.output_bytes = result.output_bytes
@@ -207,6 +216,18 @@ class RecordingService:
             )
         if self.index_on_close:
             self._index_quietly(recording_id)
+
+    def _as_stored(self, recording: Recording, result: SealResult) -> SealResult:
+        """An unsealed recording's state is what its file verifies to: a recorder process
+        that died mid-write may have stored a chunk it never confirmed, or part of one."""
+        try:
+            report = verify_file(self.storage, recording.storage_key, self.data_key(recording))
+        except RecordingError:
+            return result
+        if report.chunks < result.chunk_count:  # damaged since: verification will say so
+            return result
+        return replace(result, chunk_count=report.chunks, final_hash=report.final_hash,
+                       size_bytes=report.size_bytes, output_bytes=report.output_bytes)
 
     def _index_quietly(self, recording_id: int) -> None:
         # The seal is committed; a failure to index must not undo it, only be visible.

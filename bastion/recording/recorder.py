@@ -16,6 +16,11 @@ them), so an output flood slows down; a call that would pass the budget is refus
 :class:`BudgetExceeded`, after a ``budget`` marker recording why the session ends.
 
 Input typed at a password prompt is masked (see masking.py).
+
+The writer is a :class:`RecordingWriter` in this process (appended from the write queue's
+threads) or a :class:`RemoteWriter` whose recorder process does the writing
+(recorder_link.py); the guarantee is the same: a write's waiters are released only once
+storage holds its bytes.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from .budget import Limits, OutputBudget
 from .errors import BudgetExceeded, RecordingClosed, RecordingFailed
 from .events import INPUT, MARKER, OUTPUT, RESIZE, STDERR, Event, marker
 from .masking import TAIL_BYTES, at_secret_prompt, mask_until_enter
+from .recorder_link import RemoteWriter
 from .write_queue import WriteQueue, shared_write_queue
 from .writer import RecordingWriter, SealResult
 
@@ -55,7 +61,7 @@ def shared_executor() -> ThreadPoolExecutor:
 class SessionRecorder:
     def __init__(
         self,
-        writer: RecordingWriter,
+        writer: RecordingWriter | RemoteWriter,
         *,
         limits: Limits | None = None,
         budget: OutputBudget | None = None,
@@ -89,6 +95,9 @@ class SessionRecorder:
         self.mask_secrets = mask_secrets
         self._output_tail = b""  # the end of the output: is it a password prompt?
         self.recording_id: int | None = None  # set by the catalog
+        self._failure_listeners: list[Callable[[RecordingFailed], Any]] = []
+        if isinstance(writer, RemoteWriter):
+            writer.on_failure(self._writer_gone)
 
     @property
     def storage_key(self) -> str:
@@ -97,6 +106,12 @@ class SessionRecorder:
     @property
     def failed(self) -> bool:
         return self._failure is not None
+
+    def on_failure(self, listener: Callable[[RecordingFailed], Any]) -> None:
+        """``listener(error)`` on the event loop once, when the recording's recorder
+        process dies, even with nothing being written at that moment: the session must
+        end now, not at its next byte. (A failed write raises in its caller instead.)"""
+        self._failure_listeners.append(listener)
 
     # --- what the proxy calls ---------------------------------------------------------
 
@@ -199,13 +214,16 @@ class SessionRecorder:
         self._flushing = True
         if self._idle is not None:
             self._idle.clear()
-        self._write_queue.submit(partial(self.writer.append, events),
-                                 partial(self._flush_done, waiters))
+        if isinstance(self.writer, RemoteWriter):
+            self.writer.submit(events, partial(self._flush_done, waiters))
+        else:
+            self._write_queue.submit(partial(self.writer.append, events),
+                                     partial(self._flush_done, waiters))
 
     def _flush_done(self, waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
         self._flushing = False
         if error is not None:
-            self._failure = str(error)
+            self._failure = self._failure or str(error)
             # Everything waiting, in this write or queued behind it, is unrecorded.
             for waiter in waiters + self._waiters:
                 if not waiter.done():
@@ -220,6 +238,18 @@ class SessionRecorder:
                 return
         if self._idle is not None:
             self._idle.set()
+
+    def _writer_gone(self, why: str) -> None:
+        # The write in flight, if any, fails by itself (its caller sees the error); the
+        # listeners are for the session that is not writing.
+        if self._failure is not None:
+            return
+        self._failure = why
+        for listener in self._failure_listeners:
+            try:
+                listener(RecordingFailed(f"the recording failed: {why}"))
+            except Exception:  # noqa: BLE001 - the failure itself is what matters
+                log.exception("recording %s: a failure listener failed", self.writer.storage_key)
 
     async def _wait_idle(self) -> None:
         if not self._flushing and not self._pending:

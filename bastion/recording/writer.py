@@ -85,13 +85,16 @@ class RecordingWriter:
         *,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         clock: Callable[[], float] = time.monotonic,
+        started: float | None = None,
     ) -> None:
         self.storage = storage
         self.storage_key = storage_key
         self._data_key = data_key
         self.chunk_bytes = chunk_bytes
         self._clock = clock
-        self._started = clock()
+        # ``started``: the clock reading event times count from, when the events are
+        # timed in another process (recorder_process.py; CLOCK_MONOTONIC is system-wide).
+        self._started = clock() if started is None else started
         self._uid = uuid.uuid4().hex
         self._compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, -15)
         self._hash = b""
@@ -115,10 +118,12 @@ class RecordingWriter:
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         clock: Callable[[], float] = time.monotonic,
         metadata: dict[str, Any] | None = None,
+        started: float | None = None,
     ) -> RecordingWriter:
         """Create the file: its header, then chunk 0 holding the asciicast header line, so
         even a recording killed at once is a readable, verifiable (empty) recording."""
-        writer = cls(storage, storage_key, data_key, chunk_bytes=chunk_bytes, clock=clock)
+        writer = cls(storage, storage_key, data_key, chunk_bytes=chunk_bytes, clock=clock,
+                     started=started)
         now = datetime.now(UTC)
         file_header = encode_file_header(writer._uid, now.isoformat(timespec="seconds"))
         writer._hash = FileHeader(writer._uid, {}, file_header).genesis

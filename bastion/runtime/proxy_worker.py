@@ -4,7 +4,11 @@ It accepts on the socket its supervisor bound (the supervisor keeps it open, so 
 worker's next generation takes over the same accept queue and no connection is lost in a
 reload). SIGTERM: live sessions are told and closed, then the process exits. SIGUSR1
 (a reload): stop accepting, let live sessions run to their end, then exit. SIGINT is left
-to the supervisor (a Ctrl-C in a terminal reaches the whole process group)."""
+to the supervisor (a Ctrl-C in a terminal reaches the whole process group).
+
+Its recordings are written by a recorder process of its own ([recording]
+recorder_process, see bastion/recording/recorder_link.py), started before the worker
+accepts and stopped after its last session is sealed; the link replaces it if it dies."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from bastion.context import Bastion
 from bastion.free_memory import bound_retained_memory, release_free_memory
 from bastion.gc_tuning import tune_for_many_sessions
 from bastion.proxy.service import ProxyService
+from bastion.recording.recorder_link import RecorderLink
 
 log = logging.getLogger("bastion.runtime.proxy_worker")
 
@@ -28,7 +33,10 @@ async def run_proxy_worker(core: Bastion, listener: socket.socket,
                            announce: Callable[[int], None]) -> None:
     tune_for_many_sessions()
     bound_retained_memory()
-    proxy = ProxyService(core)
+    link = RecorderLink(core.settings) if core.settings.recording.recorder_process else None
+    if link is not None:
+        await link.start()
+    proxy = ProxyService(core, recorder_link=link)
     port = await proxy.start(sock=listener, recover=False)
     stop, drain = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -53,3 +61,5 @@ async def run_proxy_worker(core: Bastion, listener: socket.socket,
         task.cancel()
     log.info("proxy worker %s stopping", core.node)
     await proxy.stop()
+    if link is not None:
+        await link.stop()  # after every recording is sealed

@@ -12,7 +12,9 @@ SIGHUP replaces the workers one at a time: the new generation starts and says re
 the old one stops accepting and exits when its last session ends, so no live session is
 dropped. A worker that dies is replaced; its sessions are marked interrupted.
 
-The processes share nothing but the database, as several nodes do."""
+The processes share nothing but the database, as several nodes do. Each proxy worker
+starts and tends its own recorder process (bastion/recording/recorder_link.py): the
+supervisor never sees it; a worker's death ends its recorder too (its socket closes)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,171 @@
+"""A real `bastion serve` with two SSH proxy workers on PostgreSQL, each writing its
+recordings through a recorder process of its own: a flood comes out of the export byte for
+byte as the technician received it, and a recorder process killed under a live session
+ends that session with the recording-failed line, audited, and is replaced."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bastion.audit import Actor
+from bastion.models import AuditEvent, Recording
+from bastion.proxy import messages
+from bastion.recording import RecordingService
+from tests.harness.postgres import PostgresServer
+
+from .cluster import approver_token, base_environment, grant, node, technician_world
+from .test_process_model import Supervised, _worker_processes
+
+pytestmark = pytest.mark.postgres
+
+RECORDER = "bastion.recording.recorder_process"
+
+
+@pytest.fixture(scope="module")
+def supervised(postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Supervised]:
+    workdir = tmp_path_factory.mktemp("recorders")
+    url = postgres_server.create_database(f"recorders_{uuid.uuid4().hex[:10]}")
+    core, target, client = technician_world(workdir, url, max_concurrent_sessions=50)
+    token = approver_token(core, "recorder test")
+    served = node("node-r", base_environment(workdir / "var", url), workdir,
+                  BASTION_NODE__WORKERS="2")
+    served.start()
+    world = Supervised(core, served, client, token)
+    client.trust("127.0.0.1", served.ssh_port, core.keys.public_line("ssh_host_ed25519_key"))
+    try:
+        world.wait_for_log(r"2 proxy workers on port")
+        grant(core, "jdupont", "dpi-app-01", minutes=120)
+        yield world
+    finally:
+        served.stop()
+        target.stop()
+        core.close()
+
+
+def _recorders_of(worker_pid: int) -> list[int]:
+    """The recorder processes whose parent is this worker (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == worker_pid and RECORDER in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def _worker_of(world: Supervised, session_id: int) -> int:
+    workers = {name.split("/")[-1]: pid for name, pid in _worker_processes(world).items()}
+    return workers[world.row(session_id).node.split("/")[-1]]
+
+
+def _recordings_of(world: Supervised, session_id: int) -> list[Recording]:
+    with world.core.db.session() as s:
+        rows = list(s.scalars(select(Recording).where(Recording.session_id == session_id)))
+        s.expunge_all()
+        return rows
+
+
+def test_every_worker_records_through_its_own_recorder_and_a_flood_exports_byte_exact(
+        supervised: Supervised) -> None:
+    workers = _worker_processes(supervised)
+    assert len(workers) == 2
+    for pid in workers.values():
+        assert len(_recorders_of(pid)) == 1, f"worker {pid} has no recorder process"
+    size = 24 * 1024 * 1024
+    before = supervised.live_ids()
+    flood = supervised.client.ssh(supervised.user, "127.0.0.1", supervised.node.ssh_port,
+                                  f"head -c {size} /dev/urandom", timeout=180)
+    assert flood.returncode == 0 and len(flood.stdout) == size, flood.stderr
+    with supervised.core.db.session() as s:
+        session_id = max(s.scalars(select(Recording.session_id)))
+    assert session_id not in before
+    (recording,) = _recordings_of(supervised, supervised.ended(session_id).id)
+    deadline = time.monotonic() + 30
+    while recording.status == "open" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        (recording,) = _recordings_of(supervised, session_id)
+    assert recording.status == "sealed" and recording.output_bytes == size
+    service = RecordingService(supervised.core)
+    report = service.verify(recording.id)
+    assert report.ok and report.sealed, report.describe()
+    out, err = io.BytesIO(), io.BytesIO()
+    service.export_raw(recording.id, out, err, Actor("dpo:test", "dpo"), purpose="test")
+    assert out.getvalue() == flood.stdout  # what the technician received, byte for byte
+
+
+def test_a_killed_recorder_ends_its_sessions_audited_and_is_replaced(
+        supervised: Supervised) -> None:
+    shell, session_id = supervised.open_session("cat", stdin=subprocess.PIPE)
+    assert shell.stdin and shell.stdout and shell.stderr
+    shell.stdin.write(b"recorded\n")
+    shell.stdin.flush()
+    assert shell.stdout.readline() == b"recorded\n"
+    worker = _worker_of(supervised, session_id)
+    (recorder,) = _recorders_of(worker)
+    os.kill(recorder, signal.SIGKILL)
+    # The session is idle (cat waits for input): it ends all the same, with the line.
+    assert shell.wait(30) != 0
+    assert messages.RECORDING_FAILED.encode() in shell.stderr.read().replace(b"\r\n", b" ")
+    row = supervised.ended(session_id)
+    assert row.status != "live" and "recording stopped" in (row.end_reason or "")
+    with supervised.core.db.session() as s:
+        failed = s.scalars(select(AuditEvent).where(AuditEvent.session_id == session_id,
+                                                    AuditEvent.action == "recording.failed")).all()
+        assert len(failed) == 1 and "recorder process" in failed[0].details["error"]
+    deadline = time.monotonic() + 30
+    while _recordings_of(supervised, session_id)[0].status == "open" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (recording,) = _recordings_of(supervised, session_id)
+    assert recording.status == "interrupted"
+    report = RecordingService(supervised.core).verify(recording.id)
+    assert report.ok and not report.sealed and report.output_bytes >= len(b"recorded\n")
+    # The worker stays, with a new recorder; its next sessions are recorded.
+    deadline = time.monotonic() + 30
+    while _recorders_of(worker) in ([], [recorder]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(_recorders_of(worker)) == 1 and _recorders_of(worker) != [recorder]
+    assert worker in _worker_processes(supervised).values()
+    for _ in range(6):  # SO_REUSEPORT spreads them: some land on the worker that lost one
+        again = supervised.client.ssh(supervised.user, "127.0.0.1", supervised.node.ssh_port,
+                                      "echo back")
+        assert again.returncode == 0 and again.stdout == b"back\n", again.stderr
+
+
+def test_a_recorder_killed_mid_flood_shows_nothing_unrecorded(supervised: Supervised) -> None:
+    flood, session_id = supervised.open_session("cat /dev/zero")
+    assert flood.stdout and flood.stderr
+    received = flood.stdout.read(4 * 1024 * 1024)  # the flood is flowing
+    worker = _worker_of(supervised, session_id)
+    (recorder,) = _recorders_of(worker)
+    os.kill(recorder, signal.SIGKILL)
+    received += flood.stdout.read()
+    assert flood.wait(30) != 0
+    assert messages.RECORDING_FAILED.encode() in flood.stderr.read().replace(b"\r\n", b" ")
+    deadline = time.monotonic() + 30
+    while _recordings_of(supervised, session_id)[0].status == "open" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (recording,) = _recordings_of(supervised, session_id)
+    assert recording.status == "interrupted"
+    # Everything the technician received was recorded first (the recording may hold a
+    # little more: pieces stored but not yet forwarded when the session ended).
+    out, err = io.BytesIO(), io.BytesIO()
+    RecordingService(supervised.core).export_raw(recording.id, out, err,
+                                                 Actor("dpo:test", "dpo"), purpose="test")
+    assert len(out.getvalue()) >= len(received) > 0
+    assert out.getvalue()[:len(received)] == received
