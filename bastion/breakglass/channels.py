@@ -18,6 +18,8 @@ from bastion.approvals.delivery import deliver_pending
 from bastion.config import Settings
 from bastion.context import Bastion
 from bastion.contracts.repository import ContractStoreError, contract_of
+from bastion.i18n import N_, Phrase
+from bastion.i18n.catalogue import Translator
 from bastion.models import ContractVersion, NotificationOutbox
 
 from .notify import DECLARED
@@ -96,8 +98,8 @@ def start_problem(core: Bastion) -> str | None:
 
 @dataclass(frozen=True)
 class Told:
-    delivered: list[str]
-    not_delivered: list[str]  # "e-mail to x (reason)"
+    delivered: list[Phrase]
+    not_delivered: list[Phrase]  # "e-mail to x (reason)"
 
 
 def deliver_declared(core: Bastion, request_id: int) -> Told:
@@ -107,28 +109,34 @@ def deliver_declared(core: Bastion, request_id: int) -> Told:
         rows = session.scalars(select(NotificationOutbox).where(
             NotificationOutbox.request_id == request_id,
             NotificationOutbox.kind == DECLARED).order_by(NotificationOutbox.id)).all()
-        delivered, missing = [], []
+        delivered: list[Phrase] = []
+        missing: list[Phrase] = []
         for row in rows:
-            what = ("e-mail to " + row.recipient if row.channel == "email"
-                    else "webhook " + (urlsplit(row.recipient).hostname or "?"))
+            what = (Phrase.of(N_("e-mail to {recipient}"), recipient=row.recipient)
+                    if row.channel == "email" else
+                    Phrase.of(N_("webhook {host}"), host=urlsplit(row.recipient).hostname or "?"))
             if row.status == "sent":
                 delivered.append(what)
             elif row.status == "sending":
-                missing.append(f"{what} (being sent)")
+                missing.append(Phrase.of(N_("{what} (being sent)"), what=what))
             else:
-                missing.append(f"{what} ({(row.last_error or row.status)[:120]})")
+                # The delivery error is the mail or web server's own text.
+                missing.append(Phrase.of(N_("{what} ({error})"), what=what,
+                                         error=(row.last_error or row.status)[:120]))
     return Told(delivered, missing)
 
 
-def notice(told: Told) -> str:
+def notice(told: Told, _: Translator) -> str:
     """What the technician is told about who knows of the emergency: only the truth."""
+    delivered = ", ".join(_.phrase(p) for p in told.delivered)
+    missing = ", ".join(_.phrase(p) for p in told.not_delivered)
     if told.delivered and not told.not_delivered:
-        return "told: " + ", ".join(told.delivered) + "."
+        return _("told: {delivered}.", delivered=delivered)
     if told.delivered:
-        return ("told: " + ", ".join(told.delivered) + "; NOT delivered yet: "
-                + ", ".join(told.not_delivered) + ".")
+        return _("told: {delivered}; NOT delivered yet: {missing}.", delivered=delivered,
+                 missing=missing)
     if told.not_delivered:
-        return ("NOBODY could be told yet (" + ", ".join(told.not_delivered)
-                + "): call the hospital's IT on-call line now.")
-    return ("NOBODY was told (no webhook, and no approver or DPO to e-mail): call the "
-            "hospital's IT on-call line now.")
+        return _("NOBODY could be told yet ({missing}): call the hospital's IT on-call line "
+                 "now.", missing=missing)
+    return _("NOBODY was told (no webhook, and no approver or DPO to e-mail): call the "
+             "hospital's IT on-call line now.")

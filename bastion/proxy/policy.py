@@ -35,6 +35,7 @@ from bastion.contracts.second_factor import (
     second_factor_policy,
     setting_rule,
 )
+from bastion.i18n import N_, Phrase
 from bastion.models import Technician, utcnow
 from bastion.sign_in_lockout import clear_failures, count_failure, locked_until
 from bastion.totp import secret_of, use_code
@@ -72,13 +73,16 @@ def second_factor_facts(core: Bastion, technician: str) -> SecondFactorFacts:
     return SecondFactorFacts(policy, secret_of(core.keys.master_key, technician, sealed), locked)
 
 
-def locked_line(until: datetime) -> str:
-    return (f"too many wrong one-time codes or passwords: locked until "
-            f"{until.isoformat(timespec='minutes')} UTC; wait, or ask the hospital's IT to unlock you")
+LOCKED = N_("too many wrong one-time codes or passwords: locked until {until}; wait, or ask "
+            "the hospital's IT to unlock you")
+
+
+def locked_line(until: datetime) -> Phrase:
+    return Phrase.of(LOCKED, until=until)
 
 
 def use_totp_code(core: Bastion, technician: str, secret: str, code: str,
-                  client_address: str | None = None) -> str | None:
+                  client_address: str | None = None) -> Phrase | None:
     """The one-time code typed at login, accepted once across every node (database I/O:
     run through ProxyService.call). None when accepted, else the line to show.
 
@@ -91,7 +95,7 @@ def use_totp_code(core: Bastion, technician: str, secret: str, code: str,
             clear_failures(session, Technician, Technician.ident == technician)
             return None
         if until is not None:
-            reason = "one-time code not checked: " + locked_line(until)
+            reason = "one-time code not checked: " + locked_line(until).english()
         else:
             until = count_failure(session, Technician, Technician.ident == technician)
             reason = "wrong or already used one-time code" + (
@@ -101,7 +105,7 @@ def use_totp_code(core: Bastion, technician: str, secret: str, code: str,
                           details={"client_address": client_address})
         if until is not None:
             return locked_line(until)
-        return "That one-time code is not valid: type the current one."
+        return Phrase(N_("That one-time code is not valid: type the current one."))
 
 
 def grant_constraints(grant: GrantSnapshot) -> Constraints | None:
