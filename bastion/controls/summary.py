@@ -96,10 +96,10 @@ def summary_text(core: Bastion, summary: DailySummary, *, name: str, language: s
     _ = translator(language)
     text = _.table(_TEXT)
     zone = zone or core.settings.web.time_zone
-    where = reader_zone(zone)
+    reader = reader_zone(zone)
 
     def local_time(instant: datetime) -> str:
-        return _.when(instant, where)
+        return _.when(instant, reader)
 
     base = core.settings.web.public_url
     lines = [text["hello"].format(name=name), "",
@@ -132,7 +132,7 @@ def summary_text(core: Bastion, summary: DailySummary, *, name: str, language: s
             vendor=d.vendor, contract=d.contract, number=d.number, until=d.valid_until,
             expired=text["hds_expired"] if d.days_left < 0 else "") for d in summary.hds)
     lines += ["", text["dashboard"].format(url=f"{base}/dpo"), "", text["footer"], ""]
-    day = _.value(summary.until.astimezone(where).date())
+    day = _.value(summary.until.astimezone(reader).date())
     subject = text["subject"].format(day=day, overdue=len(summary.overdue),
                                      flags=len(summary.flags))
     return subject, "\n".join(lines)

@@ -202,7 +202,7 @@ class ChannelHandlers:
                    "paths": [p.candidates[-1] for p in paths]}
         if not verdict.allowed:
             await owner.audit_channel("transfer.refused", details, outcome="denied")
-            raise Refusal(verdict.reason)
+            raise Refusal(owner.policy.said(verdict) or verdict.reason)
         await owner.audit_channel("transfer.allowed", details, outcome="allowed")
 
     def _typed_commands(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],

@@ -429,7 +429,7 @@ class ProxyConnection(asyncssh.SSHServer):
             await self._audit_refusal(channel, f"grant {grant.grant_id}'s scope cannot be read")
             raise Refusal(self.tr("your grant for {target} cannot be read: ask the hospital's IT "
                                   "to check it", target=self.target_name))
-        self.grant, self.policy = grant, GrantPolicy(constraints)
+        self.grant, self.policy = grant, GrantPolicy(constraints, self.tr)
         # The session never outlives its grant nor the contract's longest session.
         self.deadline = min(grant.not_after,
                             now + timedelta(minutes=constraints.max_session_minutes))

@@ -6,7 +6,7 @@ a grant's scope are pure and run on the event loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -36,6 +36,7 @@ from bastion.contracts.second_factor import (
     setting_rule,
 )
 from bastion.i18n import N_, Phrase
+from bastion.i18n.catalogue import Translator, translator
 from bastion.models import Technician, utcnow
 from bastion.sign_in_lockout import clear_failures, count_failure, locked_until
 from bastion.totp import secret_of, use_code
@@ -119,17 +120,22 @@ def grant_constraints(grant: GrantSnapshot) -> Constraints | None:
 @dataclass(frozen=True)
 class GrantPolicy:
     """Checks of single operations against what the grant allows (never wider than the
-    contract: the approvals built the grant's scope from the engine's constraints)."""
+    contract: the approvals built the grant's scope from the engine's constraints). A
+    refusal comes back as the technician's line, in their words (``tr``)."""
 
     constraints: Constraints
+    tr: Translator = field(default_factory=lambda: translator("en"))
+
+    def said(self, verdict: OperationVerdict) -> str | None:
+        if verdict.allowed:
+            return None
+        return self.tr.phrase(verdict.phrase) if verdict.phrase else verdict.reason
 
     def channel(self, channel: str) -> str | None:
-        verdict = check_channel(self.constraints, channel)
-        return None if verdict.allowed else verdict.reason
+        return self.said(check_channel(self.constraints, channel))
 
     def check(self, operation: str, path: str) -> str | None:
-        verdict = check_sftp(self.constraints, operation, path)
-        return None if verdict.allowed else verdict.reason
+        return self.said(check_sftp(self.constraints, operation, path))
 
     def path_rules_apply(self) -> bool:
         return path_rules_apply(self.constraints)
@@ -139,8 +145,7 @@ class GrantPolicy:
         return check_transfer(self.constraints, transfer, paths)
 
     def forward(self, host: str, port: int) -> str | None:
-        verdict = check_forward(self.constraints, host, port)
-        return None if verdict.allowed else verdict.reason
+        return self.said(check_forward(self.constraints, host, port))
 
     def command(self, command: str):  # type: ignore[no-untyped-def]
         return check_command(self.constraints, command)
