@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale, get_timezone, lazy_gettext
 
 from bastion.i18n import moment
@@ -23,13 +23,16 @@ LANGUAGES = {"fr": "Français", "en": "English"}
 
 
 def select_locale() -> str:
+    """The language picked in this browser, else the signed-in person's (their account),
+    else the browser's (Accept-Language), else the hospital's (web.default_language)."""
     chosen = session.get(signin_state.LANGUAGE_KEY)
     if chosen in LANGUAGES:
         return chosen
     principal = current_identity().principal
     if principal is not None and principal.language in LANGUAGES:
         return principal.language
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+    asked = request.accept_languages.best_match(LANGUAGES) if request else None
+    return asked or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def select_timezone() -> str:
