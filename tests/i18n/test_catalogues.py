@@ -129,3 +129,14 @@ def test_every_ssh_message_reads_in_french_and_english(name: str, message: str) 
     assert english == message.format(**params)
     assert french != english, f"{name} has no French translation"
     assert "{" not in french and all(value in french for value in params.values())
+
+
+def test_cli_times_name_their_zone() -> None:
+    from datetime import UTC, datetime
+
+    from bastion.cli.common import clock
+
+    instant = datetime(2026, 7, 1, 2, 30, tzinfo=UTC)
+    assert clock(instant, "Europe/Paris") == "2026-07-01 04:30 CEST"
+    assert clock(instant.replace(tzinfo=None), "UTC", seconds=True) == "2026-07-01 02:30:00 UTC"
+    assert clock(instant, "America/Cayenne") == "2026-06-30 23:30 UTC-03"
