@@ -15,8 +15,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bastion.contracts import REQUEST, Constraints, decide_access
-from bastion.i18n.marker import N_, Phrase, phrase_to_dict
+from bastion.i18n.marker import N_, Phrase, phrase_from_dict, phrase_to_dict
 from bastion.models import ContractVersion
+
+
+def verdict_phrase(found: Assessment) -> Phrase | None:
+    """The verdict's one line, as the engine phrased it (None for a verdict without)."""
+    stored = found.verdict.get("phrase")
+    try:
+        return phrase_from_dict(stored) if isinstance(stored, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

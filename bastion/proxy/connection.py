@@ -115,6 +115,13 @@ class ProxyConnection(asyncssh.SSHServer):
         return translator(identity.language if identity
                           else self.core.settings.ssh.banner_language)
 
+    def said(self, error: ApprovalError | BreakGlassError) -> str:
+        """An error's line in the technician's words when it has a phrase; errors not yet in
+        the catalogue keep their English message (docs/operations.md, languages)."""
+        if error.phrase is None:
+            return error.message
+        return self.tr.phrase(error.phrase, self.core.settings.web.time_zone)
+
     def decision_line(self, decision: Decision) -> str:
         """The engine's one line for the technician, in their language."""
         _ = self.tr
@@ -486,11 +493,13 @@ class ProxyConnection(asyncssh.SSHServer):
                 reason=answers.reason, ticket=answers.ticket, source="ssh", fit_to_contract=True,
                 actor=Actor(f"technician:{resolution.identity.ident}", "technician"))
         except OutOfContract as exc:
-            raise Refusal(self.tr("request {request} is outside your contract: {reasons}",
-                                  request=exc.request_id,
-                                  reasons="; ".join(exc.reasons[:2]))) from None
+            _ = self.tr
+            raise Refusal(_("request {request} is outside your contract: {reasons}",
+                            request=exc.request_id,
+                            reasons=_.phrase(exc.phrase) if exc.phrase
+                            else "; ".join(exc.reasons[:2]))) from None
         except ApprovalError as exc:
-            raise Refusal(exc.message) from None
+            raise Refusal(self.said(exc)) from None
         self.pending_request_id = request.id
         try:
             await wait_for_approval(self, request.id, self.waiting_process)
@@ -513,7 +522,7 @@ class ProxyConnection(asyncssh.SSHServer):
                 target=resolution.destination.name, account=account,
                 justification=answers.reason, ticket=answers.ticket, source="ssh")
         except BreakGlassError as exc:
-            raise Refusal(exc.message) from None
+            raise Refusal(self.said(exc)) from None
         _ = self.tr
         until = _.when(access.not_after, self.core.settings.web.time_zone, "time")
         # Sent before the technician is told, so the line says who actually knows.
