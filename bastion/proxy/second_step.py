@@ -12,6 +12,7 @@ asyncssh upgrade that changes them fails the suite rather than the hospital.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,15 @@ from .policy import LOCKED
 
 REASON_MIN_LENGTH = 5
 BREAK_GLASS_WORD = "URGENCE"
+
+
+def plain(text: str) -> str:
+    """Accents folded away: OpenSSH shows a keyboard-interactive title and instruction
+    through strnvis, a non-ASCII letter as an octal escape ("acc\\303\\250s"); its prompts
+    and the authentication banner keep them, and so the lines there are left whole."""
+    folded = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in folded if not unicodedata.combining(c)).encode(
+        "ascii", "replace").decode("ascii")
 
 
 @dataclass
@@ -95,7 +105,8 @@ class Questions:
         if self.problem:
             lines.append(self.problem)
         title = _("Bastion access request") if self.ask_request else _("Bastion second factor")
-        return (title, "\n".join(lines) + ("\n" if lines else ""), "", self._prompts())
+        instruction = "\n".join(lines) + ("\n" if lines else "")
+        return (plain(title), plain(instruction), "", self._prompts())
 
     async def accept(self, responses: list[str]) -> bool:
         self.attempts += 1

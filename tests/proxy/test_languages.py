@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from bastion.models import Grant, utcnow
 from tests.proxy.conftest import Scenario
+from tests.proxy.test_approval_flow import KBDINT
 
 # Sentences of the English catalogue that must never reach a French-speaking technician.
 ENGLISH = ("no active grant", "sessions to", "This session is recorded", "ends in",
@@ -35,6 +36,21 @@ def test_a_french_contract_speaks_french_from_banner_to_close(scenario: Scenario
     tmux.wait_for(r"bastion : session fermée : le créneau d'accès est terminé", timeout=10)
     screen = tmux.screen() + refused + banner
     assert not [s for s in ENGLISH if s in screen], screen
+
+
+def test_the_questions_of_a_request_are_asked_in_french(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    scenario.speak("fr")
+    tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                        extra=[*KBDINT, "-t"]), width=200)
+    # OpenSSH escapes non-ASCII in keyboard-interactive instructions: those lines are
+    # written without accents; prompts and banners keep them.
+    tmux.wait_for(r"Votre demande part pour approbation a l'informatique de l'hopital\.")
+    tmux.wait_for(r"Motif de cet accès : $")
+    tmux.type("mise à jour du module\n")
+    tmux.wait_for(r"Référence du ticket \(facultatif\) : $")
+    tmux.type("\n")
+    tmux.wait_for(r"bastion : la demande \d+ attend l'approbation de l'informatique de "
+                  r"l'hôpital \(jusqu'à \d+ min ; Ctrl-C l'annule\)\.")
 
 
 def test_an_english_contract_speaks_english(scenario: Scenario) -> None:
