@@ -38,19 +38,19 @@ _TEXT = {
     "waiting": N_("waiting for approval"),
     "refused": N_("out of contract"),
     "body": N_("Hello {staff},\n\n"
-        "A maintenance access request is waiting for your decision.\n\n"
-        "Request: {id}\n"
-        "Technician: {technician_name} ({technician}), {vendor}\n"
-        "Target: {target}, account {account}\n"
-        "Data held: {categories}\n"
-        "Window: {start} to {end} ({zone})\n"
-        "Channels: {channels}\n"
-        "Reason: {reason}\n"
-        "Ticket: {ticket}\n"
-        "Contract check: {verdict_word} — {summary}\n"
-        "Approvals needed: {approvals} (each by a different person)\n\n"
-        "Review the request and approve it with your security key:\n{url}\n\n"
-        "Automatic message from the DPI bastion; it holds no secret.\n"),
+               "A maintenance access request is waiting for your decision.\n\n"
+               "Request: {id}\n"
+               "Technician: {technician_name} ({technician}), {vendor}\n"
+               "Target: {target}, account {account}\n"
+               "Data held: {categories}\n"
+               "Window: {start} to {end} ({zone})\n"
+               "Channels: {channels}\n"
+               "Reason: {reason}\n"
+               "Ticket: {ticket}\n"
+               "Contract check: {verdict_word} — {summary}\n"
+               "Approvals needed: {approvals} (each by a different person)\n\n"
+               "Review the request and approve it with your security key:\n{url}\n\n"
+               "Automatic message from the DPI bastion; it holds no secret.\n"),
     "in_contract": N_("within the contract"),
     "out_of_contract": N_("out of contract"),
     "none": N_("none"),

@@ -33,21 +33,21 @@ DECLARED = "break_glass.declared"
 _TEXT = {
     "subject": N_("[URGENT] [DPI bastion] Break-glass {id}: {technician} on {target} until {end}"),
     "body": N_("Hello {staff},\n\n"
-        "An emergency access (break-glass) has just opened without prior approval.\n"
-        "The session is recorded like any other; an a-posteriori review is open.\n\n"
-        "Request: {id}\n"
-        "Technician: {technician_name} ({technician}), {vendor}\n"
-        "Declared by: {declared_by}\n"
-        "Target: {target}, account {account}\n"
-        "Data held: {categories}\n"
-        "Access open: {start} to {end} ({zone})\n"
-        "Justification: {justification}\n"
-        "Ticket: {ticket}\n"
-        "Contract: {contract}\n"
-        "Review to be closed by the DPO before: {deadline}\n\n"
-        "Revoke the access if needed:\n{request_url}\n"
-        "Break-glass review (DPO):\n{review_url}\n\n"
-        "Automatic message from the DPI bastion; it holds no secret.\n"),
+               "An emergency access (break-glass) has just opened without prior approval.\n"
+               "The session is recorded like any other; an a-posteriori review is open.\n\n"
+               "Request: {id}\n"
+               "Technician: {technician_name} ({technician}), {vendor}\n"
+               "Declared by: {declared_by}\n"
+               "Target: {target}, account {account}\n"
+               "Data held: {categories}\n"
+               "Access open: {start} to {end} ({zone})\n"
+               "Justification: {justification}\n"
+               "Ticket: {ticket}\n"
+               "Contract: {contract}\n"
+               "Review to be closed by the DPO before: {deadline}\n\n"
+               "Revoke the access if needed:\n{request_url}\n"
+               "Break-glass review (DPO):\n{review_url}\n\n"
+               "Automatic message from the DPI bastion; it holds no secret.\n"),
     "technician_itself": N_("the technician themself"),
     "none": N_("none"),
 }

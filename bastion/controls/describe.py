@@ -33,7 +33,7 @@ _TEXT = {
     "command_flagged": N_("Command flagged ({reason}): {command}"),
     "command_refused": N_("Command refused ({reason}): {command}"),
     SFTP_VOLUME: N_("{size} downloaded in the session ({transfers} transfer(s) by SFTP, "
-        "exec or forward; threshold {threshold}), including {path} ({via})"),
+                    "exec or forward; threshold {threshold}), including {path} ({via})"),
     "night": N_("Session at night (from {local_time})"),
     "holiday": N_("Session on a public holiday: {holiday} (from {local_time})"),
     REFUSAL_BURST: N_("{count} refusals within {minutes} min from {who}"),

@@ -68,13 +68,13 @@ def build_daily_summary(core: Bastion, *, now: datetime | None = None,
 
 _TEXT = {
     "subject": N_("[DPI bastion] Summary of {day}: {overdue} overdue break-glass review(s), "
-        "{flags} flag(s)"),
+                  "{flags} flag(s)"),
     "hello": N_("Hello {name},"),
     "intro": N_("Summary of the DPI bastion's controls, {since} to {until} ({zone})."),
     "overdue": N_("Break-glass: OVERDUE reviews ({n})"),
     "open": N_("Break-glass: open reviews ({n})"),
     "review": N_(" - {id}: {technician} ({vendor}) on {target}, opened {opened}, to close "
-        "before {deadline}\n   {url}"),
+                 "before {deadline}\n   {url}"),
     "none": N_(" - none"),
     "sessions": N_("Sessions opened in the period: {n}"),
     "flags": N_("Flags ({n}):"),
@@ -83,7 +83,7 @@ _TEXT = {
     "more": N_(" - … and {n} more in the console"),
     "hds": N_("HDS certificates to renew ({n}):"),
     "hds_line": N_(" - {vendor} (contract {contract}): certificate {number}, last day "
-        "{until}{expired}"),
+                   "{until}{expired}"),
     "hds_expired": N_(": EXPIRED, health and INS data refused"),
     "dashboard": N_("The DPO's dashboard: {url}"),
     "footer": N_("Automatic message from the DPI bastion; it holds no secret."),
