@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: demo test bench lint system-deps clean
+.PHONY: demo test bench lint system-deps clean translations
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed (found %s)" % sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -40,6 +40,18 @@ test: system-deps $(STAMP) $(NODE_STAMP)
 bench: system-deps $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench $(BENCH_FLAGS)
+
+## make translations: after changing a message, refresh both catalogues (console: web,
+## bastion: SSH lines, e-mails, reports); translate the new French entries, run it again
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F web/babel.cfg -k lazy_gettext -o $(VENV)/messages.pot web
+	$(BIN)/pybabel update -i $(VENV)/messages.pot -d web/translations --no-fuzzy-matching
+	$(BIN)/pybabel compile -d web/translations --statistics
+	$(BIN)/pybabel extract -F bastion/babel.cfg -k N_ -k NC_:1c,2 -k tr -k plural:1,2 \
+	    -o $(VENV)/bastion.pot bastion
+	$(BIN)/pybabel update -D bastion -i $(VENV)/bastion.pot -d bastion/translations \
+	    --no-fuzzy-matching
+	$(BIN)/pybabel compile -D bastion -d bastion/translations --statistics
 
 lint: $(STAMP)
 	$(BIN)/ruff check bastion web tests bench

@@ -37,9 +37,12 @@ def add_staff(
     email: str | None = None,
     actor: Actor,
     roles_pending: bool = False,
+    language: str = "fr",
+    time_zone: str = "Europe/Paris",
 ) -> StaffUser:
     """``roles_pending``: create the account without roles (``roles`` are checked, then
-    proposed by the caller as a role change)."""
+    proposed by the caller as a role change). ``language`` and ``time_zone``: the hospital's
+    (web.default_language, web.time_zone) until the person picks their own."""
     if not USERNAME.match(username):
         raise StaffError(
             f"user name {username!r} is not valid: lower-case letters, digits, '.', '_' or '-', "
@@ -59,6 +62,8 @@ def add_staff(
         full_name=full_name,
         email=email,
         password_hash=hash_password(password) if password else None,
+        language=language,
+        time_zone=time_zone,
         roles=[StaffRole(role=role, granted_at=now, vouched_at=now) for role in given],
     )
     session.add(user)
@@ -91,7 +96,9 @@ def add_staff_locally(core: Bastion, *, username: str, full_name: str, roles: li
 
     with core.db.session() as session:
         user = add_staff(session, core.audit, username=username, full_name=full_name,
-                         roles=roles, password=password, email=email, actor=actor)
+                         roles=roles, password=password, email=email, actor=actor,
+                         language=core.settings.web.default_language,
+                         time_zone=core.settings.web.time_zone)
         staff_notices.roles_changed(session, core, event="roles_set_locally", subject=user,
                                     actor=actor.name, before=[], after=sorted(set(roles)),
                                     path=f"/admin/staff/{user.id}")

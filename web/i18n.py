@@ -1,12 +1,20 @@
 """Language and time zone: French by default, English available; dates shown in the
-viewer's time zone (their own setting, else the bastion's ``web.time_zone``)."""
+viewer's time zone (their own setting, else the bastion's ``web.time_zone``), formatted by
+the same helper as the SSH lines and e-mails (``bastion.i18n.moment``), zone named.
+
+The console's own words are in ``web/translations``; what the bastion decided (a contract
+check's verdict, say) is put into words by the bastion's catalogue, in the page's language."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, current_app, session
-from flask_babel import Babel, format_datetime, lazy_gettext
+from flask import Flask, current_app, request, session
+from flask_babel import Babel, get_locale, get_timezone, lazy_gettext
+
+from bastion.i18n import moment
+from bastion.i18n.catalogue import Translator, translator
+from bastion.i18n.verdicts import verdict_summary
 
 from . import signin_state
 from .identity import current_identity
@@ -15,13 +23,16 @@ LANGUAGES = {"fr": "Français", "en": "English"}
 
 
 def select_locale() -> str:
+    """The language picked in this browser, else the signed-in person's (their account),
+    else the browser's (Accept-Language), else the hospital's (web.default_language)."""
     chosen = session.get(signin_state.LANGUAGE_KEY)
     if chosen in LANGUAGES:
         return chosen
     principal = current_identity().principal
     if principal is not None and principal.language in LANGUAGES:
         return principal.language
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+    asked = request.accept_languages.best_match(LANGUAGES) if request else None
+    return asked or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def select_timezone() -> str:
@@ -57,15 +68,25 @@ def category_name(category: str) -> str:
 
 
 def when(value: datetime | None, style: str = "short") -> str:
-    """A datetime for people: in their zone and language; empty when there is none."""
-    if value is None:
-        return ""
-    return format_datetime(value, style)
+    """A datetime for people: in their zone and language, the zone named; empty when there
+    is none."""
+    return moment(value, str(get_locale() or "fr"), get_timezone(), style)
+
+
+def bastion_words() -> Translator:
+    """The bastion's catalogue in the page's language."""
+    return translator(str(get_locale() or "fr"))
+
+
+def verdict_line(verdict: dict[str, object] | None) -> str:
+    """A stored contract check's one line ("refused: ..."), in the page's language."""
+    return verdict_summary(verdict or {}, bastion_words())
 
 
 def install(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["verdict_line"] = verdict_line
     app.jinja_env.filters["role_names"] = role_names
     app.jinja_env.filters["category_name"] = category_name
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES

@@ -16,6 +16,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bastion.i18n.marker import N_, Phrase
 from bastion.models import AccessReviewCampaign, AccessReviewLine
 
 BLOCKING = ("suspended", "revoked")
@@ -36,12 +37,14 @@ class Suspension:
         return "access_suspended" if self.decision == "suspended" else "access_revoked"
 
     @property
-    def headline(self) -> str:
+    def headline(self) -> Phrase:
         """The technician's one line (the proxy shows it after "refused: ")."""
         if self.decision == "suspended":
-            return (f"access to {self.target} suspended by access review {self.campaign_id}: "
-                    f"not confirmed by {self.deadline.isoformat()}")
-        return f"access to {self.target} revoked by access review {self.campaign_id}"
+            return Phrase.of(N_("access to {target} suspended by access review {review}: not "
+                                "confirmed by {day}"),
+                             target=self.target, review=self.campaign_id, day=self.deadline)
+        return Phrase.of(N_("access to {target} revoked by access review {review}"),
+                         target=self.target, review=self.campaign_id)
 
     @property
     def reason(self) -> str:

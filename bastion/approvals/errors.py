@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bastion.i18n.marker import Phrase
+
 # code -> HTTP status the JSON API answers with.
 CODES: dict[str, int] = {
     # the thing asked about does not exist
@@ -91,7 +93,7 @@ class ApprovalError(Exception):
     """A refusal. ``reasons`` lists the details (e.g. the contract engine's reasons)."""
 
     def __init__(self, code: str, message: str, *, reasons: Sequence[str] = (),
-                 request_id: int | None = None) -> None:
+                 request_id: int | None = None, phrase: Phrase | None = None) -> None:
         if code not in CODES:
             # A typo in a code would silently break API clients: fail in tests instead.
             raise ValueError(f"unknown approvals error code {code!r}")
@@ -100,6 +102,9 @@ class ApprovalError(Exception):
         self.message = message
         self.reasons = tuple(reasons)
         self.request_id = request_id
+        # The message as a catalogue phrase, when the person may read it in their language
+        # (bastion.i18n); ``message`` stays the English text of the API and the audit.
+        self.phrase = phrase
 
     @property
     def status(self) -> int:
@@ -120,5 +125,7 @@ class ApprovalError(Exception):
 class OutOfContract(ApprovalError):
     """The contracts engine refuses the request; it was stored as denied with the reasons."""
 
-    def __init__(self, message: str, *, reasons: Sequence[str], request_id: int | None) -> None:
-        super().__init__("out_of_contract", message, reasons=reasons, request_id=request_id)
+    def __init__(self, message: str, *, reasons: Sequence[str], request_id: int | None,
+                 phrase: Phrase | None = None) -> None:
+        super().__init__("out_of_contract", message, reasons=reasons, request_id=request_id,
+                         phrase=phrase)

@@ -10,7 +10,6 @@ where, when, why, the contract's verdict and a link to the console.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,65 +17,43 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.context import Bastion
+from bastion.i18n import N_
+from bastion.i18n.catalogue import translator
+from bastion.i18n.verdicts import verdict_summary
 from bastion.models import AccessRequest, NotificationOutbox, StaffRole, StaffUser
 
 NEW_REQUEST = "request.filed"
 
 _CATEGORIES = {
-    "fr": {"administrative": "administratives", "ins": "INS", "health": "santé",
-           "documents": "documents", "staff": "personnel", "technical": "techniques"},
-    "en": {"administrative": "administrative", "ins": "INS", "health": "health",
-           "documents": "documents", "staff": "staff", "technical": "technical"},
+    "administrative": N_("administrative"),
+    "ins": N_("INS"),
+    "health": N_("health"),
+    "documents": N_("documents"),
+    "staff": N_("staff"),
+    "technical": N_("technical"),
 }
 
 _TEXT = {
-    "fr": {
-        "subject": "[Bastion DPI] Demande d'accès n° {id} : {technician} sur {target} — "
-                   "{state}",
-        "waiting": "en attente d'approbation",
-        "refused": "hors contrat",
-        "body": (
-            "Bonjour {staff},\n\n"
-            "Une demande d'accès de maintenance attend votre décision.\n\n"
-            "Demande : n° {id}\n"
-            "Technicien : {technician_name} ({technician}), {vendor}\n"
-            "Cible : {target}, compte {account}\n"
-            "Données hébergées : {categories}\n"
-            "Fenêtre : du {start} au {end} ({zone})\n"
-            "Canaux : {channels}\n"
-            "Motif : {reason}\n"
-            "Ticket : {ticket}\n"
-            "Contrôle du contrat : {verdict_word} — {summary}\n"
-            "Approbations nécessaires : {approvals} (chacune par une personne différente)\n\n"
-            "Examiner la demande et l'approuver avec votre clé de sécurité :\n{url}\n\n"
-            "Message automatique du bastion DPI ; il ne contient aucun secret.\n"),
-        "in_contract": "conforme",
-        "out_of_contract": "hors contrat",
-        "none": "aucune",
-    },
-    "en": {
-        "subject": "[DPI bastion] Access request {id}: {technician} on {target} — {state}",
-        "waiting": "waiting for approval",
-        "refused": "out of contract",
-        "body": (
-            "Hello {staff},\n\n"
-            "A maintenance access request is waiting for your decision.\n\n"
-            "Request: {id}\n"
-            "Technician: {technician_name} ({technician}), {vendor}\n"
-            "Target: {target}, account {account}\n"
-            "Data held: {categories}\n"
-            "Window: {start} to {end} ({zone})\n"
-            "Channels: {channels}\n"
-            "Reason: {reason}\n"
-            "Ticket: {ticket}\n"
-            "Contract check: {verdict_word} — {summary}\n"
-            "Approvals needed: {approvals} (each by a different person)\n\n"
-            "Review the request and approve it with your security key:\n{url}\n\n"
-            "Automatic message from the DPI bastion; it holds no secret.\n"),
-        "in_contract": "within the contract",
-        "out_of_contract": "out of contract",
-        "none": "none",
-    },
+    "subject": N_("[DPI bastion] Access request {id}: {technician} on {target} — {state}"),
+    "waiting": N_("waiting for approval"),
+    "refused": N_("out of contract"),
+    "body": N_("Hello {staff},\n\n"
+               "A maintenance access request is waiting for your decision.\n\n"
+               "Request: {id}\n"
+               "Technician: {technician_name} ({technician}), {vendor}\n"
+               "Target: {target}, account {account}\n"
+               "Data held: {categories}\n"
+               "Window: {start} to {end} ({zone})\n"
+               "Channels: {channels}\n"
+               "Reason: {reason}\n"
+               "Ticket: {ticket}\n"
+               "Contract check: {verdict_word} — {summary}\n"
+               "Approvals needed: {approvals} (each by a different person)\n\n"
+               "Review the request and approve it with your security key:\n{url}\n\n"
+               "Automatic message from the DPI bastion; it holds no secret.\n"),
+    "in_contract": N_("within the contract"),
+    "out_of_contract": N_("out of contract"),
+    "none": N_("none"),
 }
 
 
@@ -85,19 +62,21 @@ def request_url(core: Bastion, request_id: int) -> str:
     return f"{core.settings.web.public_url}/requests/{request_id}"
 
 
-def _local(instant: datetime, zone: str) -> str:
+def reader_zone(zone: str | None) -> ZoneInfo:
+    """The reader's zone; the hospital's when theirs is not a known one."""
     try:
-        tz = ZoneInfo(zone)
+        return ZoneInfo(zone or "Europe/Paris")
     except (KeyError, ValueError):
-        tz = ZoneInfo("Europe/Paris")
-    return instant.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        return ZoneInfo("Europe/Paris")
 
 
 def email_text(core: Bastion, request: AccessRequest, *, staff_name: str, language: str,
                zone: str) -> tuple[str, str]:
-    """(subject, body) of the e-mail announcing ``request``."""
-    text = _TEXT[language if language in _TEXT else "fr"]
-    names = _CATEGORIES[language if language in _CATEGORIES else "fr"]
+    """(subject, body) of the e-mail announcing ``request``, in the reader's language."""
+    _ = translator(language)
+    text = _.table(_TEXT)
+    names = _.table(_CATEGORIES)
+    where = reader_zone(zone)
     verdict = request.verdict or {}
     allowed = bool(verdict.get("allowed"))
     values = {
@@ -107,11 +86,11 @@ def email_text(core: Bastion, request: AccessRequest, *, staff_name: str, langua
         "account": request.account_name or "-",
         "categories": ", ".join(names.get(c, c) for c in sorted(request.target.data_categories
                                                                  or ())) or text["none"],
-        "start": _local(request.window_start, zone), "end": _local(request.window_end, zone),
+        "start": _.when(request.window_start, where), "end": _.when(request.window_end, where),
         "zone": zone, "channels": ", ".join(request.channels or ()),
         "reason": request.reason, "ticket": request.ticket or "-",
         "verdict_word": text["in_contract" if allowed else "out_of_contract"],
-        "summary": verdict.get("summary", ""), "approvals": request.approvals_required,
+        "summary": verdict_summary(verdict, _), "approvals": request.approvals_required,
         "url": request_url(core, request.id),
         "state": text["waiting" if allowed else "refused"],
     }

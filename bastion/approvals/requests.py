@@ -25,7 +25,7 @@ from .errors import ApprovalError, OutOfContract
 from .identity import is_requester
 from .lookup import StaffRef, load_request, load_staff
 from .notifications import enqueue_new_request
-from .verdict import Assessment, assess
+from .verdict import Assessment, assess, verdict_phrase
 from .views import RequestInfo, request_info
 
 SOURCES = ("ssh", "portal", "api", "console")
@@ -152,7 +152,7 @@ def file_request(core: Bastion, *, technician: str, target: str, account: str | 
                               reasons=found.reasons, details=facts, **common)
             refusal = OutOfContract(f"request {request.id} is outside the contract: "
                                     f"{found.headline}", reasons=found.reasons,
-                                    request_id=request.id)
+                                    request_id=request.id, phrase=verdict_phrase(found))
         else:
             core.audit.append(session, action="request.filed", outcome="ok",
                               reasons=[f"waiting for {request.approvals_required} approval(s)",

@@ -16,105 +16,61 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.context import Bastion
+from bastion.i18n import N_
+from bastion.i18n.catalogue import translator
 from bastion.models import NotificationOutbox, StaffRole, StaffUser
 
 ROLES_CHANGED = "staff.roles"
 KEYS_CHANGED = "staff.security_key"
 KEY_SUSPENDED = "staff.key_suspended"  # urgent (bastion.approvals.delivery.URGENT_KINDS)
 
-# event -> language -> (subject, sentence); values: username, actor, before, after, key,
-# reason, proposer, counter_before, counter_after.
-_EVENTS: dict[str, dict[str, tuple[str, str]]] = {
-    "role_change_proposed": {
-        "fr": ("Changement de rôles demandé pour {username}",
-               "{actor} demande de changer les rôles de {username} : {before} -> {after}. "
-               "Un autre administrateur ou le DPO doit le confirmer avec sa clé de sécurité."),
-        "en": ("Role change requested for {username}",
-               "{actor} asks to change the roles of {username}: {before} -> {after}. "
-               "Another administrator or the DPO must confirm it with their security key."),
-    },
-    "role_change_applied": {
-        "fr": ("Rôles de {username} changés",
-               "Les rôles de {username} sont passés de {before} à {after} "
-               "(demandé par {proposer}, confirmé par {actor} avec sa clé de sécurité)."),
-        "en": ("Roles of {username} changed",
-               "The roles of {username} went from {before} to {after} "
-               "(asked by {proposer}, confirmed by {actor} with their security key)."),
-    },
-    "role_change_refused": {
-        "fr": ("Changement de rôles refusé pour {username}",
-               "{actor} a refusé le changement de rôles de {username} ({before} -> {after}) : "
-               "{reason}"),
-        "en": ("Role change refused for {username}",
-               "{actor} refused the role change of {username} ({before} -> {after}): {reason}"),
-    },
-    "roles_removed": {
-        "fr": ("Rôles retirés à {username}",
-               "{actor} a retiré des rôles à {username} : {before} -> {after}."),
-        "en": ("Roles removed from {username}",
-               "{actor} removed roles from {username}: {before} -> {after}."),
-    },
-    "roles_removed_by_directory": {
-        "fr": ("Rôles retirés à {username} par l'annuaire",
-               "L'annuaire de l'hôpital ne met plus {username} dans les groupes de ces rôles : "
-               "{before} -> {after}. {reason}"),
-        "en": ("Roles removed from {username} by the directory",
-               "The hospital directory no longer puts {username} in the groups of these roles: "
-               "{before} -> {after}. {reason}"),
-    },
-    "disabled_by_directory": {
-        "fr": ("Compte {username} désactivé par l'annuaire",
-               "Le compte {username} est désactivé et ses sessions de console fermées : "
-               "{reason}"),
-        "en": ("Account {username} disabled by the directory",
-               "The account {username} is disabled and its console sessions ended: {reason}"),
-    },
-    "roles_set_locally": {
-        "fr": ("Compte {username} créé en ligne de commande",
-               "{actor} a créé le compte {username} avec les rôles {after} depuis la ligne de "
-               "commande du bastion (opérateur local, sans seconde personne)."),
-        "en": ("Account {username} created from the command line",
-               "{actor} created the account {username} with the roles {after} from the "
-               "bastion's command line (a local operator, no second person)."),
-    },
-    "key_added": {
-        "fr": ("Clé de sécurité ajoutée au compte {username}",
-               "La clé de sécurité « {key} » a été ajoutée au compte {username}. Si ce "
-               "n'est pas vous, prévenez immédiatement un administrateur."),
-        "en": ("Security key added to the account {username}",
-               "The security key \"{key}\" was added to the account {username}. If this was "
-               "not you, tell an administrator at once."),
-    },
-    "key_revoked": {
-        "fr": ("Clé de sécurité révoquée sur le compte {username}",
-               "La clé de sécurité « {key} » du compte {username} a été révoquée par {actor} : "
-               "{reason}"),
-        "en": ("Security key revoked on the account {username}",
-               "The security key \"{key}\" of the account {username} was revoked by {actor}: "
-               "{reason}"),
-    },
-    "key_suspended": {
-        "fr": ("[URGENT] Clé de sécurité de {username} suspendue : copie possible",
-               "Le compteur de signatures de la clé « {key} » de {username} est passé de "
-               "{counter_before} à {counter_after} : la clé a peut-être été copiée. Elle est "
-               "suspendue ; un administrateur doit la révoquer et vérifier les dernières "
-               "actions du compte."),
-        "en": ("[URGENT] Security key of {username} suspended: possible copy",
-               "The signature counter of {username}'s key \"{key}\" went from "
-               "{counter_before} to {counter_after}: the key may have been copied. It is "
-               "suspended; an administrator must revoke it and check the account's latest "
-               "actions."),
-    },
+# event -> (subject, sentence), English msgids of the bastion catalogue; values:
+# username, actor, before, after, key, reason, proposer, counter_before, counter_after.
+_EVENTS: dict[str, tuple[str, str]] = {
+    "role_change_proposed": (
+        N_("Role change requested for {username}"),
+        N_("{actor} asks to change the roles of {username}: {before} -> {after}. "
+           "Another administrator or the DPO must confirm it with their security key.")),
+    "role_change_applied": (
+        N_("Roles of {username} changed"),
+        N_("The roles of {username} went from {before} to {after} "
+           "(asked by {proposer}, confirmed by {actor} with their security key).")),
+    "role_change_refused": (
+        N_("Role change refused for {username}"),
+        N_("{actor} refused the role change of {username} ({before} -> {after}): {reason}")),
+    "roles_removed": (
+        N_("Roles removed from {username}"),
+        N_("{actor} removed roles from {username}: {before} -> {after}.")),
+    "roles_removed_by_directory": (
+        N_("Roles removed from {username} by the directory"),
+        N_("The hospital directory no longer puts {username} in the groups of these roles: "
+           "{before} -> {after}. {reason}")),
+    "disabled_by_directory": (
+        N_("Account {username} disabled by the directory"),
+        N_("The account {username} is disabled and its console sessions ended: {reason}")),
+    "roles_set_locally": (
+        N_("Account {username} created from the command line"),
+        N_("{actor} created the account {username} with the roles {after} from the "
+           "bastion's command line (a local operator, no second person).")),
+    "key_added": (
+        N_("Security key added to the account {username}"),
+        N_("The security key \"{key}\" was added to the account {username}. If this was "
+           "not you, tell an administrator at once.")),
+    "key_revoked": (
+        N_("Security key revoked on the account {username}"),
+        N_("The security key \"{key}\" of the account {username} was revoked by {actor}: "
+           "{reason}")),
+    "key_suspended": (
+        N_("[URGENT] Security key of {username} suspended: possible copy"),
+        N_("The signature counter of {username}'s key \"{key}\" went from "
+           "{counter_before} to {counter_after}: the key may have been copied. It is "
+           "suspended; an administrator must revoke it and check the account's latest "
+           "actions.")),
 }
 
-_FRAME = {
-    "fr": ("[Bastion DPI] {subject}",
-           "Bonjour {name},\n\n{sentence}\n\n{url}\n\n"
-           "Message automatique du bastion DPI ; il ne contient aucun secret.\n"),
-    "en": ("[DPI bastion] {subject}",
-           "Hello {name},\n\n{sentence}\n\n{url}\n\n"
-           "Automatic message from the DPI bastion; it holds no secret.\n"),
-}
+_FRAME = (N_("[DPI bastion] {subject}"),
+          N_("Hello {name},\n\n{sentence}\n\n{url}\n\n"
+             "Automatic message from the DPI bastion; it holds no secret.\n"))
 
 
 def staff_with_role(session: Session, role: str) -> list[StaffUser]:
@@ -141,9 +97,10 @@ def enqueue(session: Session, core: Bastion, *, kind: str, event: str,
             if person.id in seen or not person.email:
                 continue
             seen.add(person.id)
-            language = person.language if person.language in _FRAME else "fr"
-            subject, sentence = _EVENTS[event][language]
-            frame_subject, frame_body = _FRAME[language]
+            _ = translator(person.language)
+            language = _.language
+            subject, sentence = (_(message) for message in _EVENTS[event])
+            frame_subject, frame_body = (_(message) for message in _FRAME)
             values_here = {"before": "-", "after": "-", "reason": "-", **text}
             session.add(NotificationOutbox(
                 kind=kind, channel="email", recipient=person.email, language=language,

@@ -15,7 +15,17 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bastion.contracts import REQUEST, Constraints, decide_access
+from bastion.i18n.marker import N_, Phrase, phrase_from_dict, phrase_to_dict
 from bastion.models import ContractVersion
+
+
+def verdict_phrase(found: Assessment) -> Phrase | None:
+    """The verdict's one line, as the engine phrased it (None for a verdict without)."""
+    stored = found.verdict.get("phrase")
+    try:
+        return phrase_from_dict(stored) if isinstance(stored, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,10 @@ def assess(session: Session, *, technician: str, target: str, account: str | Non
             reasons = [f"channel {name} is not allowed by contract {decision.contract_reference}"
                        for name in refused]
             headline = reasons[0]
+            line = Phrase.of(N_("channel {channel} is not allowed by contract {contract}"),
+                             channel=refused[0], contract=decision.contract_reference)
             verdict.update(allowed=False, reasons=reasons, summary=f"refused: {headline}",
+                           phrase=phrase_to_dict(line),
                            codes=["channel_not_allowed"] * len(refused), constraints=None)
             constraints = None
     return Assessment(allowed, verdict, tuple(reasons), headline, constraints, version)

@@ -18,6 +18,8 @@ from bastion.approvals.delivery import deliver_pending
 from bastion.config import Settings
 from bastion.context import Bastion
 from bastion.contracts.repository import ContractStoreError, contract_of
+from bastion.i18n import N_, Phrase
+from bastion.i18n.catalogue import Translator
 from bastion.models import ContractVersion, NotificationOutbox
 
 from .notify import DECLARED
@@ -105,12 +107,17 @@ def start_problem(core: Bastion) -> str | None:
 class Delivery:
     channel: str  # "email" | "webhook"
     recipient: str  # the address, or the webhook's host only (its URL may hold a token)
-    problem: str | None = None  # why it is not delivered yet
+    problem: str | None = None  # why it is not delivered: the server's own text
+    sending: bool = False  # not delivered yet, only because it is being sent
 
-    def describe(self) -> str:
-        what = (f"e-mail to {self.recipient}" if self.channel == "email"
-                else f"webhook {self.recipient}")
-        return f"{what} ({self.problem})" if self.problem else what
+    def phrase(self) -> Phrase:
+        what = (Phrase.of(N_("e-mail to {recipient}"), recipient=self.recipient)
+                if self.channel == "email" else Phrase.of(N_("webhook {host}"), host=self.recipient))
+        if self.sending:
+            return Phrase.of(N_("{what} (being sent)"), what=what)
+        if self.problem:
+            return Phrase.of(N_("{what} ({error})"), what=what, error=self.problem)
+        return what
 
 
 @dataclass(frozen=True)
@@ -128,35 +135,36 @@ def deliver_declared(core: Bastion, request_id: int) -> Told:
         rows = session.scalars(select(NotificationOutbox).where(
             NotificationOutbox.request_id == request_id,
             NotificationOutbox.kind == DECLARED).order_by(NotificationOutbox.id)).all()
-        delivered, missing = [], []
+        delivered: list[Phrase] = []
+        missing: list[Phrase] = []
         for row in rows:
             recipient = (row.recipient if row.channel == "email"
                          else urlsplit(row.recipient).hostname or "?")
             if row.status == "sent":
                 delivered.append(Delivery(row.channel, recipient))
+            elif row.status == "sending":
+                missing.append(Delivery(row.channel, recipient, sending=True))
             else:
-                problem = ("being sent" if row.status == "sending"
-                           else (row.last_error or row.status)[:120])
-                missing.append(Delivery(row.channel, recipient, problem))
+                # The delivery error is the mail or web server's own text.
+                missing.append(Delivery(row.channel, recipient,
+                                        (row.last_error or row.status)[:120]))
     return Told(delivered, missing, bool(configured_channels(core.settings)))
 
 
-def _listed(deliveries: list[Delivery]) -> str:
-    return ", ".join(d.describe() for d in deliveries)
-
-
-def notice(told: Told) -> str:
+def notice(told: Told, _: Translator) -> str:
     """What the technician is told about who knows of the emergency: only the truth."""
+    delivered = ", ".join(_.phrase(d.phrase()) for d in told.delivered)
+    missing = ", ".join(_.phrase(d.phrase()) for d in told.not_delivered)
     if told.delivered and not told.not_delivered:
-        return "told: " + _listed(told.delivered) + "."
+        return _("told: {delivered}.", delivered=delivered)
     if told.delivered:
-        return ("told: " + _listed(told.delivered) + "; NOT delivered yet: "
-                + _listed(told.not_delivered) + ".")
+        return _("told: {delivered}; NOT delivered yet: {missing}.", delivered=delivered,
+                 missing=missing)
     if told.not_delivered:
-        return ("NOBODY could be told yet (" + _listed(told.not_delivered)
-                + "): call the hospital's IT on-call line now.")
+        return _("NOBODY could be told yet ({missing}): call the hospital's IT on-call line "
+                 "now.", missing=missing)
     if not told.channels_configured:
-        return ("NOBODY was told: no notification channel is configured ([smtp] host, "
-                "[webhook] url): call the hospital's IT on-call line now.")
-    return ("NOBODY was told (no webhook, and no approver or DPO to e-mail): call the "
-            "hospital's IT on-call line now.")
+        return _("NOBODY was told: no notification channel is configured ([smtp] host, "
+                 "[webhook] url): call the hospital's IT on-call line now.")
+    return _("NOBODY was told (no webhook, and no approver or DPO to e-mail): call the "
+             "hospital's IT on-call line now.")

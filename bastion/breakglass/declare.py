@@ -24,6 +24,7 @@ from bastion.approvals.views import grant_info
 from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.contracts import REQUEST, Decision, decide_access
+from bastion.i18n.marker import N_, Phrase
 from bastion.models import (
     AccessRequest,
     BreakGlassReview,
@@ -180,8 +181,14 @@ def _open(session: Session, core: Bastion, *, technician: str, target: str,
                           reasons=reasons, details={**facts, "codes": list(decision.codes)},
                           request_id=request.id, **subject)
         headline = decision.headline if not decision.allowed else reasons[0]
+        line = (decision.phrase if not decision.allowed and decision.phrase else
+                Phrase.of(N_("channel {channel} is not allowed by contract {contract}"),
+                          channel=refused_channels[0] if refused_channels else "-",
+                          contract=decision.contract_reference))
         raise BreakGlassRefused(f"emergency access refused: {headline}", reasons=tuple(reasons),
-                                request_id=request.id)
+                                request_id=request.id,
+                                phrase=Phrase.of(N_("emergency access refused: {reason}"),
+                                                 reason=line))
 
     request.status = "approved"
     session.add(request)

@@ -7,6 +7,8 @@ asking may know (a technician is already authenticated when they declare).
 
 from __future__ import annotations
 
+from bastion.i18n.marker import Phrase
+
 
 class BreakGlassError(Exception):
     """Base of every break-glass refusal."""
@@ -15,9 +17,10 @@ class BreakGlassError(Exception):
     status = 400
 
     def __init__(self, message: str, *, reasons: tuple[str, ...] = (),
-                 request_id: int | None = None) -> None:
+                 request_id: int | None = None, phrase: Phrase | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.phrase = phrase  # the message in catalogue form, for the technician's language
         self.reasons = reasons  # the full reasons, for the audit and the console
         self.request_id = request_id  # set when the refusal was stored as a denied request
 

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.approvals.notifications import _CATEGORIES as CATEGORY_NAMES
-from bastion.approvals.notifications import _local as local_time
-from bastion.approvals.notifications import approvers_to_tell, request_url
+from bastion.approvals.notifications import approvers_to_tell, reader_zone, request_url
 from bastion.context import Bastion
+from bastion.i18n import N_
+from bastion.i18n.catalogue import translator
 from bastion.models import (
     AccessRequest,
     BreakGlassReview,
@@ -30,51 +31,25 @@ from bastion.models import (
 DECLARED = "break_glass.declared"
 
 _TEXT = {
-    "fr": {
-        "subject": "[URGENT] [Bastion DPI] Bris de glace n° {id} : {technician} sur {target} "
-                   "jusqu'à {end}",
-        "body": (
-            "Bonjour {staff},\n\n"
-            "Un accès d'urgence (bris de glace) vient d'être ouvert sans approbation préalable.\n"
-            "La session est enregistrée comme toute autre ; une revue a posteriori est ouverte.\n\n"
-            "Demande : n° {id}\n"
-            "Technicien : {technician_name} ({technician}), {vendor}\n"
-            "Déclaré par : {declared_by}\n"
-            "Cible : {target}, compte {account}\n"
-            "Données hébergées : {categories}\n"
-            "Accès ouvert : du {start} au {end} ({zone})\n"
-            "Justification : {justification}\n"
-            "Ticket : {ticket}\n"
-            "Contrat : {contract}\n"
-            "Revue à clore par le DPO avant le : {deadline}\n\n"
-            "Révoquer l'accès si besoin :\n{request_url}\n"
-            "Revue du bris de glace (DPO) :\n{review_url}\n\n"
-            "Message automatique du bastion DPI ; il ne contient aucun secret.\n"),
-        "technician_itself": "le technicien lui-même",
-        "none": "aucune",
-    },
-    "en": {
-        "subject": "[URGENT] [DPI bastion] Break-glass {id}: {technician} on {target} until {end}",
-        "body": (
-            "Hello {staff},\n\n"
-            "An emergency access (break-glass) has just opened without prior approval.\n"
-            "The session is recorded like any other; an a-posteriori review is open.\n\n"
-            "Request: {id}\n"
-            "Technician: {technician_name} ({technician}), {vendor}\n"
-            "Declared by: {declared_by}\n"
-            "Target: {target}, account {account}\n"
-            "Data held: {categories}\n"
-            "Access open: {start} to {end} ({zone})\n"
-            "Justification: {justification}\n"
-            "Ticket: {ticket}\n"
-            "Contract: {contract}\n"
-            "Review to be closed by the DPO before: {deadline}\n\n"
-            "Revoke the access if needed:\n{request_url}\n"
-            "Break-glass review (DPO):\n{review_url}\n\n"
-            "Automatic message from the DPI bastion; it holds no secret.\n"),
-        "technician_itself": "the technician themself",
-        "none": "none",
-    },
+    "subject": N_("[URGENT] [DPI bastion] Break-glass {id}: {technician} on {target} until {end}"),
+    "body": N_("Hello {staff},\n\n"
+               "An emergency access (break-glass) has just opened without prior approval.\n"
+               "The session is recorded like any other; an a-posteriori review is open.\n\n"
+               "Request: {id}\n"
+               "Technician: {technician_name} ({technician}), {vendor}\n"
+               "Declared by: {declared_by}\n"
+               "Target: {target}, account {account}\n"
+               "Data held: {categories}\n"
+               "Access open: {start} to {end} ({zone})\n"
+               "Justification: {justification}\n"
+               "Ticket: {ticket}\n"
+               "Contract: {contract}\n"
+               "Review to be closed by the DPO before: {deadline}\n\n"
+               "Revoke the access if needed:\n{request_url}\n"
+               "Break-glass review (DPO):\n{review_url}\n\n"
+               "Automatic message from the DPI bastion; it holds no secret.\n"),
+    "technician_itself": N_("the technician themself"),
+    "none": N_("none"),
 }
 
 
@@ -101,8 +76,8 @@ def recipients(session: Session, request: AccessRequest) -> list[StaffUser]:
 def email_text(core: Bastion, request: AccessRequest, grant: Grant, review: BreakGlassReview,
                *, staff_name: str, language: str, zone: str,
                declared_by: str | None) -> tuple[str, str]:
-    text = _TEXT[language if language in _TEXT else "fr"]
-    names = CATEGORY_NAMES[language if language in CATEGORY_NAMES else "fr"]
+    _ = translator(language)
+    text, names, where = _.table(_TEXT), _.table(CATEGORY_NAMES), reader_zone(zone)
     values = {
         "id": request.id, "staff": staff_name, "technician": request.technician.ident,
         "technician_name": request.technician.full_name,
@@ -111,10 +86,10 @@ def email_text(core: Bastion, request: AccessRequest, grant: Grant, review: Brea
         "target": request.target.name, "account": request.account_name,
         "categories": ", ".join(names.get(c, c) for c in sorted(request.target.data_categories
                                                                  or ())) or text["none"],
-        "start": local_time(grant.not_before, zone), "end": local_time(grant.not_after, zone),
+        "start": _.when(grant.not_before, where), "end": _.when(grant.not_after, where),
         "zone": zone, "justification": request.reason, "ticket": request.ticket or "-",
         "contract": (request.verdict or {}).get("contract_reference", "-"),
-        "deadline": local_time(review.deadline, zone),
+        "deadline": _.when(review.deadline, where),
         "request_url": request_url(core, request.id), "review_url": review_url(core, review.id),
     }
     return text["subject"].format(**values), text["body"].format(**values)

@@ -18,16 +18,19 @@ from bastion.approvals import revoke_live_grants
 from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.contracts.repository import ContractStoreError, current_contract_for_vendor
+from bastion.i18n import N_
+from bastion.i18n.catalogue import translator
 from bastion.models import BreakGlassReview, NotificationOutbox
 
 UNJUSTIFIED = "break_glass.unjustified"
 
-_SUBJECT = "[DPI bastion] Emergency access {id} judged unjustified: {technician} suspended"
-_BODY = (
+# In the vendor's language (their contract's), times in the hospital's zone.
+_SUBJECT = N_("[DPI bastion] Emergency access {id} judged unjustified: {technician} suspended")
+_BODY = N_(
     "Hello,\n\n"
     "You are the contract owner named in contract {contract} with the hospital.\n"
     "An emergency (break-glass) access by your technician {name} ({technician}) on {target}\n"
-    "from {start} (UTC) was reviewed by the hospital's DPO and judged UNJUSTIFIED:\n\n"
+    "from {start} was reviewed by the hospital's DPO and judged UNJUSTIFIED:\n\n"
     "{comment}\n\n"
     "The technician's access to the hospital's servers is suspended from now on. Contact\n"
     "the hospital's DPO about this review (number {review}).\n\n"
@@ -60,12 +63,13 @@ def suspend_after_unjustified(session: Session, core: Bastion, review: BreakGlas
                           actor=actor, reasons=[f"vendor's contract owner not told: {why}"],
                           details={"review_id": review.id}, **subject)
         return
+    _ = translator(contract.language)  # type: ignore[union-attr]
     values = {"id": request.id, "technician": technician.ident, "name": technician.full_name,
               "target": request.target.name, "contract": contract.reference,  # type: ignore[union-attr]
-              "start": review.opened_at.strftime("%Y-%m-%d %H:%M"),
+              "start": _.when(review.opened_at, core.settings.web.time_zone),
               "comment": review.comment or "", "review": review.id}
     session.add(NotificationOutbox(kind=UNJUSTIFIED, channel="email", recipient=owner,
-                                   language="en", subject=_SUBJECT.format(**values)[:300],
-                                   body=_BODY.format(**values), request_id=request.id))
+                                   language=_.language, subject=_(_SUBJECT, **values)[:300],
+                                   body=_(_BODY, **values), request_id=request.id))
     core.audit.append(session, action="break_glass.owner_told", outcome="ok", actor=actor,
                       details={"review_id": review.id, "queued_for": owner}, **subject)

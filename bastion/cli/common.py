@@ -7,8 +7,10 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, TextIO
+from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy import select
@@ -17,7 +19,19 @@ from bastion.audit import Actor
 from bastion.config import ConfigError, Settings, load_settings
 from bastion.context import Bastion
 from bastion.db import DatabaseError
+from bastion.i18n import zone_label
 from bastion.keys import KeyStoreError
+
+
+def clock(value: datetime | None, zone: str, *, seconds: bool = False) -> str:
+    """A time in CLI output: in ``zone`` (the hospital's, web.time_zone), the zone named
+    (``2026-03-02 05:56 CET``), so a log line never leaves its reader guessing."""
+    if value is None:
+        return "-"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # the database's times are UTC
+    local = value.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M{':%S' if seconds else ''}} {zone_label(value, zone)}"
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

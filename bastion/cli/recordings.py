@@ -20,7 +20,7 @@ from bastion.recording import (
 )
 from bastion.recording.retention import recordings_of_session
 
-from .common import CliState, cli_actor, fail, pass_state
+from .common import CliState, cli_actor, clock, fail, pass_state
 
 
 @click.group()
@@ -41,7 +41,7 @@ def list_(state: CliState, session_id: int | None) -> None:
             hold = " HOLD" if rec.legal_hold else ""
             click.echo(
                 f"{rec.id:>6} session {rec.session_id:<6} {rec.channel:<6} {rec.status:<11} "
-                f"{rec.started_at:%Y-%m-%d %H:%M} {rec.chunk_count:>6} chunks "
+                f"{clock(rec.started_at, core.settings.web.time_zone)} {rec.chunk_count:>6} chunks "
                 f"{rec.size_bytes:>10} bytes{hold}"
             )
 
@@ -183,7 +183,8 @@ def commands(state: CliState, recording_id: int) -> None:
         )
         for row in rows:
             status = f" [exit {row.exit_status}]" if row.exit_status is not None else ""
-            click.echo(f"{row.at:%Y-%m-%d %H:%M:%S} +{row.offset_seconds:8.2f}s {row.kind:<5} "
+            at = clock(row.at, core.settings.web.time_zone, seconds=True)
+            click.echo(f"{at} +{row.offset_seconds:8.2f}s {row.kind:<5} "
                        f"{row.text}{status}")
 
 

@@ -15,7 +15,7 @@ from bastion.audit.export import parse_bound
 from bastion.context import Bastion
 from bastion.models import utcnow
 
-from .common import CliState, cli_actor, fail, pass_state
+from .common import CliState, cli_actor, clock, fail, pass_state
 
 LANGUAGES = click.Choice(["fr", "en"])
 
@@ -91,7 +91,7 @@ def flags(state: CliState, since: str | None, until: str | None, vendor: str | N
             where = ("-" if moment is None else f"session {moment.session_id}"
                      + (f" recording {moment.recording_id}@{moment.offset_seconds:g}s"
                         if moment.recording_id else ""))
-            click.echo(f"{flag.at.astimezone(zone):%Y-%m-%d %H:%M} {flag.kind:<15} "
+            click.echo(f"{clock(flag.at, str(zone))} {flag.kind:<15} "
                        f"{flag.technician or '-'}@{flag.target or '-'} [{where}] "
                        f"{controls.describe(flag, language)}")
         click.echo(f"{len(found)} flag(s)", err=True)

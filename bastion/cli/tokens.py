@@ -11,7 +11,7 @@ import click
 
 from bastion.api_tokens import DEFAULT_DAYS, MAX_DAYS, TokenError, create_token, list_tokens, revoke_token
 
-from .common import CliState, cli_actor, fail, pass_state
+from .common import CliState, cli_actor, clock, fail, pass_state
 
 
 @click.group()
@@ -46,7 +46,8 @@ def list_(state: CliState, staff_username: str | None) -> None:
     """List tokens: id, state, owner, name, expiry, last use."""
     with state.bastion() as core:
         for info in list_tokens(core, staff_username=staff_username):
-            used = (f"last used {info.last_used_at:%Y-%m-%d %H:%M} from {info.last_used_from}"
+            used = (f"last used {clock(info.last_used_at, core.settings.web.time_zone)} "
+                    f"from {info.last_used_from}"
                     if info.last_used_at else "never used")
             click.echo(f"{info.id:<5} {info.state():<8} {info.hint}...  {info.staff_username:<16} "
                        f"{info.name:<24} expires {info.expires_at:%Y-%m-%d}  {used}")

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bastion.i18n.marker import N_, Phrase, phrase_to_dict
+
 from .constraints import CommandRule, Constraints, SftpRules, parse_host_port
 from .schema import HEALTH_DATA, Contract, TargetRule
 from .windows import day_end, day_start, next_opening, open_until
@@ -57,6 +59,11 @@ class Decision:
     contract_reference: str
     codes: tuple[str, ...] = ()  # machine-readable failure codes, in the order of reasons
     headline: str = ""  # the technician's one line (no list of what exists or is allowed)
+    # The same line as a catalogue message and its parameters, put into the reader's
+    # language at the edge (bastion.i18n); the contract says the technician's language.
+    phrase: Phrase | None = None
+    language: str = "fr"
+    time_zone: str = "Europe/Paris"
 
     def summary(self) -> str:
         if self.allowed:
@@ -70,6 +77,7 @@ class Decision:
             "reasons": list(self.reasons),
             "codes": list(self.codes),
             "summary": self.summary(),
+            "phrase": phrase_to_dict(self.phrase) if self.phrase else None,
             "contract_reference": self.contract_reference,
             "constraints": self.constraints.to_dict() if self.constraints else None,
         }
@@ -77,16 +85,20 @@ class Decision:
 
 @dataclass
 class _Findings:
-    failures: list[tuple[str, str, str]] = field(default_factory=list)  # code, reason, headline
+    failures: list[tuple[str, str, Phrase]] = field(default_factory=list)  # code, reason, line
     checked: list[str] = field(default_factory=list)
 
-    def fail(self, code: str, reason: str, headline: str | None = None) -> None:
-        self.failures.append((code, reason, headline or reason))
+    def fail(self, code: str, reason: str, headline: Phrase | None = None) -> None:
+        """``reason`` goes to the audit trail (English); ``headline`` is the technician's
+        line, translated at the edge (the reason itself when they may read all of it)."""
+        self.failures.append((code, reason, headline or Phrase(reason)))
 
 
-def refuse(reference: str, code: str, reason: str, headline: str | None = None) -> Decision:
+def refuse(reference: str, code: str, reason: str, headline: Phrase,
+           language: str = "fr") -> Decision:
     """A denial decided before a contract could be consulted (e.g. none is current)."""
-    return Decision(False, (reason,), None, reference, (code,), headline or reason)
+    return Decision(False, (reason,), None, reference, (code,), headline.english(), headline,
+                    language)
 
 
 def matching_rules(contract: Contract, target: TargetFacts) -> list[TargetRule]:
@@ -112,27 +124,33 @@ def decide(contract: Contract, query: AccessQuery) -> Decision:
         return _decide(contract, query)
     except Exception as exc:  # noqa: BLE001 - invariant 2: an error in policy denies
         return refuse(contract.reference, "policy_error", f"policy error: {exc!r}",
-                      "internal error: access refused; contact the hospital's IT")
+                      Phrase(N_("internal error: access refused; contact the hospital's IT")),
+                      contract.language)
 
 
 def _decide(contract: Contract, query: AccessQuery) -> Decision:
     if query.at.tzinfo is None or (query.window_end and query.window_end.tzinfo is None):
         # A naive time here would be read in the server's zone: refuse rather than guess.
         return refuse(contract.reference, "naive_time", "the time asked about has no time zone",
-                      "internal error: the bastion could not tell the time; try again")
+                      Phrase(N_("internal error: the bastion could not tell the time; try again")),
+                      contract.language)
     found = _Findings()
     ref = contract.reference
     zone = contract.zone
     at = query.at
-    ends: dict[str, datetime] = {}
+    ends: dict[Phrase, datetime] = {}
 
     info = contract.contract
     if at < day_start(info.valid_from, zone):
-        found.fail("contract_not_yet_valid", f"contract {ref} is valid only from {info.valid_from}")
+        found.fail("contract_not_yet_valid", f"contract {ref} is valid only from {info.valid_from}",
+                   Phrase.of(N_("contract {contract} is valid only from {day}"), contract=ref,
+                             day=info.valid_from))
     elif at >= day_end(info.valid_until, zone):
-        found.fail("contract_expired", f"contract {ref} expired on {info.valid_until}")
+        found.fail("contract_expired", f"contract {ref} expired on {info.valid_until}",
+                   Phrase.of(N_("contract {contract} expired on {day}"), contract=ref,
+                             day=info.valid_until))
     else:
-        ends["the contract's end"] = day_end(info.valid_until, zone)
+        ends[Phrase(N_("the contract's end"))] = day_end(info.valid_until, zone)
         found.checked.append(f"contract {ref} valid {info.valid_from} to {info.valid_until}")
 
     _check_technician(contract, query, found, ends)
@@ -142,7 +160,8 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
     if not rules:
         found.fail("target_out_of_scope",
                    f"target {target.name} matches no target rule of contract {ref}",
-                   f"target {target.name} is outside contract {ref}'s scope")
+                   Phrase.of(N_("target {target} is outside contract {contract}'s scope"),
+                             target=target.name, contract=ref))
     else:
         found.checked.append(f"target {target.name} in scope")
     _check_data(contract, target, found)
@@ -154,70 +173,82 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
     _check_channel(contract, query, found)
     _check_concurrency(contract, query, found)
 
-    ends[f"the maximum session length, {contract.scope.max_session_minutes} min"] = (
+    ends[Phrase.of(N_("the maximum session length, {minutes} min"),
+                   minutes=contract.scope.max_session_minutes)] = (
         at + timedelta(minutes=contract.scope.max_session_minutes))
     if query.window_end is not None:
         if query.window_end <= at:
-            found.fail("empty_request", "the requested end is not after the requested start")
+            found.fail("empty_request", "the requested end is not after the requested start",
+                       Phrase(N_("the requested end is not after the requested start")))
         if query.whole_window:
             _check_whole_window(contract, query.window_end, ends, found)
-        ends["the requested end"] = query.window_end
+        ends[Phrase(N_("the requested end"))] = query.window_end
 
     if found.failures:
         codes, reasons, headlines = zip(*found.failures, strict=True)
-        return Decision(False, tuple(reasons), None, ref, tuple(codes), headlines[0])
+        return Decision(False, tuple(reasons), None, ref, tuple(codes), headlines[0].english(),
+                        headlines[0], contract.language, contract.time_zone)
 
     if account is None:  # unreachable without a failure above; fail closed regardless
-        return refuse(ref, "account_none", f"no account settled on {target.name}")
+        return refuse(ref, "account_none", f"no account settled on {target.name}",
+                      Phrase.of(N_("no account settled on {target}"), target=target.name),
+                      contract.language)
     bound = min(ends, key=lambda name: ends[name])
     latest_end = ends[bound]
-    found.checked.append(f"access ends {_local(latest_end, contract)} ({bound})")
+    found.checked.append(f"access ends {_local(latest_end, contract)} ({bound.english()})")
     constraints = _constraints(contract, query, account, latest_end)
-    headline = (f"{account}@{target.name} until {_local(latest_end, contract)} "
-                f"under contract {ref}")
-    return Decision(True, tuple(found.checked), constraints, ref, (), headline)
+    headline = Phrase.of(N_("{account}@{target} until {until} under contract {contract}"),
+                         account=account, target=target.name,
+                         until=latest_end.astimezone(contract.zone), contract=ref)
+    return Decision(True, tuple(found.checked), constraints, ref, (), headline.english(),
+                    headline, contract.language, contract.time_zone)
 
 
-def _check_whole_window(contract: Contract, end: datetime, ends: dict[str, datetime],
+def _check_whole_window(contract: Contract, end: datetime, ends: dict[Phrase, datetime],
                         found: _Findings) -> None:
     """A window that ends after the contract's ceiling is refused, naming the ceiling."""
     bound = min(ends, key=lambda name: ends[name])
     if end > ends[bound]:
         latest = _local(ends[bound], contract)
         found.fail("window_too_long",
-                   f"the requested end {_local(end, contract)} is after {bound} ({latest}): "
-                   f"ask for an end no later than {latest}",
-                   f"the window asked for ends after {bound}: ask for an end no later "
-                   f"than {latest}")
+                   f"the requested end {_local(end, contract)} is after {bound.english()} "
+                   f"({latest}): ask for an end no later than {latest}",
+                   Phrase.of(N_("the window asked for ends after {bound}: ask for an end no "
+                                "later than {latest}"),
+                             bound=bound, latest=ends[bound].astimezone(contract.zone)))
 
 
 def _check_technician(contract: Contract, query: AccessQuery, found: _Findings,
-                      ends: dict[str, datetime]) -> None:
+                      ends: dict[Phrase, datetime]) -> None:
     ref = contract.reference
     entry = contract.technician(query.technician)
     if entry is None:
         found.fail("technician_not_named",
-                   f"technician {query.technician} is not named in contract {ref}")
+                   f"technician {query.technician} is not named in contract {ref}",
+                   Phrase.of(N_("technician {technician} is not named in contract {contract}"),
+                             technician=query.technician, contract=ref))
         return
     if entry.employer not in contract.employers():
         found.fail("employer_not_declared",
                    f"technician {entry.id}'s employer {entry.employer!r} is neither the vendor "
                    f"nor a declared subprocessor of contract {ref}",
-                   f"your employer is not declared in contract {ref}")
+                   Phrase.of(N_("your employer is not declared in contract {contract}"),
+                             contract=ref))
     if entry.valid_until is not None:
         end = day_end(entry.valid_until, contract.zone)
         if query.at >= end:
             found.fail("technician_expired",
                        f"technician {entry.id}'s authorisation under contract {ref} ended on "
                        f"{entry.valid_until}",
-                       f"your authorisation under contract {ref} ended on {entry.valid_until}")
+                       Phrase.of(N_("your authorisation under contract {contract} ended on "
+                                    "{day}"), contract=ref, day=entry.valid_until))
             return
-        ends["the technician's own end date"] = end
+        ends[Phrase(N_("the technician's own end date"))] = end
     found.checked.append(f"technician {entry.id} named, employed by {entry.employer}")
 
 
 def _check_hds(contract: Contract, query: AccessQuery, found: _Findings,
-               ends: dict[str, datetime]) -> None:
+               ends: dict[Phrase, datetime]) -> None:
     """Health or INS data are reached only while the vendor's HDS certificate holds."""
     # Health data outside the contract's scope are refused as such (data_out_of_scope).
     health = sorted(set(query.target.data_categories) & set(HEALTH_DATA)
@@ -229,17 +260,19 @@ def _check_hds(contract: Contract, query: AccessQuery, found: _Findings,
         found.fail("hds_certificate_missing",
                    f"contract {contract.reference} records no HDS certificate, and target "
                    f"{query.target.name} holds {', '.join(health)} data",
-                   f"contract {contract.reference} has no HDS certificate for health data; "
-                   "the hospital's IT must record it")
+                   Phrase.of(N_("contract {contract} has no HDS certificate for health data; "
+                                "the hospital's IT must record it"),
+                             contract=contract.reference))
     elif query.at >= day_end(certificate.valid_until, contract.zone):
         found.fail("hds_certificate_expired",
                    f"the vendor's HDS certificate {certificate.number} expired on "
                    f"{certificate.valid_until}; target {query.target.name} holds "
                    f"{', '.join(health)} data",
-                   f"the vendor's HDS certificate expired on {certificate.valid_until}: no "
-                   "access to health data until the contract records a valid one")
+                   Phrase.of(N_("the vendor's HDS certificate expired on {day}: no access to "
+                                "health data until the contract records a valid one"),
+                             day=certificate.valid_until))
     else:
-        ends["the HDS certificate's end"] = day_end(certificate.valid_until, contract.zone)
+        ends[Phrase(N_("the HDS certificate's end"))] = day_end(certificate.valid_until, contract.zone)
         found.checked.append(f"HDS certificate {certificate.number} valid until "
                              f"{certificate.valid_until}")
 
@@ -252,8 +285,8 @@ def _check_data(contract: Contract, target: TargetFacts, found: _Findings) -> No
         found.fail("target_unclassified",
                    f"target {target.name} has no data category, so no contract can cover it; "
                    f"an admin must classify it (bastion targets reclassify {target.name} --data ...)",
-                   f"target {target.name} is not classified yet; ask the hospital's IT to "
-                   "classify it")
+                   Phrase.of(N_("target {target} is not classified yet; ask the hospital's IT "
+                                "to classify it"), target=target.name))
         return
     extra = sorted(set(target.data_categories) - allowed)
     if extra:
@@ -261,8 +294,9 @@ def _check_data(contract: Contract, target: TargetFacts, found: _Findings) -> No
         found.fail("data_out_of_scope",
                    f"target {target.name} holds {listed} data, outside contract "
                    f"{contract.reference}'s data scope ({', '.join(sorted(allowed)) or 'none'})",
-                   f"target {target.name} holds {listed} data, outside contract "
-                   f"{contract.reference}'s scope")
+                   Phrase.of(N_("target {target} holds {categories} data, outside contract "
+                                "{contract}'s scope"),
+                             target=target.name, categories=listed, contract=contract.reference))
     else:
         held = ", ".join(sorted(target.data_categories)) or "none"
         found.checked.append(f"data categories held ({held}) within the contract's scope")
@@ -275,13 +309,16 @@ def _check_account(contract: Contract, query: AccessQuery, rules: list[TargetRul
                if a in target.accounts]
     if query.account is not None:
         if query.account not in target.accounts:
-            found.fail("account_unknown", f"target {target.name} has no account {query.account}")
+            found.fail("account_unknown", f"target {target.name} has no account {query.account}",
+                       Phrase.of(N_("target {target} has no account {account}"),
+                                 target=target.name, account=query.account))
         elif query.account not in allowed:
             found.fail("account_not_allowed",
                        f"account {query.account} on {target.name} is not allowed by contract "
                        f"{ref} (allowed there: {', '.join(allowed) or 'none'})",
-                       f"account {query.account} on {target.name} is not allowed by "
-                       f"contract {ref}")
+                       Phrase.of(N_("account {account} on {target} is not allowed by contract "
+                                    "{contract}"),
+                                 account=query.account, target=target.name, contract=ref))
         else:
             found.checked.append(f"account {query.account} allowed")
             return query.account
@@ -293,46 +330,52 @@ def _check_account(contract: Contract, query: AccessQuery, rules: list[TargetRul
         return allowed[0]
     if not allowed:
         found.fail("account_none",
-                   f"contract {ref} allows no account that exists on {target.name}")
+                   f"contract {ref} allows no account that exists on {target.name}",
+                   Phrase.of(N_("contract {contract} allows no account that exists on {target}"),
+                             contract=ref, target=target.name))
     else:
         found.fail("account_ambiguous",
                    f"contract {ref} allows several accounts on {target.name} "
                    f"({', '.join(allowed)}) and none was named",
-                   f"several accounts are possible on {target.name}: name one, as "
-                   f"{query.technician}+{target.name}+ACCOUNT")
+                   Phrase.of(N_("several accounts are possible on {target}: name one, as "
+                                "{technician}+{target}+ACCOUNT"),
+                             target=target.name, technician=query.technician))
     return None
 
 
 def _check_break_glass(contract: Contract, query: AccessQuery, found: _Findings,
-                       ends: dict[str, datetime]) -> None:
+                       ends: dict[Phrase, datetime]) -> None:
     rules = contract.approval.break_glass
     if not rules.allowed:
         found.fail("break_glass_not_allowed",
-                   f"contract {contract.reference} does not allow break-glass access")
+                   f"contract {contract.reference} does not allow break-glass access",
+                   Phrase.of(N_("contract {contract} does not allow break-glass access"),
+                             contract=contract.reference))
         return
-    ends[f"the break-glass maximum, {rules.max_minutes} min"] = (
+    ends[Phrase.of(N_("the break-glass maximum, {minutes} min"), minutes=rules.max_minutes)] = (
         query.at + timedelta(minutes=rules.max_minutes))
     found.checked.append("break-glass allowed by the contract")
 
 
 def _check_window(contract: Contract, query: AccessQuery, found: _Findings,
-                  ends: dict[str, datetime]) -> None:
+                  ends: dict[Phrase, datetime]) -> None:
     windows = contract.scope.windows
     until = open_until(windows, contract.zone, query.at)
     if until is not None:
-        ends["the maintenance window's end"] = until
+        ends[Phrase(N_("the maintenance window's end"))] = until
         found.checked.append(f"inside a maintenance window (until {_local(until, contract)})")
         return
     upcoming = next_opening(windows, contract.zone, query.at)
     contract_end = day_end(contract.contract.valid_until, contract.zone)
     if upcoming is None or upcoming >= contract_end:
-        when = "no maintenance window opens before the contract ends"
+        when = Phrase(N_("no maintenance window opens before the contract ends"))
     else:
-        when = f"the next window opens {_local(upcoming, contract)}"
+        when = Phrase.of(N_("the next window opens {at}"), at=upcoming.astimezone(contract.zone))
     found.fail("outside_window",
                f"{_local(query.at, contract)} is outside contract {contract.reference}'s "
-               f"maintenance windows; {when}",
-               f"outside the maintenance windows of contract {contract.reference}; {when}")
+               f"maintenance windows; {when.english()}",
+               Phrase.of(N_("outside the maintenance windows of contract {contract}; {when}"),
+                         contract=contract.reference, when=when))
 
 
 def read_only_emergency(contract: Contract, query: AccessQuery) -> list[str]:
@@ -354,16 +397,20 @@ def _check_channel(contract: Contract, query: AccessQuery, found: _Findings) -> 
         found.fail("break_glass_read_only",
                    f"target {query.target.name} holds {', '.join(held)} data: an emergency "
                    f"access there is read-only (SFTP read), and {query.channel} is not",
-                   f"an emergency access on {query.target.name} (health data) is read-only: "
-                   "SFTP read only; for more, ask an approver for a normal request")
+                   Phrase.of(N_("an emergency access on {target} (health data) is read-only: "
+                                "SFTP read only; for more, ask an approver for a normal request"),
+                             target=query.target.name))
         return
     if query.channel == REQUEST:
         return
     if query.channel not in QUERY_CHANNELS:
-        found.fail("channel_unknown", f"unknown channel {query.channel!r}")
+        found.fail("channel_unknown", f"unknown channel {query.channel!r}",
+                   Phrase.of(N_("unknown channel {channel}"), channel=query.channel))
     elif query.channel not in contract.allowed_channels():
         found.fail("channel_not_allowed",
-                   f"channel {query.channel} is not allowed by contract {contract.reference}")
+                   f"channel {query.channel} is not allowed by contract {contract.reference}",
+                   Phrase.of(N_("channel {channel} is not allowed by contract {contract}"),
+                             channel=query.channel, contract=contract.reference))
     else:
         found.checked.append(f"channel {query.channel} allowed")
 
@@ -377,8 +424,9 @@ def _check_concurrency(contract: Contract, query: AccessQuery, found: _Findings)
         found.fail("too_many_sessions",
                    f"{query.active_sessions} live session(s) already; contract "
                    f"{contract.reference} allows {scope.max_concurrent_sessions} {per}",
-                   f"too many sessions already open (contract {contract.reference} allows "
-                   f"{scope.max_concurrent_sessions}); close one and try again")
+                   Phrase.of(N_("too many sessions already open (contract {contract} allows "
+                                "{allowed}); close one and try again"),
+                             contract=contract.reference, allowed=scope.max_concurrent_sessions))
     else:
         found.checked.append(f"{query.active_sessions} of {scope.max_concurrent_sessions} "
                              "concurrent sessions in use")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from bastion.i18n.marker import N_, Phrase
+
 from .constraints import Constraints, SftpRules
 from .path_patterns import covers_everything_below, matches, may_match_below, normalise_path
 from .transfer_commands import TransferCommand, UncheckableTransfer
@@ -27,7 +29,13 @@ ALWAYS_READABLE = frozenset({"realpath"})
 @dataclass(frozen=True)
 class OperationVerdict:
     allowed: bool
-    reason: str
+    reason: str  # English, for the audit trail
+    phrase: Phrase | None = None  # a refusal's line for the technician, translated at the edge
+
+
+def _refused(message: str, **params: object) -> OperationVerdict:
+    phrase = Phrase.of(message, **params)
+    return OperationVerdict(False, phrase.english(), phrase)
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,8 @@ def check_time(constraints: Constraints, now: datetime) -> OperationVerdict:
 def check_channel(constraints: Constraints, channel: str) -> OperationVerdict:
     if channel in constraints.channels:
         return OperationVerdict(True, f"channel {channel} allowed")
-    return OperationVerdict(False, f"channel {channel} is not allowed by contract "
-                                   f"{constraints.contract_reference}")
+    return _refused(N_("channel {channel} is not allowed by contract {contract}"),
+                    channel=channel, contract=constraints.contract_reference)
 
 
 def check_sftp(constraints: Constraints, operation: str, path: str,
@@ -59,30 +67,34 @@ def check_sftp(constraints: Constraints, operation: str, path: str,
     rules = constraints.sftp
     ref = constraints.contract_reference
     if "sftp" not in constraints.channels or rules.access == "none":
-        return OperationVerdict(False, f"SFTP is not allowed by contract {ref}")
+        return _refused(N_("SFTP is not allowed by contract {contract}"), contract=ref)
     if operation in ALWAYS_READABLE:
         return OperationVerdict(True, f"{operation} allowed")
     if operation in WRITE_OPERATIONS:
         if rules.access != "read-write":
-            return OperationVerdict(False, f"{operation} refused: contract {ref} allows SFTP "
-                                           "read only")
+            return _refused(N_("{operation} refused: contract {contract} allows SFTP read only"),
+                            operation=operation, contract=ref)
     elif operation not in READ_OPERATIONS:
-        return OperationVerdict(False, f"unknown SFTP operation {operation!r} refused")
+        return _refused(N_("unknown SFTP operation {operation} refused"),
+                        operation=repr(operation))
     for candidate in (path, target_path) if target_path is not None else (path,):
         verdict = _check_path(rules, candidate, ref)
         if not verdict.allowed:
-            return OperationVerdict(False, f"{operation} {verdict.reason}")
+            return _refused(N_("{operation} {reason}"), operation=operation,
+                            reason=verdict.phrase)
     return OperationVerdict(True, f"{operation} {path} allowed")
 
 
 def _check_path(rules: SftpRules, path: str, ref: str) -> OperationVerdict:
     normal = normalise_path(path)
     if normal is None:
-        return OperationVerdict(False, f"{path!r} refused: not an absolute path")
+        return _refused(N_("{path} refused: not an absolute path"), path=repr(path))
     if matches(rules.deny, normal, rules.case_insensitive):
-        return OperationVerdict(False, f"{normal} refused: excluded by contract {ref}")
+        return _refused(N_("{path} refused: excluded by contract {contract}"), path=normal,
+                        contract=ref)
     if not matches(rules.allow, normal, rules.case_insensitive):
-        return OperationVerdict(False, f"{normal} refused: outside the paths of contract {ref}")
+        return _refused(N_("{path} refused: outside the paths of contract {contract}"),
+                        path=normal, contract=ref)
     return OperationVerdict(True, normal)
 
 
@@ -112,40 +124,46 @@ def check_transfer(constraints: Constraints, transfer: TransferCommand | Uncheck
     if not path_rules_apply(constraints):
         return OperationVerdict(True, f"{tool} allowed: contract {ref} sets no file path rules")
     if isinstance(transfer, UncheckableTransfer):
-        return OperationVerdict(False, f"{tool} refused: {transfer.reason}, and contract {ref} "
-                                       "limits file paths; use sftp instead")
+        return _refused(N_("{tool} refused: {reason}, and contract {contract} limits file "
+                           "paths; use sftp instead"),
+                        tool=tool, reason=transfer.reason, contract=ref)
     writes = transfer.direction == "upload" or transfer.changes_sources
     if writes and rules.access != "read-write":
-        return OperationVerdict(False, f"{tool} {transfer.direction} refused: contract {ref} "
-                                       "allows file transfers read only")
+        return _refused(N_("{tool} upload refused: contract {contract} allows file transfers "
+                           "read only") if transfer.direction == "upload" else
+                        N_("{tool} download refused: contract {contract} allows file "
+                           "transfers read only"), tool=tool, contract=ref)
     if not paths or len(paths) != len(transfer.paths):
-        return OperationVerdict(False, f"{tool} refused: its paths were not resolved on the "
-                                       "target; try again or use sftp")
+        return _refused(N_("{tool} refused: its paths were not resolved on the target; try "
+                           "again or use sftp"), tool=tool)
     for path in paths:
         for candidate in path.candidates:
             verdict = _check_path(rules, candidate, ref)
             if not verdict.allowed:
-                return OperationVerdict(False, f"{tool} {verdict.reason}")
+                return _refused(N_("{operation} {reason}"), operation=tool,
+                                reason=verdict.phrase)
         resolved = path.candidates[-1]
         if transfer.direction == "download" and path.folder:
             if not path.complete:
-                return OperationVerdict(False, f"{tool} refused: too many files below {resolved} "
-                                               "to check them all; fetch a smaller folder or "
-                                               "use sftp")
+                return _refused(N_("{tool} refused: too many files below {folder} to check "
+                                   "them all; fetch a smaller folder or use sftp"),
+                                tool=tool, folder=resolved)
             for inside in path.below:
                 verdict = _check_path(rules, inside, ref)
                 if not verdict.allowed:
-                    return OperationVerdict(False, f"{tool} {verdict.reason} (inside {resolved}); "
-                                                   "fetch the allowed files by name or use sftp")
+                    return _refused(N_("{tool} {reason} (inside {folder}); fetch the allowed "
+                                       "files by name or use sftp"),
+                                    tool=tool, reason=verdict.phrase, folder=resolved)
         into_folder = path.folder or transfer.recursive or path.typed.endswith("/")
         if transfer.direction == "upload" and into_folder:
             # The client names the files only once the transfer runs: every name below the
             # folder must be allowed, whatever it is.
             if (not covers_everything_below(rules.allow, resolved, rules.case_insensitive)
                     or may_match_below(rules.deny, resolved, rules.case_insensitive)):
-                return OperationVerdict(False, f"{tool} upload into {resolved} refused: contract "
-                                               f"{ref} does not allow every name below it; "
-                                               "upload with sftp, which checks each file")
+                return _refused(N_("{tool} upload into {folder} refused: contract {contract} "
+                                   "does not allow every name below it; upload with sftp, "
+                                   "which checks each file"),
+                                tool=tool, folder=resolved, contract=ref)
     listed = ", ".join(p.candidates[-1] for p in paths)
     return OperationVerdict(True, f"{tool} {transfer.direction} of {listed} allowed")
 
@@ -153,10 +171,11 @@ def check_transfer(constraints: Constraints, transfer: TransferCommand | Uncheck
 def check_forward(constraints: Constraints, host: str, port: int) -> OperationVerdict:
     ref = constraints.contract_reference
     if "forward" not in constraints.channels:
-        return OperationVerdict(False, f"forwarding is not allowed by contract {ref}")
+        return _refused(N_("forwarding is not allowed by contract {contract}"), contract=ref)
     if (host.strip("[]").lower(), port) in constraints.forwards:
         return OperationVerdict(True, f"forward to {host}:{port} allowed")
-    return OperationVerdict(False, f"forward to {host}:{port} is not allowed by contract {ref}")
+    return _refused(N_("forward to {host}:{port} is not allowed by contract {contract}"),
+                    host=host, port=port, contract=ref)
 
 
 def check_command(constraints: Constraints, command: str) -> CommandVerdict:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bastion.i18n.marker import N_, Phrase
 from bastion.models import ContractVersion, SshSession, Target, Technician, TechnicianKey, Vendor
 
 from .checks import Inventory
@@ -89,12 +90,12 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
     person = session.scalar(select(Technician).where(Technician.ident == technician))
     if person is None:
         return refuse("", "technician_unknown", f"unknown technician {technician}",
-                      "unknown technician or key"), None
+                      Phrase(N_("unknown technician or key"))), None
     if not person.active:
         return refuse("", "technician_inactive",
                       f"technician {technician} is inactive: "
                       f"{person.suspended_reason or 'no reason recorded'}",
-                      "your access is suspended; contact the hospital's IT"), None
+                      Phrase(N_("your access is suspended; contact the hospital's IT"))), None
     if person.vendor.review_suspended_at is not None:
         # Set by bastion.access_review.yearly: a year without a confirmed review, and the
         # grace period after it, are over.
@@ -102,20 +103,20 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
                       f"vendor {person.vendor.slug} suspended on "
                       f"{person.vendor.review_suspended_at.date().isoformat()}: no access review "
                       "confirmed for a year; an admin or the DPO must confirm its accesses",
-                      "your company's accesses are suspended until the hospital reviews them; "
-                      "contact the hospital's IT"), None
+                      Phrase(N_("your company's accesses are suspended until the hospital "
+                                "reviews them; contact the hospital's IT"))), None
     row = session.scalar(select(Target).where(Target.name == target))
     if row is None or not row.enabled:
         return refuse("", "target_unknown", f"unknown or disabled target {target}",
-                      f"unknown target {target}"), None
+                      Phrase.of(N_("unknown target {target}"), target=target)), None
     try:
         current = current_contract_for_vendor(session, person.vendor_id)
     except ContractStoreError as exc:
         return refuse("", "contract_unreadable", str(exc),
-                      "your contract cannot be read; contact the hospital's IT"), None
+                      Phrase(N_("your contract cannot be read; contact the hospital's IT"))), None
     if current is None:
         return refuse("", "no_contract", f"vendor {person.vendor.slug} has no current contract",
-                      "your company has no current contract with the hospital"), None
+                      Phrase(N_("your company has no current contract with the hospital"))), None
     version, contract = current
     active = count_live_sessions(session, contract, technician) if channel != REQUEST else 0
     query = AccessQuery(technician=technician, target=target_facts(row), account=account,
@@ -131,6 +132,7 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
     blocked = blocking_decision(session, technician_id=person.id, target_id=row.id,
                                 account=settled)
     if blocked is not None:
-        return refuse(contract.reference, blocked.code, blocked.reason, blocked.headline), version
+        return refuse(contract.reference, blocked.code, blocked.reason, blocked.headline,
+                       contract.language), version
     # --- end of access review --------------------------------------------------------------
     return decision, version

@@ -376,6 +376,9 @@ class Authentication(_Strict):
 class Contract(_Strict):
     time_zone: TimeZone = Field(
         "Europe/Paris", description="Time zone of every date and window in this contract.")
+    language: Literal["fr", "en"] = Field(
+        "fr", description="Language of what the bastion tells this vendor's technicians "
+                          "(SSH lines, refusals, e-mails): fr or en.")
     vendor: VendorInfo
     contract: ContractInfo
     subprocessors: list[Subprocessor] = Field(default_factory=list)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+from bastion.i18n.marker import N_, Phrase
+
 from .schema import Contract
 
 SK_USER_PRESENCE = 0x01
@@ -70,7 +72,12 @@ def second_factor_policy(contract: Contract | None, default: SecondFactorRule | 
 @dataclass(frozen=True)
 class SecondFactorVerdict:
     outcome: Literal["satisfied", "ask_totp", "refused"]
-    reason: str
+    reason: str  # English, for the audit trail
+    phrase: Phrase | None = None  # a refusal's line for the technician, translated at the edge
+
+    @classmethod
+    def refused(cls, phrase: Phrase) -> SecondFactorVerdict:
+        return cls("refused", phrase.english(), phrase)
 
 
 def judge_second_factor(policy: SecondFactorPolicy, *, key_algorithm: str,
@@ -82,22 +89,24 @@ def judge_second_factor(policy: SecondFactorPolicy, *, key_algorithm: str,
     if key_algorithm in SECURITY_KEY_ALGORITHMS and "security_key" in policy.methods:
         flags = sk_flags or 0
         if not flags & SK_USER_PRESENCE:
-            return SecondFactorVerdict("refused", "the security key was not touched")
+            return SecondFactorVerdict.refused(Phrase(N_("the security key was not touched")))
         if policy.verify_required and not flags & SK_USER_VERIFICATION:
-            return SecondFactorVerdict(
-                "refused", "the security key did not verify you (PIN or biometrics): the "
-                           "contract requires a key created with 'ssh-keygen -O verify-required'")
+            return SecondFactorVerdict.refused(Phrase(N_(
+                "the security key did not verify you (PIN or biometrics): the contract "
+                "requires a key created with 'ssh-keygen -O verify-required'")))
         return SecondFactorVerdict("satisfied", "security key with "
                                    + ("user verification" if flags & SK_USER_VERIFICATION
                                       else "touch"))
     if "totp" in policy.methods and totp_enrolled:
         return SecondFactorVerdict("ask_totp", "registered key, then a one-time code")
-    wanted = []
+    wanted: list[Phrase] = []
     if "security_key" in policy.methods:
-        wanted.append("a security-key SSH key (ssh-keygen -t ed25519-sk"
-                      + (" -O verify-required" if policy.verify_required else "") + ")")
+        wanted.append(Phrase.of(N_("a security-key SSH key ({command})"),
+                                command="ssh-keygen -t ed25519-sk"
+                                + (" -O verify-required" if policy.verify_required else "")))
     if "totp" in policy.methods:
-        wanted.append("a one-time code (TOTP)")
-    return SecondFactorVerdict(
-        "refused", "a second factor is required: enrol " + " or ".join(wanted)
-                   + " with the hospital's IT")
+        wanted.append(Phrase(N_("a one-time code (TOTP)")))
+    what = (Phrase.of(N_("{first} or {second}"), first=wanted[0], second=wanted[1])
+            if len(wanted) == 2 else wanted[0] if wanted else Phrase(N_("a second factor")))
+    return SecondFactorVerdict.refused(Phrase.of(
+        N_("a second factor is required: enrol {what} with the hospital's IT"), what=what))

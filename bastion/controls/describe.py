@@ -1,9 +1,11 @@
-"""One line per flag for people, in French or English: the console, the CSV export and the
-DPO's daily e-mail all say the same thing."""
+"""One line per flag for people, from the bastion catalogue: the console, the CSV export and
+the DPO's daily e-mail all say the same thing."""
 
 from __future__ import annotations
 
 from bastion.approvals.notifications import _CATEGORIES as CATEGORY_NAMES
+from bastion.i18n import N_
+from bastion.i18n.catalogue import translator
 
 from .facts import (
     ACCESS_REVIEW,
@@ -17,55 +19,39 @@ from .facts import (
 )
 
 KIND_NAMES = {
-    "fr": {SENSITIVE_DATA: "Données de santé ou INS", COMMAND_RULE: "Règle de commande",
-           SFTP_VOLUME: "Volume téléchargé", OFF_HOURS: "Nuit ou jour férié",
-           REFUSAL_BURST: "Refus en rafale", BREAK_GLASS: "Bris de glace",
-           ACCESS_REVIEW: "Revue d'accès en retard"},
-    "en": {SENSITIVE_DATA: "Health or INS data", COMMAND_RULE: "Command rule",
-           SFTP_VOLUME: "Download volume", OFF_HOURS: "Night or public holiday",
-           REFUSAL_BURST: "Refusals in a burst", BREAK_GLASS: "Break-glass",
-           ACCESS_REVIEW: "Access review overdue"},
+    SENSITIVE_DATA: N_("Health or INS data"),
+    COMMAND_RULE: N_("Command rule"),
+    SFTP_VOLUME: N_("Download volume"),
+    OFF_HOURS: N_("Night or public holiday"),
+    REFUSAL_BURST: N_("Refusals in a burst"),
+    BREAK_GLASS: N_("Break-glass"),
+    ACCESS_REVIEW: N_("Access review overdue"),
 }
 
 _TEXT = {
-    "fr": {
-        SENSITIVE_DATA: "Session sur {target}, qui héberge : {categories}",
-        "command_flagged": "Commande signalée ({reason}) : {command}",
-        "command_refused": "Commande refusée ({reason}) : {command}",
-        SFTP_VOLUME: "{size} téléchargés dans la session ({transfers} transfert(s) par SFTP, "
-                     "exec ou redirection ; seuil {threshold}), dont {path} ({via})",
-        "night": "Session de nuit (à partir de {local_time})",
-        "holiday": "Session un jour férié : {holiday} (à partir de {local_time})",
-        REFUSAL_BURST: "{count} refus en moins de {minutes} min depuis {who}",
-        BREAK_GLASS: "Bris de glace : {justification} — revue {review}",
-        "open": "ouverte", "overdue": "EN RETARD", "closed": "close ({verdict})",
-        "justified": "justifié", "unjustified": "injustifié",
-        "technician": "le technicien {who}", "address": "l'adresse {who}",
-        ACCESS_REVIEW: "Aucune revue d'accès confirmée pour {vendor} depuis {last} : {state}",
-        "never": "jamais", "suspended": "accès SUSPENDUS",
-        "suspend_on": "suspension des accès le {date}",
-        "staff_review": "Rôles de {staff} non confirmés depuis {last} : {state}",
-        "staff_suspended": "rôles SUSPENDUS", "staff_suspend_on": "suspension des rôles le {date}",
-    },
-    "en": {
-        SENSITIVE_DATA: "Session on {target}, which holds: {categories}",
-        "command_flagged": "Command flagged ({reason}): {command}",
-        "command_refused": "Command refused ({reason}): {command}",
-        SFTP_VOLUME: "{size} downloaded in the session ({transfers} transfer(s) by SFTP, "
-                     "exec or forward; threshold {threshold}), including {path} ({via})",
-        "night": "Session at night (from {local_time})",
-        "holiday": "Session on a public holiday: {holiday} (from {local_time})",
-        REFUSAL_BURST: "{count} refusals within {minutes} min from {who}",
-        BREAK_GLASS: "Break-glass: {justification} — review {review}",
-        "open": "open", "overdue": "OVERDUE", "closed": "closed ({verdict})",
-        "justified": "justified", "unjustified": "unjustified",
-        "technician": "technician {who}", "address": "address {who}",
-        ACCESS_REVIEW: "No access review confirmed for {vendor} since {last}: {state}",
-        "never": "never", "suspended": "accesses SUSPENDED",
-        "suspend_on": "accesses suspended on {date}",
-        "staff_review": "Roles of {staff} not confirmed since {last}: {state}",
-        "staff_suspended": "roles SUSPENDED", "staff_suspend_on": "roles suspended on {date}",
-    },
+    SENSITIVE_DATA: N_("Session on {target}, which holds: {categories}"),
+    "command_flagged": N_("Command flagged ({reason}): {command}"),
+    "command_refused": N_("Command refused ({reason}): {command}"),
+    SFTP_VOLUME: N_("{size} downloaded in the session ({transfers} transfer(s) by SFTP, "
+                    "exec or forward; threshold {threshold}), including {path} ({via})"),
+    "night": N_("Session at night (from {local_time})"),
+    "holiday": N_("Session on a public holiday: {holiday} (from {local_time})"),
+    REFUSAL_BURST: N_("{count} refusals within {minutes} min from {who}"),
+    BREAK_GLASS: N_("Break-glass: {justification} — review {review}"),
+    "open": N_("open"),
+    "overdue": N_("OVERDUE"),
+    "closed": N_("closed ({verdict})"),
+    "justified": N_("justified"),
+    "unjustified": N_("unjustified"),
+    "technician": N_("technician {who}"),
+    "address": N_("address {who}"),
+    ACCESS_REVIEW: N_("No access review confirmed for {vendor} since {last}: {state}"),
+    "never": N_("never"),
+    "suspended": N_("accesses SUSPENDED"),
+    "suspend_on": N_("accesses suspended on {date}"),
+    "staff_review": N_("Roles of {staff} not confirmed since {last}: {state}"),
+    "staff_suspended": N_("roles SUSPENDED"),
+    "staff_suspend_on": N_("roles suspended on {date}"),
 }
 
 
@@ -80,14 +66,14 @@ def size(value: int) -> str:
 
 
 def kind_name(kind: str, language: str) -> str:
-    return KIND_NAMES.get(language, KIND_NAMES["fr"]).get(kind, kind)
+    return translator(language).table(KIND_NAMES).get(kind, kind)
 
 
 def describe(flag: Flag, language: str = "fr") -> str:
-    text = _TEXT.get(language, _TEXT["fr"])
+    text = translator(language).table(_TEXT)
     d = flag.details
     if flag.kind == SENSITIVE_DATA:
-        names = CATEGORY_NAMES.get(language, CATEGORY_NAMES["fr"])
+        names = translator(language).table(CATEGORY_NAMES)
         return text[SENSITIVE_DATA].format(
             target=flag.target, categories=", ".join(names.get(c, c) for c in d["categories"]))
     if flag.kind == COMMAND_RULE:

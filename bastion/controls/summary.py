@@ -16,13 +16,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from bastion.approvals.notifications import _local as local_time
+from bastion.approvals.notifications import reader_zone
 from bastion.audit import Actor
 from bastion.audit.checkpoints import lock_chain
 from bastion.breakglass import ReviewInfo, list_reviews
 from bastion.context import Bastion
 from bastion.contracts.windows import wall_instant
 from bastion.hds_certificates import HdsDeadline, hds_deadlines
+from bastion.i18n import N_
+from bastion.i18n.catalogue import translator
 from bastion.models import AuditEvent, NotificationOutbox, StaffRole, StaffUser, utcnow
 
 from .describe import describe, kind_name
@@ -65,67 +67,49 @@ def build_daily_summary(core: Bastion, *, now: datetime | None = None,
 
 
 _TEXT = {
-    "fr": {
-        "subject": "[Bastion DPI] Synthèse du {day} : {overdue} revue(s) de bris de glace en "
-                   "retard, {flags} signalement(s)",
-        "hello": "Bonjour {name},",
-        "intro": "Synthèse des contrôles du bastion DPI, du {since} au {until} ({zone}).",
-        "overdue": "Bris de glace : revues EN RETARD ({n})",
-        "open": "Bris de glace : revues ouvertes ({n})",
-        "review": " - n° {id} : {technician} ({vendor}) sur {target}, ouvert le {opened}, "
-                  "à clore avant le {deadline}\n   {url}",
-        "none": " - aucune",
-        "sessions": "Sessions ouvertes sur la période : {n}",
-        "flags": "Signalements ({n}) :",
-        "count": " - {kind} : {n}",
-        "detail": "Détail :",
-        "more": " - … et {n} autre(s) dans la console",
-        "hds": "Certificats HDS à renouveler ({n}) :",
-        "hds_line": " - {vendor} (contrat {contract}) : certificat {number}, dernier jour le "
-                    "{until}{expired}",
-        "hds_expired": " : EXPIRÉ, données de santé et INS refusées",
-        "dashboard": "Tableau de bord du DPO : {url}",
-        "footer": "Message automatique du bastion DPI ; il ne contient aucun secret.",
-    },
-    "en": {
-        "subject": "[DPI bastion] Summary of {day}: {overdue} overdue break-glass review(s), "
-                   "{flags} flag(s)",
-        "hello": "Hello {name},",
-        "intro": "Summary of the DPI bastion's controls, {since} to {until} ({zone}).",
-        "overdue": "Break-glass: OVERDUE reviews ({n})",
-        "open": "Break-glass: open reviews ({n})",
-        "review": " - {id}: {technician} ({vendor}) on {target}, opened {opened}, to close "
-                  "before {deadline}\n   {url}",
-        "none": " - none",
-        "sessions": "Sessions opened in the period: {n}",
-        "flags": "Flags ({n}):",
-        "count": " - {kind}: {n}",
-        "detail": "Detail:",
-        "more": " - … and {n} more in the console",
-        "hds": "HDS certificates to renew ({n}):",
-        "hds_line": " - {vendor} (contract {contract}): certificate {number}, last day "
-                    "{until}{expired}",
-        "hds_expired": ": EXPIRED, health and INS data refused",
-        "dashboard": "The DPO's dashboard: {url}",
-        "footer": "Automatic message from the DPI bastion; it holds no secret.",
-    },
+    "subject": N_("[DPI bastion] Summary of {day}: {overdue} overdue break-glass review(s), "
+                  "{flags} flag(s)"),
+    "hello": N_("Hello {name},"),
+    "intro": N_("Summary of the DPI bastion's controls, {since} to {until} ({zone})."),
+    "overdue": N_("Break-glass: OVERDUE reviews ({n})"),
+    "open": N_("Break-glass: open reviews ({n})"),
+    "review": N_(" - {id}: {technician} ({vendor}) on {target}, opened {opened}, to close "
+                 "before {deadline}\n   {url}"),
+    "none": N_(" - none"),
+    "sessions": N_("Sessions opened in the period: {n}"),
+    "flags": N_("Flags ({n}):"),
+    "count": N_(" - {kind}: {n}"),
+    "detail": N_("Detail:"),
+    "more": N_(" - … and {n} more in the console"),
+    "hds": N_("HDS certificates to renew ({n}):"),
+    "hds_line": N_(" - {vendor} (contract {contract}): certificate {number}, last day "
+                   "{until}{expired}"),
+    "hds_expired": N_(": EXPIRED, health and INS data refused"),
+    "dashboard": N_("The DPO's dashboard: {url}"),
+    "footer": N_("Automatic message from the DPI bastion; it holds no secret."),
 }
 
 
 def summary_text(core: Bastion, summary: DailySummary, *, name: str, language: str = "fr",
                  zone: str | None = None) -> tuple[str, str]:
     """(subject, body) of the summary for one reader."""
-    text = _TEXT.get(language, _TEXT["fr"])
+    _ = translator(language)
+    text = _.table(_TEXT)
     zone = zone or core.settings.web.time_zone
+    reader = reader_zone(zone)
+
+    def local_time(instant: datetime) -> str:
+        return _.when(instant, reader)
+
     base = core.settings.web.public_url
     lines = [text["hello"].format(name=name), "",
-             text["intro"].format(since=local_time(summary.since, zone),
-                                  until=local_time(summary.until, zone), zone=zone), ""]
+             text["intro"].format(since=local_time(summary.since),
+                                  until=local_time(summary.until), zone=zone), ""]
     for key, reviews in (("overdue", summary.overdue), ("open", summary.open_reviews)):
         lines.append(text[key].format(n=len(reviews)))
         lines.extend(text["review"].format(
             id=r.id, technician=r.technician, vendor=r.vendor, target=r.target,
-            opened=local_time(r.opened_at, zone), deadline=local_time(r.deadline, zone),
+            opened=local_time(r.opened_at), deadline=local_time(r.deadline),
             url=f"{base}/dpo/break-glass/{r.id}") for r in reviews)
         if not reviews:
             lines.append(text["none"])
@@ -138,7 +122,7 @@ def summary_text(core: Bastion, summary: DailySummary, *, name: str, language: s
         lines += ["", text["detail"]]
         for flag in summary.flags[:DETAILED_FLAGS]:
             where = "@".join(p for p in (flag.technician, flag.target) if p)
-            lines.append(f" - {local_time(flag.at, zone)} [{kind_name(flag.kind, language)}] "
+            lines.append(f" - {local_time(flag.at)} [{kind_name(flag.kind, language)}] "
                          f"{where} {describe(flag, language)}".rstrip())
         if len(summary.flags) > DETAILED_FLAGS:
             lines.append(text["more"].format(n=len(summary.flags) - DETAILED_FLAGS))
@@ -148,7 +132,7 @@ def summary_text(core: Bastion, summary: DailySummary, *, name: str, language: s
             vendor=d.vendor, contract=d.contract, number=d.number, until=d.valid_until,
             expired=text["hds_expired"] if d.days_left < 0 else "") for d in summary.hds)
     lines += ["", text["dashboard"].format(url=f"{base}/dpo"), "", text["footer"], ""]
-    day = summary.until.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d")
+    day = _.value(summary.until.astimezone(reader).date())
     subject = text["subject"].format(day=day, overdue=len(summary.overdue),
                                      flags=len(summary.flags))
     return subject, "\n".join(lines)

@@ -6,11 +6,11 @@ import asyncio
 import contextlib
 from functools import partial
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import asyncssh
 
 from bastion.contracts import ResolvedPath, TransferCommand, UncheckableTransfer, parse_transfer
+from bastion.i18n import Phrase
 from bastion.recording import BudgetExceeded
 from bastion.recording.budget import MIB
 
@@ -48,14 +48,15 @@ class ChannelHandlers:
         try:
             if process.subsystem and process.subsystem != "sftp":
                 await owner.audit_channel("channel.refused", {"channel": kind}, outcome="denied")
-                raise Refusal(f"the {kind} subsystem is not available through the bastion")
+                raise Refusal(owner.tr("the {kind} subsystem is not available through the bastion",
+                                   kind=kind))
             owner.waiting_process = process
             grant = await owner.ensure_access(kind)
             if kind == "exec":
                 await self._check_command(owner, process.command or "")
             for refused in getattr(process, "refused_requests", []):
-                _tell(process, f"bastion: {refused} is refused: the bastion never relays it "
-                               "to a target")
+                _tell(process, owner.tr("bastion: {request} is refused: the bastion never "
+                                        "relays it to a target", request=refused))
                 await owner.audit_channel("channel.request_refused",
                                           {"channel": kind, "request": refused}, outcome="denied")
             upstream = await owner.ensure_upstream()
@@ -96,7 +97,8 @@ class ChannelHandlers:
             end_reason = await self._stop_unrecordable(owner, kind, failure, volume)
         except (asyncssh.Error, OSError) as exc:
             end_reason = owner.closing_reason or f"connection error: {exc}"
-            _tell(process, f"bastion: the connection to {owner.target_name} failed: {exc}")
+            _tell(process, owner.tr("bastion: the connection to {target} failed: {error}",
+                                    target=owner.target_name, error=exc))
             process.exit(255)
         finally:
             owner.processes.discard(process)
@@ -149,9 +151,10 @@ class ChannelHandlers:
                                       **(volume.details() if volume else {})}
         if isinstance(failure, BudgetExceeded):
             details.update(budget_bytes=failure.budget_bytes, scope=failure.scope)
-            line = messages.BUDGET_SPENT[failure.scope].format(mb=failure.budget_bytes // MIB)
+            line = owner.tr(messages.BUDGET_SPENT[failure.scope],
+                            mb=failure.budget_bytes // MIB)
         else:
-            line = messages.RECORDING_FAILED
+            line = owner.tr(messages.RECORDING_FAILED)
         try:
             await owner.audit_channel("recording.budget_spent" if budget else "recording.failed",
                                       details, outcome="denied" if budget else "error")
@@ -173,21 +176,21 @@ class ChannelHandlers:
         (every login was also told by the authentication banner). The notice is terminal
         output like any other: recorded before it is shown."""
         owner.notice_shown = True
-        settings = self.service.core.settings.ssh
-        language = settings.banner_language
-        template = (settings.notice_fr if language == "fr" else settings.notice_en) \
-            or messages.RECORDING_NOTICE[language]
+        settings = self.service.core.settings
+        _ = owner.tr
+        # The hospital's own wording (ssh.notice_fr / notice_en) replaces the catalogue's.
+        own = settings.ssh.notice_fr if _.language == "fr" else settings.ssh.notice_en
         assert owner.grant is not None and owner.policy is not None
-        zone = ZoneInfo(self.service.core.settings.web.time_zone)
-        until = (owner.deadline or owner.grant.not_after).astimezone(zone)
-        text = template.format(target=owner.target_name, account=owner.grant.account,
-                               until=until.strftime("%d/%m/%Y %H:%M"),
-                               contract=owner.policy.constraints.contract_reference)
+        values = {"target": owner.target_name, "account": owner.grant.account,
+                  "until": _.when(owner.deadline or owner.grant.not_after,
+                                  settings.web.time_zone),
+                  "contract": owner.policy.constraints.contract_reference}
+        text = own.format(**values) if own else _(messages.RECORDING_NOTICE, **values)
         line = f"{text}\r\n".encode()
         await recorder.output(line)
         process.stdout.write(line)
-        await recorder.marker("notice", {"language": language, "text": text})
-        await owner.audit_channel("session.notice_shown", {"language": language, "text": text})
+        await recorder.marker("notice", {"language": _.language, "text": text})
+        await owner.audit_channel("session.notice_shown", {"language": _.language, "text": text})
 
     async def _check_command(self, owner: ProxyConnection, command: str) -> None:
         """Exec commands (scp -O and rsync included) pass the contract's command rules."""
@@ -198,7 +201,8 @@ class ChannelHandlers:
                                                           "rule": verdict.pattern,
                                                           "reason": verdict.rule_reason},
                                       outcome="denied")
-            raise Refusal(f"command refused: {verdict.rule_reason}")
+            # The reason is the contract's own words, as its author wrote them.
+            raise Refusal(owner.tr("command refused: {reason}", reason=verdict.rule_reason))
         if verdict.action == "flag":
             await owner.audit_channel("command.flagged", {"command": command,
                                                           "rule": verdict.pattern,
@@ -225,7 +229,7 @@ class ChannelHandlers:
                    "paths": [p.candidates[-1] for p in paths]}
         if not verdict.allowed:
             await owner.audit_channel("transfer.refused", details, outcome="denied")
-            raise Refusal(verdict.reason)
+            raise Refusal(owner.policy.said(verdict) or verdict.reason)
         await owner.audit_channel("transfer.allowed", details, outcome="allowed")
 
     def _typed_commands(self, owner: ProxyConnection, process: asyncssh.SSHServerProcess[bytes],
@@ -245,7 +249,8 @@ class ChannelHandlers:
             except Exception as exc:
                 # Fail closed: a decision that cannot be recorded ends the session rather
                 # than leave it running unaudited (or stuck with its keys held back).
-                owner.terminate(f"a command decision could not be recorded: {exc}")
+                owner.closing_reason = f"a command decision could not be recorded: {exc}"
+                owner.terminate(Phrase(messages.COMMAND_NOT_RECORDED))
                 raise
 
         width, height, _, _ = process.get_terminal_size()

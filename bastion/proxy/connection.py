@@ -25,6 +25,8 @@ from bastion.breakglass.channels import deliver_declared, notice
 from bastion.contracts import Decision
 from bastion.contracts.second_factor import SecondFactorVerdict, judge_second_factor
 from bastion.crypto import DecryptionError
+from bastion.i18n import Phrase
+from bastion.i18n.catalogue import Translator, translator
 from bastion.models import utcnow
 from bastion.vault import open_secret
 
@@ -105,6 +107,28 @@ class ProxyConnection(asyncssh.SSHServer):
 
     # --- who is connecting --------------------------------------------------------------
 
+    @property
+    def tr(self) -> Translator:
+        """Words for this technician: their contract's language once they are known, the
+        bastion's ssh.banner_language before (a refusal must not reveal who exists)."""
+        identity = self.resolution.identity if self.resolution else None
+        return translator(identity.language if identity
+                          else self.core.settings.ssh.banner_language)
+
+    def said(self, error: ApprovalError | BreakGlassError) -> str:
+        """An error's line in the technician's words when it has a phrase; errors not yet in
+        the catalogue keep their English message (docs/operations.md, languages)."""
+        if error.phrase is None:
+            return error.message
+        return self.tr.phrase(error.phrase, self.core.settings.web.time_zone)
+
+    def decision_line(self, decision: Decision) -> str:
+        """The engine's one line for the technician, in their language."""
+        _ = self.tr
+        reason = (_.phrase(decision.phrase, decision.time_zone) if decision.phrase
+                  else decision.headline)
+        return _(messages.REFUSED, reason=reason)
+
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self.conn = conn
         peer = conn.get_extra_info("peername")
@@ -176,7 +200,8 @@ class ProxyConnection(asyncssh.SSHServer):
             return True
         if questions.locked:
             if self.conn is not None and questions.problem:
-                self.conn.send_auth_banner(f"bastion: {questions.problem}\r\n")
+                self.conn.send_auth_banner(self.tr("bastion: {line}", line=questions.problem)
+                                           + "\r\n")
             return False
         return questions.challenge() if questions.attempts < 3 else False
 
@@ -218,15 +243,18 @@ class ProxyConnection(asyncssh.SSHServer):
                                       totp_enrolled=facts.totp_secret is not None)
         code_check = None
         if verdict.outcome == "ask_totp" and facts.locked_until is not None:
-            verdict = SecondFactorVerdict("refused", locked_line(facts.locked_until))
+            verdict = SecondFactorVerdict.refused(locked_line(facts.locked_until))
         if verdict.outcome == "refused":
             await self._refuse_login(self.route.technician if self.route else "?",
                                      self.key_algorithm, verdict.reason, quiet=True)
-            return Plan(refusal=verdict.reason)
+            _ = self.tr
+            line = (_.phrase(verdict.phrase, self.core.settings.web.time_zone)
+                    if verdict.phrase else verdict.reason)
+            return Plan(refusal=_("bastion: {line}", line=line))
         if verdict.outcome == "ask_totp":
             secret = facts.totp_secret
 
-            async def code_check(code: str) -> str | None:
+            async def code_check(code: str) -> Phrase | None:
                 return await self.service.call(use_totp_code, self.core, identity.ident,
                                                secret, code, self.peer)
         self.second_factor = verdict.reason
@@ -259,7 +287,8 @@ class ProxyConnection(asyncssh.SSHServer):
             return Plan()
         return Plan(Questions(target=destination.name, ask_request=ask_request,
                               code_check=code_check, break_glass_offered=break_glass,
-                              emergency_only=self.emergency_only))
+                              emergency_only=self.emergency_only, tr=self.tr,
+                              zone=self.core.settings.web.time_zone))
 
     async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         if self.gate.key_proven:
@@ -305,7 +334,8 @@ class ProxyConnection(asyncssh.SSHServer):
         # the caller.
         if not quiet and not self._banner_sent and self.conn is not None:
             self._banner_sent = True
-            self.conn.send_auth_banner(messages.ACCESS_REFUSED + "\r\n")
+            _ = translator(self.core.settings.ssh.banner_language)
+            self.conn.send_auth_banner(_(messages.ACCESS_REFUSED) + "\r\n")
         await self.service.call(
             directory.audit, self.core, action="login.refused", outcome="denied",
             actor=Actor(f"ssh:{username}", "technician"),
@@ -321,9 +351,9 @@ class ProxyConnection(asyncssh.SSHServer):
         """The recording notice every login gets as its SSH banner, audited."""
         if self.resolution is None or self.resolution.destination is None:
             return None
-        language = self.core.settings.ssh.banner_language
-        text = messages.RECORDING_BANNER[language].format(
-            target=self.resolution.destination.name)
+        _ = self.tr
+        language = _.language
+        text = _(messages.RECORDING_BANNER, target=self.resolution.destination.name)
         identity = self.resolution.identity
         await self.service.call(
             directory.audit, self.core, action="session.notice_shown", outcome="ok",
@@ -383,7 +413,7 @@ class ProxyConnection(asyncssh.SSHServer):
                                       reasons=list(decision.reasons),
                                       extra={"codes": list(decision.codes),
                                              "contract": decision.contract_reference})
-            raise Refusal(decision.summary())
+            raise Refusal(self.decision_line(decision))
         account = decision.constraints.account
         grant = await self.service.call(
             directory.find_active_grant, self.core, resolution.identity.technician_id,
@@ -393,19 +423,20 @@ class ProxyConnection(asyncssh.SSHServer):
             # login: no other grant stands in for it.
             reason = f"grant {self.certificate_grant_id} of your certificate is no longer valid here"
             await self._audit_refusal(channel, reason)
-            raise Refusal(f"{reason}: download a new certificate, or log in with your key to "
-                          "ask for access")
+            raise Refusal(self.tr("grant {grant} of your certificate is no longer valid here: "
+                                  "download a new certificate, or log in with your key to ask "
+                                  "for access", grant=self.certificate_grant_id))
         if grant is None:
             grant = await self._request_and_wait(channel, account)
         if grant is None:
             await self._audit_refusal(channel, f"no active grant for {self.target_name}")
-            raise Refusal(messages.NO_ACTIVE_GRANT.format(target=self.target_name))
+            raise Refusal(self.tr(messages.NO_ACTIVE_GRANT, target=self.target_name))
         constraints = grant_constraints(grant)
         if constraints is None:
             await self._audit_refusal(channel, f"grant {grant.grant_id}'s scope cannot be read")
-            raise Refusal(f"your grant for {self.target_name} cannot be read: ask the "
-                          "hospital's IT to check it")
-        self.grant, self.policy = grant, GrantPolicy(constraints)
+            raise Refusal(self.tr("your grant for {target} cannot be read: ask the hospital's IT "
+                                  "to check it", target=self.target_name))
+        self.grant, self.policy = grant, GrantPolicy(constraints, self.tr)
         # The session never outlives its grant nor the contract's longest session.
         self.deadline = min(grant.not_after,
                             now + timedelta(minutes=constraints.max_session_minutes))
@@ -449,8 +480,9 @@ class ProxyConnection(asyncssh.SSHServer):
         if answers.break_glass:
             return await self._declare_emergency(resolution, account, answers)
         if self.emergency_only:
-            raise Refusal(f"outside the maintenance windows of your contract, only an "
-                          f"emergency ({BREAK_GLASS_WORD}) can open {self.target_name} now")
+            raise Refusal(self.tr("outside the maintenance windows of your contract, only an "
+                                  "emergency ({word}) can open {target} now",
+                                  word=BREAK_GLASS_WORD, target=self.target_name))
         now = utcnow()
         channels = [c for c in self.requestable_channels if c in REQUESTABLE] or [channel]
         try:
@@ -461,10 +493,13 @@ class ProxyConnection(asyncssh.SSHServer):
                 reason=answers.reason, ticket=answers.ticket, source="ssh", fit_to_contract=True,
                 actor=Actor(f"technician:{resolution.identity.ident}", "technician"))
         except OutOfContract as exc:
-            raise Refusal(f"request {exc.request_id} is outside your contract: "
-                          f"{'; '.join(exc.reasons[:2])}") from None
+            _ = self.tr
+            raise Refusal(_("request {request} is outside your contract: {reasons}",
+                            request=exc.request_id,
+                            reasons=_.phrase(exc.phrase) if exc.phrase
+                            else "; ".join(exc.reasons[:2]))) from None
         except ApprovalError as exc:
-            raise Refusal(exc.message) from None
+            raise Refusal(self.said(exc)) from None
         self.pending_request_id = request.id
         try:
             await wait_for_approval(self, request.id, self.waiting_process)
@@ -487,13 +522,15 @@ class ProxyConnection(asyncssh.SSHServer):
                 target=resolution.destination.name, account=account,
                 justification=answers.reason, ticket=answers.ticket, source="ssh")
         except BreakGlassError as exc:
-            raise Refusal(exc.message) from None
-        until = access.not_after.strftime("%H:%M UTC")
+            raise Refusal(self.said(exc)) from None
+        _ = self.tr
+        until = _.when(access.not_after, self.core.settings.web.time_zone, "time")
         # Sent before the technician is told, so the line says who actually knows.
         told = await self.service.call(deliver_declared, self.core, access.request_id)
         self.say(self.waiting_process)(
-            f"bastion: EMERGENCY ACCESS opened until {until}; review {access.review_id} is "
-            f"opened for the DPO; {notice(told)}")
+            _("bastion: EMERGENCY ACCESS opened until {until}; review {review} is opened for "
+              "the DPO; {told}", until=until, review=access.review_id,
+              told=notice(told, _)))
         return await self.service.call(
             directory.find_active_grant, self.core, resolution.identity.technician_id,
             resolution.destination.target_id, account, utcnow())
@@ -515,7 +552,7 @@ class ProxyConnection(asyncssh.SSHServer):
                 try:
                     self.upstream = await connect_target(
                         self.resolution.destination, self.grant.account, login,  # type: ignore[arg-type]
-                        timeout=self.core.settings.ssh.target_connect_timeout_seconds)
+                        timeout=self.core.settings.ssh.target_connect_timeout_seconds, _=self.tr)
                 except UpstreamError as exc:
                     await self._audit_refusal("connect", exc.audit_reason,
                                               action="target.connection_failed", outcome="failed")
@@ -537,8 +574,8 @@ class ProxyConnection(asyncssh.SSHServer):
             except (DecryptionError, asyncssh.KeyImportError, ValueError) as exc:
                 await self._audit_refusal("connect", f"vaulted secret unusable: {exc}",
                                           action="target.connection_failed", outcome="error")
-                raise Refusal(messages.TARGET_REFUSED_LOGIN.format(
-                    target=destination.name, account=self.grant.account)) from None
+                raise Refusal(self.tr(messages.TARGET_REFUSED_LOGIN, target=destination.name,
+                                      account=self.grant.account)) from None
         return issue_target_login(self.service.target_ca, account=self.grant.account,
                                   session_id=self.session_id or 0,
                                   valid_minutes=self.core.settings.ssh.target_certificate_minutes)
@@ -579,12 +616,16 @@ class ProxyConnection(asyncssh.SSHServer):
             with contextlib.suppress(Exception):
                 process.stderr.write(f"\r\n{line}\r\n".encode())
 
-    def terminate(self, reason: str, line: str | None = None) -> None:
+    def terminate(self, why: Phrase | str, line: str | None = None) -> None:
         """End every channel and the connection; ``line`` (one line saying why and what to
-        do next) replaces the generic notice."""
+        do next) replaces the generic notice. ``why`` is recorded in English (a phrase is
+        also told in the technician's language)."""
+        reason = why.english() if isinstance(why, Phrase) else why
         if self.closing_reason is None:
             self.closing_reason = reason
-        self.notify(line or messages.SESSION_ENDED.format(reason=reason))
+        _ = self.tr
+        told = _.phrase(why) if isinstance(why, Phrase) else reason
+        self.notify(line or _(messages.SESSION_ENDED, reason=told))
         processes = list(self.processes)
         for process in processes:
             with contextlib.suppress(Exception):

@@ -8,9 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
 
 from bastion.audit import Actor
 from bastion.context import Bastion
+from bastion.contracts.repository import ContractStoreError, current_contract_for_vendor
+from bastion.i18n import N_, Phrase
 from bastion.models import (
     Grant,
     SshSession,
@@ -31,6 +34,7 @@ class Identity:
     vendor: str
     full_name: str
     fingerprints: frozenset[str]
+    language: str = "fr"  # what the bastion tells them in: their contract's language
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,9 @@ def resolve(core: Bastion, route: Route) -> Resolution:
                 select(TechnicianKey.fingerprint).where(TechnicianKey.technician_id == technician.id)
             )
             identity = Identity(technician.id, technician.ident, technician.vendor.slug,
-                                technician.full_name, frozenset(keys))
+                                technician.full_name, frozenset(keys),
+                                contract_language(session, technician.vendor_id,
+                                                  core.settings.ssh.banner_language))
         target = session.scalar(select(Target).where(Target.name == route.target))
         destination = None
         if target is not None:
@@ -183,12 +189,23 @@ def close_session(core: Bastion, session_id: int, *, status: str, reason: str) -
         )
 
 
-def termination_orders(core: Bastion, session_ids: list[int], now: datetime) -> dict[int, str]:
+def contract_language(session: Session, vendor_id: int, default: str) -> str:
+    """The language the vendor's current contract names; ``default`` (ssh.banner_language)
+    without one that can be read (the refusal that follows says why)."""
+    try:
+        current = current_contract_for_vendor(session, vendor_id)
+    except ContractStoreError:
+        return default
+    return current[1].language if current is not None else default
+
+
+def termination_orders(core: Bastion, session_ids: list[int],
+                       now: datetime) -> dict[int, Phrase]:
     """Sessions among ``session_ids`` that must end now, with the reason: terminated from
     the console or another node, or their grant revoked or past its end."""
     if not session_ids:
         return {}
-    orders: dict[int, str] = {}
+    orders: dict[int, Phrase] = {}
     with core.db.session() as session:
         rows = session.execute(
             select(SshSession.id, SshSession.terminate_requested_at, SshSession.terminate_reason,
@@ -199,11 +216,14 @@ def termination_orders(core: Bastion, session_ids: list[int], now: datetime) -> 
         )
         for sid, asked_at, why, by, grant_status, not_after, revoke_reason in rows:
             if asked_at is not None:
-                orders[sid] = f"terminated by {by or 'an approver'}: {why or 'no reason given'}"
+                # Who and why are the approver's own words: shown as they wrote them.
+                orders[sid] = (Phrase.of(N_("terminated by {by}: {why}"), by=by, why=why)
+                               if by and why else Phrase(N_("terminated by an approver")))
             elif grant_status == "revoked":
-                orders[sid] = f"access revoked: {revoke_reason or 'no reason given'}"
+                orders[sid] = (Phrase.of(N_("access revoked: {why}"), why=revoke_reason)
+                               if revoke_reason else Phrase(N_("access revoked")))
             elif not_after is not None and not_after <= now:
-                orders[sid] = "the access window has ended"
+                orders[sid] = Phrase(N_("the access window has ended"))
     return orders
 
 

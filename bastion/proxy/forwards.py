@@ -95,9 +95,9 @@ async def open_forward(owner: ProxyConnection, host: str, port: int) -> _Half:
         raise ChannelOpenError(OPEN_ADMINISTRATIVELY_PROHIBITED, str(refusal)) from None
     assert owner.policy is not None
     if tunnel_to_ssh(owner, host, port):
-        reason = messages.TUNNEL_REFUSED
+        reason = owner.tr(messages.TUNNEL_REFUSED)
     elif owner.policy.forward(host, port) is not None:
-        reason = messages.FORWARD_REFUSED.format(host=host, port=port)
+        reason = owner.tr(messages.FORWARD_REFUSED, host=host, port=port)
     else:
         reason = None
     if reason is not None:
@@ -123,8 +123,8 @@ async def open_forward(owner: ProxyConnection, host: str, port: int) -> _Half:
     try:
         await upstream.create_connection(lambda: back, host, port)
     except (ChannelOpenError, OSError) as exc:
-        raise ChannelOpenError(OPEN_ADMINISTRATIVELY_PROHIBITED,
-                               f"{host}:{port} cannot be reached from the target: {exc}") from None
+        raise ChannelOpenError(OPEN_ADMINISTRATIVELY_PROHIBITED, owner.tr(
+            messages.FORWARD_UNREACHABLE, host=host, port=port, error=exc)) from None
     await owner.audit_channel("forward.opened", {"destination": f"{host}:{port}"},
                               outcome="allowed")
     owner.touch()
@@ -137,8 +137,7 @@ def refuse_remote_forward(owner: ProxyConnection, host: str, port: int) -> Await
                                   {"destination": f"remote {host}:{port}",
                                    "reason": "remote forwarding is not allowed"},
                                   outcome="denied")
-        owner.notify(f"bastion: remote forwarding ({host}:{port}) is refused: "
-                     "the bastion never opens ports towards your side")
+        owner.notify(owner.tr(messages.REMOTE_FORWARD_REFUSED, host=host, port=port))
         return False
 
     return refuse()

@@ -6,7 +6,7 @@ a grant's scope are pure and run on the event loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -35,6 +35,8 @@ from bastion.contracts.second_factor import (
     second_factor_policy,
     setting_rule,
 )
+from bastion.i18n import N_, Phrase
+from bastion.i18n.catalogue import Translator, translator
 from bastion.models import Technician, utcnow
 from bastion.sign_in_lockout import clear_failures, count_failure, locked_until
 from bastion.totp import secret_of, use_code
@@ -72,13 +74,16 @@ def second_factor_facts(core: Bastion, technician: str) -> SecondFactorFacts:
     return SecondFactorFacts(policy, secret_of(core.keys.master_key, technician, sealed), locked)
 
 
-def locked_line(until: datetime) -> str:
-    return (f"too many wrong one-time codes or passwords: locked until "
-            f"{until.isoformat(timespec='minutes')} UTC; wait, or ask the hospital's IT to unlock you")
+LOCKED = N_("too many wrong one-time codes or passwords: locked until {until}; wait, or ask "
+            "the hospital's IT to unlock you")
+
+
+def locked_line(until: datetime) -> Phrase:
+    return Phrase.of(LOCKED, until=until)
 
 
 def use_totp_code(core: Bastion, technician: str, secret: str, code: str,
-                  client_address: str | None = None) -> str | None:
+                  client_address: str | None = None) -> Phrase | None:
     """The one-time code typed at login, accepted once across every node (database I/O:
     run through ProxyService.call). None when accepted, else the line to show.
 
@@ -91,7 +96,7 @@ def use_totp_code(core: Bastion, technician: str, secret: str, code: str,
             clear_failures(session, Technician, Technician.ident == technician)
             return None
         if until is not None:
-            reason = "one-time code not checked: " + locked_line(until)
+            reason = "one-time code not checked: " + locked_line(until).english()
         else:
             until = count_failure(session, Technician, Technician.ident == technician)
             reason = "wrong or already used one-time code" + (
@@ -101,7 +106,7 @@ def use_totp_code(core: Bastion, technician: str, secret: str, code: str,
                           details={"client_address": client_address})
         if until is not None:
             return locked_line(until)
-        return "That one-time code is not valid: type the current one."
+        return Phrase(N_("That one-time code is not valid: type the current one."))
 
 
 def grant_constraints(grant: GrantSnapshot) -> Constraints | None:
@@ -115,17 +120,22 @@ def grant_constraints(grant: GrantSnapshot) -> Constraints | None:
 @dataclass(frozen=True)
 class GrantPolicy:
     """Checks of single operations against what the grant allows (never wider than the
-    contract: the approvals built the grant's scope from the engine's constraints)."""
+    contract: the approvals built the grant's scope from the engine's constraints). A
+    refusal comes back as the technician's line, in their words (``tr``)."""
 
     constraints: Constraints
+    tr: Translator = field(default_factory=lambda: translator("en"))
+
+    def said(self, verdict: OperationVerdict) -> str | None:
+        if verdict.allowed:
+            return None
+        return self.tr.phrase(verdict.phrase) if verdict.phrase else verdict.reason
 
     def channel(self, channel: str) -> str | None:
-        verdict = check_channel(self.constraints, channel)
-        return None if verdict.allowed else verdict.reason
+        return self.said(check_channel(self.constraints, channel))
 
     def check(self, operation: str, path: str) -> str | None:
-        verdict = check_sftp(self.constraints, operation, path)
-        return None if verdict.allowed else verdict.reason
+        return self.said(check_sftp(self.constraints, operation, path))
 
     def path_rules_apply(self) -> bool:
         return path_rules_apply(self.constraints)
@@ -135,8 +145,7 @@ class GrantPolicy:
         return check_transfer(self.constraints, transfer, paths)
 
     def forward(self, host: str, port: int) -> str | None:
-        verdict = check_forward(self.constraints, host, port)
-        return None if verdict.allowed else verdict.reason
+        return self.said(check_forward(self.constraints, host, port))
 
     def command(self, command: str):  # type: ignore[no-untyped-def]
         return check_command(self.constraints, command)

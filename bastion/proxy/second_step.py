@@ -12,14 +12,29 @@ asyncssh upgrade that changes them fails the suite rather than the hospital.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
 
+from bastion.i18n import Phrase
+from bastion.i18n.catalogue import Translator, translator
+
+from .policy import LOCKED
+
 REASON_MIN_LENGTH = 5
 BREAK_GLASS_WORD = "URGENCE"
+
+
+def plain(text: str) -> str:
+    """Accents folded away: OpenSSH shows a keyboard-interactive title and instruction
+    through strnvis, a non-ASCII letter as an octal escape ("acc\\303\\250s"); its prompts
+    and the authentication banner keep them, and so the lines there are left whole."""
+    folded = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in folded if not unicodedata.combining(c)).encode(
+        "ascii", "replace").decode("ascii")
 
 
 @dataclass
@@ -37,7 +52,7 @@ class Questions:
     target: str
     ask_request: bool
     # None when the code is accepted, else the line telling the technician why not.
-    code_check: Callable[[str], Awaitable[str | None]] | None = None
+    code_check: Callable[[str], Awaitable[Phrase | None]] | None = None
     break_glass_offered: bool = False
     emergency_only: bool = False
     answers: RequestDetails | None = None
@@ -45,6 +60,9 @@ class Questions:
     attempts: int = 0
     problem: str | None = None
     locked: bool = False
+    # The technician's words (their contract's language) and the zone times are told in.
+    tr: Translator = field(default_factory=lambda: translator(None))
+    zone: str = "Europe/Paris"
 
     @property
     def done(self) -> bool:
@@ -54,34 +72,41 @@ class Questions:
     def banner(self) -> str | None:
         if not self.ask_request:
             return None
-        return (f"bastion: no active grant for {self.target}: answer the questions that follow "
-                "to request access, or request it in the vendor portal.\r\n")
+        return self.tr("bastion: no active grant for {target}: answer the questions that "
+                       "follow to request access, or request it in the vendor portal.",
+                       target=self.target) + "\r\n"
 
     def _prompts(self) -> list[tuple[str, bool]]:
+        _ = self.tr
         prompts: list[tuple[str, bool]] = []
         if self.code_check is not None and not self.code_ok:
-            prompts.append(("One-time code: ", False))
+            prompts.append((_("One-time code: "), False))
         if self.ask_request and self.answers is None:
-            prompts += [("Reason for this access: ", True), ("Ticket reference (optional): ", True)]
+            prompts += [(_("Reason for this access: "), True),
+                        (_("Ticket reference (optional): "), True)]
             if self.break_glass_offered:
-                prompts.append((f"Emergency? type {BREAK_GLASS_WORD} or press Enter: ", True))
+                prompts.append((_("Emergency? type {word} or press Enter: ",
+                                  word=BREAK_GLASS_WORD), True))
         return prompts
 
     def challenge(self) -> tuple[str, str, str, list[tuple[str, bool]]]:
+        _ = self.tr
         lines = []
         if self.ask_request and self.answers is None:
-            lines.append("Your request goes to the hospital's IT for approval. "
-                         "Sessions are recorded.")
+            lines.append(_("Your request goes to the hospital's IT for approval. "
+                           "Sessions are recorded."))
             if self.emergency_only:
-                lines.append("Outside your contract's maintenance windows: only an emergency "
-                             "can open access now.")
+                lines.append(_("Outside your contract's maintenance windows: only an "
+                               "emergency can open access now."))
             if self.break_glass_offered:
-                lines.append(f"In an emergency, type {BREAK_GLASS_WORD} at the last question: "
-                             "access opens at once and the DPO reviews it afterwards.")
+                lines.append(_("In an emergency, type {word} at the last question: access "
+                               "opens at once and the DPO reviews it afterwards.",
+                               word=BREAK_GLASS_WORD))
         if self.problem:
             lines.append(self.problem)
-        title = "Bastion access request" if self.ask_request else "Bastion second factor"
-        return (title, "\n".join(lines) + ("\n" if lines else ""), "", self._prompts())
+        title = _("Bastion access request") if self.ask_request else _("Bastion second factor")
+        instruction = "\n".join(lines) + ("\n" if lines else "")
+        return (plain(title), plain(instruction), "", self._prompts())
 
     async def accept(self, responses: list[str]) -> bool:
         self.attempts += 1
@@ -91,8 +116,8 @@ class Questions:
             code = answers.pop(0) if answers else ""
             problem = await self.code_check(code)
             if problem is not None:
-                self.problem = problem
-                self.locked = problem.startswith("too many")
+                self.problem = self.tr.phrase(problem, self.zone)
+                self.locked = problem.message == LOCKED
                 return False
             self.code_ok = True
         if self.ask_request and self.answers is None:
@@ -100,7 +125,8 @@ class Questions:
             ticket = (answers[1] if len(answers) > 1 else "").strip() or None
             emergency = len(answers) > 2 and answers[2].strip().upper() == BREAK_GLASS_WORD
             if len(reason) < REASON_MIN_LENGTH:
-                self.problem = f"The reason must say why (at least {REASON_MIN_LENGTH} characters)."
+                self.problem = self.tr("The reason must say why (at least {n} characters).",
+                                       n=REASON_MIN_LENGTH)
                 return False
             self.answers = RequestDetails(reason, ticket, emergency and self.break_glass_offered)
         return True
@@ -162,7 +188,7 @@ class SuccessGate:
             self._planned = True
             plan = await self._plan()
             if plan.refusal is not None:
-                self.conn.send_auth_banner(f"bastion: {plan.refusal}\r\n")
+                self.conn.send_auth_banner(f"{plan.refusal}\r\n")
                 self.conn.send_userauth_failure(False)
                 return
             self.questions = plan.questions

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import asyncssh
 
 from bastion.context import Bastion
+from bastion.i18n import Phrase
 from bastion.models import utcnow
 from bastion.recording.recorder_link import RecorderLink
 
@@ -145,19 +146,22 @@ class ProxyService:
                 continue
             remaining = connection.deadline - now
             if remaining <= timedelta(0):
-                connection.terminate("the access window has ended")
+                connection.terminate(Phrase(messages.WINDOW_ENDED))
                 continue
             if not connection.warned and remaining <= warning:
                 connection.warned = True
                 minutes = max(1, int(remaining.total_seconds() // 60))
-                connection.notify(messages.EXPIRY_WARNING.format(
-                    target=connection.target_name, minutes=minutes,
-                    until=connection.deadline.strftime("%H:%M UTC")))
+                _ = connection.tr
+                connection.notify(_(messages.EXPIRY_WARNING, target=connection.target_name,
+                                    minutes=minutes,
+                                    until=_.when(connection.deadline,
+                                                 self.core.settings.web.time_zone, "time")))
             idle_limit = connection.idle_limit_seconds
             if time.monotonic() - connection.last_activity > idle_limit:
-                connection.terminate(f"idle for more than {idle_limit // 60} minutes")
+                connection.terminate(Phrase.of(messages.IDLE, minutes=idle_limit // 60))
 
-    async def stop(self, reason: str = "the bastion is shutting down") -> None:
+    async def stop(self, reason: Phrase | None = None) -> None:
+        reason = reason or Phrase(messages.SHUTTING_DOWN)
         if self._watchdog:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):

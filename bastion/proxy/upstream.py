@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from bastion.i18n.catalogue import Translator
+
 from . import messages
 from .algorithms import KEX, UPSTREAM_CIPHERS
 from .directory import Destination
@@ -69,7 +71,8 @@ def issue_target_login(target_ca: asyncssh.SSHKey, *, account: str, session_id: 
 
 
 async def connect_target(destination: Destination, account: str, login: TargetLogin,
-                         timeout: float) -> asyncssh.SSHClientConnection:
+                         timeout: float, _: Translator) -> asyncssh.SSHClientConnection:
+    """``_``: the technician's words, for the line a failure shows them."""
     pinned = asyncssh.import_public_key(destination.host_key)
     try:
         return await asyncio.wait_for(
@@ -91,22 +94,22 @@ async def connect_target(destination: Destination, account: str, login: TargetLo
         )
     except asyncssh.HostKeyNotVerifiable as exc:
         raise UpstreamError(
-            messages.TARGET_IDENTITY_CHANGED.format(target=destination.name),
+            _(messages.TARGET_IDENTITY_CHANGED, target=destination.name),
             f"host key mismatch for {destination.name}: {exc}",
         ) from None
     except asyncssh.PermissionDenied as exc:
         raise UpstreamError(
-            messages.TARGET_REFUSED_LOGIN.format(target=destination.name, account=account),
+            _(messages.TARGET_REFUSED_LOGIN, target=destination.name, account=account),
             f"target refused the bastion's login as {account}: {exc}",
         ) from None
     except TimeoutError:
         raise UpstreamError(
-            messages.TARGET_TIMEOUT.format(target=destination.name, seconds=int(timeout)),
+            _(messages.TARGET_TIMEOUT, target=destination.name, seconds=int(timeout)),
             f"no answer from {destination.host}:{destination.port} within {timeout:g} s",
         ) from None
     except (OSError, asyncssh.Error) as exc:
         error = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise UpstreamError(
-            messages.TARGET_UNREACHABLE.format(target=destination.name, error=error),
+            _(messages.TARGET_UNREACHABLE, target=destination.name, error=error),
             f"cannot connect to {destination.host}:{destination.port}: {error}",
         ) from None

@@ -11,6 +11,7 @@ import asyncssh
 
 from bastion.approvals import cancel_request, get_request
 from bastion.audit import Actor
+from bastion.i18n.catalogue import Translator
 
 if TYPE_CHECKING:
     from .connection import ProxyConnection
@@ -47,8 +48,9 @@ async def wait_for_approval(owner: ProxyConnection, request_id: int,
     limit = core.settings.ssh.approval_wait_minutes * 60
     started = time.monotonic()
     say = owner.say(process)
-    say(f"bastion: request {request_id} is waiting for approval by the hospital's IT "
-        f"(up to {limit // 60} min; Ctrl-C cancels it).")
+    _ = owner.tr
+    say(_("bastion: request {request} is waiting for approval by the hospital's IT "
+          "(up to {minutes} min; Ctrl-C cancels it).", request=request_id, minutes=limit // 60))
     cancelled = asyncio.Event()
     watcher = None
     if process is not None and process.get_terminal_type():
@@ -59,10 +61,11 @@ async def wait_for_approval(owner: ProxyConnection, request_id: int,
         while True:
             request = await owner.service.call(get_request, core, request_id)
             if request.status == "approved":
-                say(f"bastion: request {request_id} approved: connecting to {owner.target_name}.")
+                say(_("bastion: request {request} approved: connecting to {target}.",
+                      request=request_id, target=owner.target_name))
                 return
             if request.status != "pending":
-                raise RequestNotApproved(_ended(request_id, request.status, request))
+                raise RequestNotApproved(_ended(request_id, request.status, request, _))
             waited = time.monotonic() - started
             if cancelled.is_set() or waited >= limit:
                 why = ("cancelled by the technician" if cancelled.is_set() else
@@ -70,11 +73,16 @@ async def wait_for_approval(owner: ProxyConnection, request_id: int,
                 with contextlib.suppress(Exception):
                     await owner.service.call(cancel_request, core, request_id, actor=actor,
                                              reason=why)
-                raise RequestNotApproved(f"request {request_id} {why}: it is cancelled.")
+                raise RequestNotApproved(
+                    _("request {request} cancelled by the technician: it is cancelled.",
+                      request=request_id) if cancelled.is_set() else
+                    _("request {request} got no answer within {minutes} min: it is cancelled.",
+                      request=request_id, minutes=limit // 60))
             if process is not None and process.get_terminal_type() and \
                     time.monotonic() - last_progress >= PROGRESS_SECONDS:
                 last_progress = time.monotonic()
-                owner.say(process, end="\r")(f"  waiting for approval: {_elapsed(waited)}")
+                owner.say(process, end="\r")(_("  waiting for approval: {elapsed}",
+                                               elapsed=_elapsed(waited)))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cancelled.wait(), POLL_SECONDS)
     finally:
@@ -84,11 +92,13 @@ async def wait_for_approval(owner: ProxyConnection, request_id: int,
                 await watcher
 
 
-def _ended(request_id: int, status: str, request: object) -> str:
+def _ended(request_id: int, status: str, request: object, _: Translator) -> str:
     if status == "denied":
         reviews = [r for r in getattr(request, "reviews", ()) if getattr(r, "decision", "") == "deny"]
         why = reviews[-1].reason if reviews and getattr(reviews[-1], "reason", None) else None
-        return f"request {request_id} was denied" + (f": {why}" if why else ".")
+        # The approver's reason is shown as they wrote it.
+        return (_("request {request} was denied: {why}", request=request_id, why=why) if why
+                else _("request {request} was denied.", request=request_id))
     if status == "expired":
-        return f"request {request_id} expired: nobody answered in time."
-    return f"request {request_id} was {status}."
+        return _("request {request} expired: nobody answered in time.", request=request_id)
+    return _("request {request} was {status}.", request=request_id, status=status)

@@ -29,7 +29,7 @@ def test_unconfirmed_access_is_refused_at_the_next_ssh(scenario: Scenario) -> No
     result = scenario.ssh("echo after-review")
     assert result.returncode != 0 and b"after-review" not in result.stdout
     expected = (f"refused: access to dpi-app-01 suspended by access review {campaign.id}: "
-                f"not confirmed by {deadline.isoformat()}")
+                f"not confirmed by {deadline:%d/%m/%Y}")  # the technician's date format
     assert expected in result.stderr.decode(), result.stderr
     with core.db.session() as s:
         refusal = s.scalars(select(AuditEvent).where(AuditEvent.action == "channel.refused")

@@ -56,6 +56,8 @@ def contract_document(**changes: Any) -> dict[str, Any]:
     read, one forward; one approver, two for health data."""
     document: dict[str, Any] = {
         "time_zone": "Europe/Paris",
+        # The suite reads the technician's English lines; French ones: tests/i18n.
+        "language": "en",
         "vendor": {"id": "acme", "name": "Acme Santé SAS"},
         "contract": {"reference": "ACME-1", "dpa_reference": "DPA-ACME-1",
                      "valid_from": "2025-01-01", "valid_until": "2099-12-31",

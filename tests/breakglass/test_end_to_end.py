@@ -51,6 +51,8 @@ def emergency_contract(public_key: str, account: str) -> dict[str, object]:
     """Open all day (the proxy's own check), health data in scope, break-glass allowed."""
     return {
         "time_zone": "Europe/Paris",
+        # The suite reads the technician's English lines; French ones: tests/i18n.
+        "language": "en",
         "vendor": {"id": "editeur", "name": "Éditeur DPI SAS"},
         "contract": {"reference": "TEST-BG", "dpa_reference": "DPA-TEST-BG",
                      "valid_from": "2025-01-01", "valid_until": "2099-12-31",

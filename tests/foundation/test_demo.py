@@ -53,16 +53,17 @@ def test_demo_prints_next_steps_that_work(tmp_path: Path, tmux: TmuxSession) -> 
         tmux.start(["sh", "-c", f"cd {shlex.quote(str(tmp_path))} && exec {command}"])
         # The second factor the demo enrolled and printed: a one-time code.
         secret = re.search(r"oathtool --totp -b (\w+)", text).group(1)
-        tmux.wait_for(r"One-time code: $", timeout=30)
+        # The example contracts speak French (language: fr), as the hospital's vendors do.
+        tmux.wait_for(r"Code à usage unique : $", timeout=30)
         tmux.type(pyotp.TOTP(secret).now() + "\n")
-        tmux.wait_for(r"Reason for this access: $", timeout=30)
+        tmux.wait_for(r"Motif de cet accès : $", timeout=30)
         tmux.type("démonstration du bastion\n")
-        tmux.wait_for(r"Ticket reference \(optional\): $")
+        tmux.wait_for(r"Référence du ticket \(facultatif\) : $")
         tmux.type("\n")
         # The editor's contract allows break-glass: the last question offers it.
-        tmux.wait_for(r"Emergency\? type URGENCE or press Enter: $")
+        tmux.wait_for(r"Urgence \? tapez URGENCE ou appuyez sur Entrée : $")
         tmux.type("\n")
-        tmux.wait_for(r"request \d+ is waiting for approval")
+        tmux.wait_for(r"la demande \d+ attend l'approbation")
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(30)

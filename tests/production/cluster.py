@@ -66,6 +66,8 @@ def contract_yaml(technicians: dict[str, str], accounts: list[str], *,
     and SFTP on the targets labelled ``LABELS``, at all hours."""
     document = {
         "time_zone": "Europe/Paris",
+        # The suite reads the technician's English lines; French ones: tests/i18n.
+        "language": "en",
         "vendor": {"id": "editeur", "name": "Éditeur DPI SAS"},
         "contract": {"reference": "PROD-1", "dpa_reference": "DPA-PROD-1",
                      "valid_from": "2025-01-01", "valid_until": "2099-12-31"},

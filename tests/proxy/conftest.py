@@ -55,13 +55,17 @@ class Scenario:
     technician: str = "jdupont"
     target_name: str = "dpi-app-01"
 
-    def allow_accounts(self, *accounts: str) -> None:
+    def allow_accounts(self, *accounts: str, language: str = "en") -> None:
         """Load a new version of the test contract that also allows these accounts."""
         contract = self.client.workdir.parent / "editeur.yaml"
         contract.write_text(contract_for_tests(self.client.public_key,
-                                               [self.target.account, *accounts]))
+                                               [self.target.account, *accounts], language))
         report = load_contracts(self.core, [contract], Actor("test", "admin"))
         assert report.ok, report.problems
+
+    def speak(self, language: str) -> None:
+        """A new version of the test contract, naming the technicians' language."""
+        self.allow_accounts(language=language)
 
     @property
     def user(self) -> str:
@@ -112,11 +116,13 @@ class Scenario:
 TEST_LABELS = {"env": "test"}
 
 
-def contract_for_tests(public_key: str, accounts: list[str]) -> str:
+def contract_for_tests(public_key: str, accounts: list[str], language: str = "en") -> str:
     """A contract for the technician 'jdupont': everything allowed on the test targets at
     all hours, so that each test narrows what it checks through the grant."""
     document = {
         "time_zone": "Europe/Paris",
+        # The suite reads the technician's English lines; French ones: Scenario.speak("fr").
+        "language": language,
         "vendor": {"id": "editeur", "name": "Éditeur DPI SAS"},
         "contract": {"reference": "TEST-1", "dpa_reference": "DPA-TEST-1",
                      "valid_from": "2025-01-01", "valid_until": "2099-12-31"},

@@ -37,7 +37,9 @@ def test_an_expired_hds_certificate_refuses_health_targets(scenario: Scenario) -
     refused = scenario.ssh("true", user="jdupont+dpi-db-01")
     assert refused.returncode == 1
     lines = refused.stderr.decode().strip().splitlines()
-    assert lines == [f"bastion: refused: the vendor's HDS certificate expired on {yesterday}: no access "
+    # A day in the technician's words (their contract's language: en here, dd/mm/yyyy).
+    assert lines == [f"bastion: refused: the vendor's HDS certificate expired on "
+                     f"{yesterday:%d/%m/%Y}: no access "
                      "to health data until the contract records a valid one"]
     with scenario.core.db.session() as s:
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "channel.refused")

@@ -24,6 +24,7 @@ def _events(scenario: Scenario, action: str) -> list[AuditEvent]:
 
 
 def test_banner_and_terminal_notice_are_shown_recorded_and_logged(scenario: Scenario, tmux) -> None:  # type: ignore[no-untyped-def]
+    scenario.speak("fr")
     scenario.grant()
     batch = scenario.ssh("true", extra=["-o", "LogLevel=INFO"])
     assert "les sessions vers dpi-app-01 sont enregistrées" in batch.stderr.decode()

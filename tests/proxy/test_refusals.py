@@ -42,7 +42,8 @@ def test_unknown_technician_target_account_and_key_look_the_same(scenario: Scena
         assert any(expected_reason in reason for reason in event.reasons), event.reasons
     # One message for all: nothing tells a stranger which part was wrong.
     assert len(outputs) == 1, outputs
-    assert "access refused: unknown technician, target or account" in outputs.pop()
+    # Said before the technician is known: in ssh.banner_language, French by default.
+    assert "accès refusé : technicien, cible ou compte inconnu" in outputs.pop()
 
 
 def test_wrong_target_host_key_refuses(scenario: Scenario, core, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -78,5 +78,29 @@ def test_dates_are_shown_in_the_viewers_zone(app: Flask) -> None:
     instant = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
     with app.test_request_context():
         # Europe/Paris (the bastion's default) is UTC+1 in March: already the next day.
-        assert when(instant) == "03/03/2026 00:30"
+        assert when(instant) == "03/03/2026 00:30 CET"  # the zone is always named
         assert when(None) == ""
+
+
+def test_before_any_choice_the_browser_language_is_used(client: FlaskClient) -> None:
+    page = client.get("/sign-in", headers={"Accept-Language": "en-GB,en;q=0.8"})
+    assert '<html lang="en">' in page.get_data(as_text=True)
+    page = client.get("/sign-in", headers={"Accept-Language": "de-DE"})  # not offered: default
+    assert '<html lang="fr">' in page.get_data(as_text=True)
+
+
+def test_a_stored_verdict_is_shown_in_the_pages_language(app: Flask) -> None:
+    from bastion.i18n import N_, Phrase
+    from bastion.i18n.marker import phrase_to_dict
+    from web.i18n import verdict_line
+
+    verdict = {"allowed": False, "summary": "refused: target dpi-db-01 is outside ...",
+               "phrase": phrase_to_dict(Phrase.of(
+                   N_("target {target} is outside contract {contract}'s scope"),
+                   target="dpi-db-01", contract="ACME-1"))}
+    with app.test_request_context():
+        assert verdict_line(verdict) == ("refusé : la cible dpi-db-01 est hors du périmètre du "
+                                         "contrat ACME-1")
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert verdict_line(verdict) == "refused: target dpi-db-01 is outside contract ACME-1's scope"
+        assert verdict_line({"summary": "refused: an older verdict"}) == "refused: an older verdict"

@@ -108,7 +108,9 @@ def staff_new() -> ResponseReturnValue:
                                  full_name=form.full_name.data.strip(),
                                  email=(form.email.data or "").strip() or None,
                                  roles=list(form.roles.data), password=form.password.data,
-                                 actor=me.actor("admin"), roles_pending=True)
+                                 actor=me.actor("admin"), roles_pending=True,
+                                 language=bastion.settings.web.default_language,
+                                 time_zone=bastion.settings.web.time_zone)
                 user_id = user.id
                 token = issue_link(db, bastion, user, actor=me.actor("admin"), now=utcnow())
         except StaffError as error:

@@ -89,7 +89,8 @@ def _listed(deliveries: list[Delivery]) -> str:
         what = (gettext("e-mail to %(address)s", address=delivery.recipient)
                 if delivery.channel == "email"
                 else gettext("webhook %(host)s", host=delivery.recipient))
-        parts.append(f"{what} ({delivery.problem})" if delivery.problem else what)
+        problem = gettext("being sent") if delivery.sending else delivery.problem
+        parts.append(f"{what} ({problem})" if problem else what)
     return ", ".join(parts)
 
 

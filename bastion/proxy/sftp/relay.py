@@ -260,7 +260,8 @@ class SftpRelay:
             if request.extension not in p.EXTENSION_PATHS:
                 await self.event("sftp.refused", {"operation": request.extension,
                                                   "reason": "unsupported extension"}, "denied")
-                return p.FX_OP_UNSUPPORTED, f"SFTP extension {request.extension} is not available"
+                return p.FX_OP_UNSUPPORTED, self.policy.tr(
+                    "SFTP extension {extension} is not available", extension=request.extension)
             if request.extension in ("statvfs@openssh.com", "expand-path@openssh.com"):
                 operations.append(("stat", request.paths[0]))
             elif request.extension == "lsetstat@openssh.com":
