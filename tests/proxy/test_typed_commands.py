@@ -197,7 +197,8 @@ def test_a_typed_flag_command_is_flagged_while_the_session_is_live(scenario: Sce
     approver = make_staff(scenario.core, "approbateur", ["approver"])
     with app.test_client() as client:
         _sign_in(app, client, approver)
-        page = client.get(f"/sessions/{session_id}/watch")
+        page = client.get(f"/sessions/{session_id}/watch",
+                          query_string={"purpose": "supervising the flagged maintenance"})
         assert page.status_code == 200
         html = page.get_data(as_text=True)
         assert "sudo -n true 2&gt;/dev/null; echo flagged-ran" in html

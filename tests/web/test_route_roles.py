@@ -106,9 +106,9 @@ POST /requests/<int:request_id>/approve/options    .    .   .     Y        .    
 POST /requests/<int:request_id>/deny               .    .   .     Y        .     .   .
 GET  /sessions                                     .    .   .     Y        Y     Y   .
 GET  /sessions/<int:session_id>                    .    .   .     Y        Y     Y   .
-GET  /sessions/<int:session_id>/feed               .    .   .     Y        Y     .   .
+GET  /sessions/<int:session_id>/feed               .    .   .     Y        Y     Y   .
 POST /sessions/<int:session_id>/terminate          .    .   .     Y        Y     .   .
-GET  /sessions/<int:session_id>/watch              .    .   .     Y        Y     .   .
+GET  /sessions/<int:session_id>/watch              .    .   .     Y        Y     Y   .
 GET  /sessions/commands                            .    .   .     Y        Y     Y   .
 GET  /sessions/live                                .    .   .     Y        Y     .   .
 GET  /sign-in                                      Y    Y   Y     Y        Y     Y   Y
