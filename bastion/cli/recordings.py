@@ -184,7 +184,7 @@ def commands(state: CliState, recording_id: int) -> None:
         for row in rows:
             status = f" [exit {row.exit_status}]" if row.exit_status is not None else ""
             click.echo(f"{row.at:%Y-%m-%d %H:%M:%S} +{row.offset_seconds:8.2f}s {row.kind:<5} "
-                       f"{row.text}{status}")
+                       f"{core.traces.command_text(session, row)}{status}")
 
 
 @recordings.command("purge")

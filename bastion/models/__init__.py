@@ -26,7 +26,7 @@ from .people import (
     Vendor,
     WebAuthnCredential,
 )
-from .sessions import SESSION_STATES, RecordedCommand, Recording, SshSession
+from .sessions import SESSION_STATES, RecordedCommand, Recording, SshSession, TraceKey
 from .staff_changes import ROLE_CHANGE_STATES, EnrolmentLink, RoleChange
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "TargetAccount",
     "Technician",
     "TechnicianKey",
+    "TraceKey",
     "UTCDateTime",
     "Vendor",
     "WebAuthnChallenge",

@@ -26,6 +26,7 @@ from bastion.contracts import Constraints, check_command
 from bastion.models import AuditEvent, Grant, Recording, SshSession, utcnow
 from bastion.proxy.typed_commands import CANCEL_LINE, MASKED_LINE, TypedCommands, refusal_line
 from bastion.recording import RecordingService
+from tests.harness.sealed import opened
 from tests.proxy.conftest import Scenario
 from tests.web.conftest import make_staff
 from web.app import create_app
@@ -54,8 +55,7 @@ def _events(scenario: Scenario, action: str) -> list[AuditEvent]:
     with scenario.core.db.session() as s:
         rows = list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)
                               .order_by(AuditEvent.id)))
-        s.expunge_all()
-        return rows
+        return opened(scenario.core, s, rows)
 
 
 def _live_session_id(scenario: Scenario) -> int:

@@ -175,7 +175,7 @@ def test_approve_watch_terminate_replay(scenario: Scenario, tmux: TmuxSession,  
         # 4. Replay it; a click in the timeline moves the player there.
         def indexed() -> list[tuple[str, float]]:
             with core.db.session() as db:
-                return [(c.text, c.offset_seconds) for c in db.scalars(
+                return [(core.traces.command_text(db, c), c.offset_seconds) for c in db.scalars(
                     select(RecordedCommand).where(RecordedCommand.session_id == session_id))]
         commands = dict(wait_until(indexed, what="the session's commands indexed"))
         offset = commands["echo watched-$((6*7))"]

@@ -21,6 +21,7 @@ from bastion.models import AuditEvent
 from ..access import requires
 from ..forms import DateBounds, choices
 from ..identity import core, signed_in_principal
+from ..trace_reading import audit_page_details
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
 
@@ -89,8 +90,10 @@ def events() -> ResponseReturnValue:
         more = len(rows) > page_size
         rows = rows[:page_size]
         actions = list(db.scalars(select(AuditEvent.action).distinct().order_by(AuditEvent.action)))
+        details = {e.id: audit_page_details(db, e.details) for e in rows}
     older = {**request.args.to_dict(), "before": rows[-1].id} if more and rows else None
     return render_template("audit/events.html", form=form, events=rows, older=older,
+                           details=details,
                            actions=actions, status=200 if not form.errors else 400)
 
 

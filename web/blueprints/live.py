@@ -118,6 +118,9 @@ def _rule_hits(session_id: int) -> list[AuditEvent]:
                                                         AuditEvent.action.in_(RULE_ACTIONS))
                                .order_by(AuditEvent.id)))
         db.expunge_all()
+        # Opened for the page only: detached rows, never written back.
+        for hit in hits:
+            hit.details = core().traces.open_details(db, hit.details)
         return hits
 
 
