@@ -22,6 +22,7 @@ from .blueprints import (
     audit,
     auth,
     break_glass,
+    break_glass_acknowledgement,
     dpo,
     grants,
     health,
@@ -43,6 +44,7 @@ from .throttle import Throttle
 BLUEPRINTS = (health, auth, home, account, admin_staff, role_changes, admin_targets, vendors, audit,
               assets,
               requests, live, sessions, replay, grants, dpo, break_glass,
+              break_glass_acknowledgement,
               logbook, access_review,
               portal_auth, portal)  # vendor pages
 

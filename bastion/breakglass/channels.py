@@ -100,13 +100,14 @@ class Told:
     not_delivered: list[str]  # "e-mail to x (reason)"
 
 
-def deliver_declared(core: Bastion, request_id: int) -> Told:
-    """Send the emergency's notifications now, then read what became of each."""
+def deliver_declared(core: Bastion, request_id: int, kind: str = DECLARED) -> Told:
+    """Send the emergency's notifications (of ``kind``: the declaration's, or the on-call
+    approvers' acknowledgement links) now, then read what became of each."""
     deliver_pending(core)
     with core.db.session() as session:
         rows = session.scalars(select(NotificationOutbox).where(
             NotificationOutbox.request_id == request_id,
-            NotificationOutbox.kind == DECLARED).order_by(NotificationOutbox.id)).all()
+            NotificationOutbox.kind == kind).order_by(NotificationOutbox.id)).all()
         delivered, missing = [], []
         for row in rows:
             what = ("e-mail to " + row.recipient if row.channel == "email"

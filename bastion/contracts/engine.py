@@ -407,6 +407,7 @@ def _constraints(contract: Contract, query: AccessQuery, account: str,
                  latest_end: datetime) -> Constraints:
     channels = contract.channels
     sftp = channels.sftp
+    on_call = acknowledgement_needed(contract, query) if query.channel == REQUEST else ()
     forwards = frozenset(parse_host_port(item) for item in channels.forwards)
     allowed = contract.allowed_channels()
     access = sftp.access
@@ -432,8 +433,9 @@ def _constraints(contract: Contract, query: AccessQuery, account: str,
         idle_timeout_minutes=contract.scope.idle_timeout_minutes,
         contract_reference=contract.reference,
         time_zone=contract.time_zone,
-        acknowledgement_by=acknowledgement_needed(contract, query) if query.channel == REQUEST
-        else (),
+        acknowledgement_by=on_call,
+        acknowledgement_minutes=contract.approval.break_glass.acknowledgement_minutes
+        if on_call else 0,
     )
 
 

@@ -3,7 +3,15 @@
 Every table is created and changed only by Alembic migrations (``bastion/migrations``).
 """
 
-from .access import GRANT_STATES, REQUEST_STATES, AccessRequest, BreakGlassReview, Grant, Review
+from .access import (
+    GRANT_STATES,
+    REQUEST_STATES,
+    AccessRequest,
+    BreakGlassAcknowledgement,
+    BreakGlassReview,
+    Grant,
+    Review,
+)
 from .access_review import AccessReviewCampaign, AccessReviewLine  # bastion.access_review
 from .api_tokens import ApiToken
 from .approvals import (
@@ -45,6 +53,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "BreakGlassAcknowledgement",
     "BreakGlassReview",
     "ConsoleSession",
     "ContractVersion",

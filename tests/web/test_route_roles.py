@@ -65,6 +65,9 @@ POST /admin/staff/new                              .    .   .     .        Y    
 GET  /assets/asciinema-player/<path:filename>      Y    Y   Y     Y        Y     Y   Y
 GET  /audit                                        .    .   .     .        Y     Y   .
 GET  /audit/integrity                              .    .   .     .        Y     Y   .
+GET  /break-glass/acknowledge/<token>               .    .   .     Y        .     .   .
+POST /break-glass/acknowledge/<token>/confirm       .    .   .     Y        .     .   .
+POST /break-glass/acknowledge/<token>/options       .    .   .     Y        .     .   .
 GET  /break-glass/declare                           .    .   .     Y        Y     .   .
 POST /break-glass/declare                           .    .   .     Y        Y     .   .
 GET  /dpo                                          .    .   .     .        .     Y   .
