@@ -316,11 +316,14 @@ def acknowledge(core: Bastion, token: str, staff: StaffRef, response: Credential
     return run_audited(core, work, _refused(core, token, staff_id, "confirm", attempt, now))
 
 
-def acknowledgement_state(core: Bastion, request_id: int) -> str:
-    """The waiting emergency's status, for the technician's waiting session."""
+def acknowledgement_state(core: Bastion, request_id: int) -> tuple[str, bool]:
+    """The waiting emergency's status, and whether its time is up (the stored deadline:
+    every node waiting on it agrees), for the technician's waiting session."""
     with core.db.session() as session:
         request = session.get(AccessRequest, request_id)
-        return request.status if request is not None else "missing"
+        if request is None:
+            return "missing", True
+        return request.status, request.expires_at is not None and utcnow() >= request.expires_at
 
 
 def give_up(core: Bastion, request_id: int, *, why: str, actor: Actor) -> bool:

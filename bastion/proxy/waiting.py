@@ -13,7 +13,6 @@ import asyncssh
 from bastion.approvals import cancel_request, get_request
 from bastion.audit import Actor
 from bastion.breakglass import AcknowledgementAsked, acknowledgement_state, give_up
-from bastion.models import utcnow
 
 if TYPE_CHECKING:
     from .connection import ProxyConnection
@@ -110,13 +109,12 @@ async def wait_for_acknowledgement(owner: ProxyConnection, asked: Acknowledgemen
     actor = Actor(f"technician:{owner.technician}", "technician")
     try:
         while True:
-            state = await owner.service.call(acknowledgement_state, core, asked.request_id)
+            state, late = await owner.service.call(acknowledgement_state, core,
+                                                   asked.request_id)
             if state == "approved":
                 return
             if state != "acknowledging":
                 raise RequestNotApproved(f"emergency {asked.request_id} was {state}.")
-            # The database clock decides (every node agrees on it), not this loop's.
-            late = utcnow() >= asked.expires_at
             if cancelled.is_set() or late:
                 why = ("cancelled by the technician" if cancelled.is_set() else
                        "no on-call approver acknowledged it in time")
