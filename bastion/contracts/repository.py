@@ -10,7 +10,15 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bastion.models import ContractVersion, SshSession, Target, Technician, TechnicianKey, Vendor
+from bastion.models import (
+    ContractVersion,
+    SshSession,
+    StaffUser,
+    Target,
+    Technician,
+    TechnicianKey,
+    Vendor,
+)
 
 from .checks import Inventory
 from .engine import REQUEST, AccessQuery, Decision, TargetFacts, decide, refuse
@@ -38,7 +46,9 @@ def inventory_snapshot(session: Session) -> Inventory:
     vendors = dict(session.execute(
         select(Technician.ident, Vendor.slug)
         .join(Vendor, Vendor.id == Technician.vendor_id)).all())
-    return Inventory(targets, keys, vendors)
+    approvers = frozenset(s.username for s in session.scalars(
+        select(StaffUser).where(StaffUser.active.is_(True))) if s.has_role("approver"))
+    return Inventory(targets, keys, vendors, approvers)
 
 
 def contract_of(version: ContractVersion) -> Contract:
