@@ -90,7 +90,9 @@ def test_downloads_follow_the_sftp_paths(scenario: Scenario, folder: str, tool: 
     events = refusals(scenario)
     assert len(events) == 4
     assert all(e.outcome == "denied" and e.details["tool"] == tool for e in events)
-    assert f"{folder}/secret.txt refused" in events[0].details["reason"]
+    # The path is sealed with the other details; the stored reason names it "[paths]".
+    assert f"{folder}/secret.txt" in events[0].details["paths"]
+    assert "[paths] refused: outside the paths" in events[0].details["reason"]
     assert events[0].details["command"].startswith("scp -r -f" if tool == "scp" else "rsync")
 
 
