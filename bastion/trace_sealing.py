@@ -51,6 +51,8 @@ TRACE_KEY_AAD = b"bastion trace key"
 SEALED_DETAILS = ("command", "path", "paths")
 UNREADABLE = "[sealed: does not open with this bastion's keys]"
 MIN_PREFIX = 3
+# Shorter values ("id", "top") name no one, and would mangle words of the reason.
+REDACT_MIN = 6
 MAX_WORD = 40  # longer words: only their first 40 characters are searchable
 MAX_TERMS = 400  # per command: a pasted 10 kB line is searchable by its start
 _WORDS = re.compile(r"[^\W_]+")  # letters and digits: "DUPONT_Jean.pdf" -> dupont, jean, pdf
@@ -155,7 +157,7 @@ class TraceSealer:
         for name in SEALED_DETAILS:
             value = details.get(name)
             for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, str) and len(item) >= MIN_PREFIX:
+                if isinstance(item, str) and len(item) >= REDACT_MIN:
                     secrets.append((item, f"[{name}]"))
         secrets.sort(key=lambda pair: -len(pair[0]))  # the longest first: paths within commands
         out = []
