@@ -32,6 +32,7 @@ import hmac
 import os
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -58,7 +59,9 @@ MAX_TERMS = 400  # per command: a pasted 10 kB line is searchable by its start
 _WORDS = re.compile(r"[^\W_]+")  # letters and digits: "DUPONT_Jean.pdf" -> dupont, jean, pdf
 
 
+@lru_cache(maxsize=8)
 def _derive(key: bytes, info: bytes) -> bytes:
+    # Cached: a command's search terms derive the same key for each of their words.
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
 
 
