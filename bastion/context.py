@@ -12,6 +12,7 @@ from .config import Settings
 from .db import Database
 from .keys import KeyStore
 from .observability import NodeMetrics, log_decision
+from .trace_sealing import TraceSealer
 
 
 def default_node_name() -> str:
@@ -27,8 +28,13 @@ class Bastion:
     node: str = field(default_factory=default_node_name)
     # Fed by the audit events that committed (bastion.observability).
     metrics: NodeMetrics = field(init=False)
+    # Seals command text and file paths at rest (bastion.trace_sealing).
+    traces: TraceSealer = field(init=False)
 
     def __post_init__(self) -> None:
+        self.traces = TraceSealer(self.keys)
+        if self.audit.sealer is None:
+            self.audit.sealer = self.traces
         self.metrics = NodeMetrics(self.db)
         self.db.event_observers.append(self.metrics.observe)
         # Several cores may share one database (tests, the CLI): one process line each.

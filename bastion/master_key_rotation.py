@@ -51,6 +51,7 @@ class SealedCounts:
     recordings: int = 0
     vault_secrets: int = 0
     totp_secrets: int = 0
+    trace_keys: int = 0
 
     @classmethod
     def of(cls, counter: Counter[str]) -> SealedCounts:
@@ -58,11 +59,11 @@ class SealedCounts:
 
     @property
     def total(self) -> int:
-        return self.recordings + self.vault_secrets + self.totp_secrets
+        return self.recordings + self.vault_secrets + self.totp_secrets + self.trace_keys
 
     def describe(self) -> str:
         return (f"{self.recordings} recording key(s), {self.vault_secrets} vaulted secret(s), "
-                f"{self.totp_secrets} TOTP secret(s)")
+                f"{self.totp_secrets} TOTP secret(s), {self.trace_keys} trace key(s)")
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def rotate(core: Bastion, actor: Actor) -> RotationResult:
                 core.audit.append(session, action=ROTATED, outcome="ok", actor=actor, details={
                     "old_master_key_id": old_id, "new_master_key_id": new_id,
                     "recordings": sealed.recordings, "vault_secrets": sealed.vault_secrets,
-                    "totp_secrets": sealed.totp_secrets,
+                    "totp_secrets": sealed.totp_secrets, "trace_keys": sealed.trace_keys,
                     "from_retired_keys": counts["from_retired"],
                     "retired_file": f"{files.RETIRED_PREFIX}{old_id}",
                 })

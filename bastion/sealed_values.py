@@ -7,9 +7,11 @@ under a key that is then retired.
 - recordings' data keys (``recordings.wrapped_key``), which name their key
   (``master_key_id``); purged recordings have none left (crypto-shredded);
 - vaulted target-account secrets (``target_accounts.vault_secret``);
-- technicians' TOTP secrets (``technicians.totp_secret_encrypted``).
+- technicians' TOTP secrets (``technicians.totp_secret_encrypted``);
+- the trace key sealing command text and file paths (``trace_keys.wrapped_key``,
+  bastion.trace_sealing), which names its key (``master_key_id``).
 
-The last two do not say which key sealed them: the only way to know is to try one.
+Vaulted and TOTP secrets do not say which key sealed them: the only way to know is to try one.
 """
 
 from __future__ import annotations
@@ -21,17 +23,18 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from .crypto import DecryptionError
+from .crypto import DecryptionError, seal, unseal
 from .keys import key_id
-from .models import Recording, Target, TargetAccount, Technician
+from .models import Recording, Target, TargetAccount, Technician, TraceKey
 from .recording.encryption import rewrap_data_key, unwrap_data_key
 from .recording.errors import RecordingError
 from .totp import reseal_secret as reseal_totp
 from .totp import secret_of
+from .trace_sealing import TRACE_KEY_AAD
 from .vault import open_secret
 from .vault import reseal_secret as reseal_vault
 
-KINDS = ("recordings", "vault_secrets", "totp_secrets")
+KINDS = ("recordings", "vault_secrets", "totp_secrets", "trace_keys")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,23 @@ def _totp(row: Technician) -> SealedValue:
     return SealedValue("totp_secrets", f"TOTP secret of {row.ident}", None, opens, reseal)
 
 
+def _trace_key(row: TraceKey) -> SealedValue:
+    def opens(key: bytes) -> bool:
+        try:
+            unseal(key, row.wrapped_key, TRACE_KEY_AAD)
+        except DecryptionError:
+            return False
+        return True
+
+    def reseal(old: bytes, new: bytes) -> None:
+        # The trace key itself is kept: audit events sealed with it cannot be re-sealed.
+        row.wrapped_key = seal(new, unseal(old, row.wrapped_key, TRACE_KEY_AAD), TRACE_KEY_AAD)
+        row.master_key_id = key_id(new)
+
+    return SealedValue("trace_keys", f"trace key {row.name} (key {row.master_key_id})",
+                       row.master_key_id, opens, reseal)
+
+
 def _locked(query: Select[Any], for_update: bool) -> Select[Any]:
     # Row locks on PostgreSQL: a concurrent enrolment or vault change waits for the
     # rotation instead of being overwritten by the re-sealed old value (a lost update).
@@ -108,6 +128,8 @@ def sealed_values(session: Session, *, for_update: bool = False) -> list[SealedV
     technicians = session.scalars(_locked(
         select(Technician).where(Technician.totp_secret_encrypted.is_not(None))
         .order_by(Technician.id), for_update)).all()
+    trace_keys = session.scalars(_locked(select(TraceKey).order_by(TraceKey.id), for_update)).all()
     return ([_recording(row) for row in recordings]
             + [_vault(row, target) for row, target in accounts if row.vault_secret]
-            + [_totp(row) for row in technicians if row.totp_secret_encrypted])
+            + [_totp(row) for row in technicians if row.totp_secret_encrypted]
+            + [_trace_key(row) for row in trace_keys])

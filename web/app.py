@@ -32,6 +32,7 @@ from .blueprints import (
     audit,
     auth,
     break_glass,
+    break_glass_acknowledgement,
     demo_mailbox,
     dpo,
     grants,
@@ -55,6 +56,7 @@ from .throttle import Throttle
 BLUEPRINTS = (health, auth, oidc_auth, home, account, admin_staff, role_changes, admin_targets, vendors,
               audit, assets,
               requests, live, sessions, replay, grants, dpo, break_glass,
+              break_glass_acknowledgement,
               logbook, access_review,
               portal_auth, portal)  # vendor pages
 

@@ -14,6 +14,7 @@ from flask_babel import gettext, lazy_gettext
 STATUS_NAMES = {
     # requests
     "pending": lazy_gettext("waiting for approval"),
+    "acknowledging": lazy_gettext("waiting for an on-call approver"),
     "approved": lazy_gettext("approved"),
     "denied": lazy_gettext("denied"),
     "cancelled": lazy_gettext("cancelled"),

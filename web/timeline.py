@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from bastion.models import AuditEvent, RecordedCommand, Recording, SshSession, utcnow
 
+from .identity import core
+
 # Audit actions worth a place in the timeline. SFTP operations are left out here: the
 # command index has them already, at their exact offset.
 POLICY_PREFIXES = ("command.", "forward.", "channel.refused", "channel.request_refused",
@@ -36,15 +38,18 @@ class Moment:
     exit_status: int | None = None
 
 
-def _policy_text(event: AuditEvent) -> str:
-    details = event.details or {}
+def _policy_text(db: Session, event: AuditEvent) -> str:
+    details = core().traces.open_details(db, event.details)
     subject = details.get("command") or details.get("destination") or details.get("channel") or ""
     reasons = "; ".join(event.reasons or [])
     return " — ".join(part for part in (f"{event.action} {subject}".strip(), reasons) if part)
 
 
 def build_timeline(db: Session, recording: Recording, now: datetime | None = None) -> list[Moment]:
-    moments = [Moment(c.offset_seconds, c.kind, c.text, exit_status=c.exit_status)
+    # Opened for the replay's viewer: the replay page already checked who they are.
+    traces = core().traces
+    moments = [Moment(c.offset_seconds, c.kind, traces.command_text(db, c),
+                      exit_status=c.exit_status)
                for c in db.scalars(select(RecordedCommand)
                                    .where(RecordedCommand.recording_id == recording.id))]
     session_row = db.get(SshSession, recording.session_id)
@@ -55,5 +60,6 @@ def build_timeline(db: Session, recording: Recording, now: datetime | None = Non
         or_(*[AuditEvent.action.startswith(prefix) for prefix in POLICY_PREFIXES])))
     for event in events:
         offset = (event.at - recording.started_at) / timedelta(seconds=1)
-        moments.append(Moment(max(0.0, offset), "policy", _policy_text(event), event.outcome))
+        moments.append(Moment(max(0.0, offset), "policy", _policy_text(db, event),
+                              event.outcome))
     return sorted(moments, key=lambda m: m.offset)

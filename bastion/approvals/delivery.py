@@ -32,7 +32,8 @@ SMTP_TIMEOUT_SECONDS = 15
 # Outbox kinds whose e-mails are marked urgent (an emergency access opened without
 # approval: bastion.breakglass.notify; a key suspended as cloned:
 # bastion.approvals.clone_suspicion). Mail clients sort and alert on these headers.
-URGENT_KINDS = frozenset({"break_glass.declared", "staff.key_suspended"})
+URGENT_KINDS = frozenset({"break_glass.declared", "break_glass.acknowledgement_asked",
+                          "staff.key_suspended"})
 
 log = logging.getLogger(__name__)
 

@@ -35,6 +35,7 @@ CODES: dict[str, int] = {
     "confirmer_is_party": 403,
     "approver_on_probation": 403,
     "enrolment_link_invalid": 403,
+    "acknowledgement_link_invalid": 403,
     "key_confirmation_required": 403,
     "sign_in_failed": 401,
     # staff signing in with the hospital directory or identity provider (bastion.directory)
@@ -57,6 +58,7 @@ CODES: dict[str, int] = {
     "last_credential": 409,
     "no_credential": 409,
     "role_change_not_pending": 409,
+    "acknowledgement_closed": 409,
     "last_admin": 409,
     "credential_revoked": 403,
     "credential_suspended": 403,

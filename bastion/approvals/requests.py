@@ -265,12 +265,14 @@ def expire_request(session: Session, core: Bastion, request: AccessRequest,
 
 
 def expire_pending_requests(core: Bastion, now: datetime | None = None) -> list[int]:
-    """pending past ``expires_at`` -> expired; returns their ids."""
+    """pending (or acknowledging) past ``expires_at`` -> expired; returns their ids."""
     now = now or utcnow()
     with core.db.session() as session:
         rows = session.scalars(
             select(AccessRequest)
-            .where(AccessRequest.status == "pending", AccessRequest.expires_at <= now)
+            # An emergency left waiting for an acknowledgement (its node stopped) too.
+            .where(AccessRequest.status.in_(("pending", "acknowledging")),
+                   AccessRequest.expires_at <= now)
             .order_by(AccessRequest.id).with_for_update()).all()
         for request in rows:
             expire_request(session, core, request, now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,9 @@ from bastion.models import AuditEvent, utcnow
 from .chain import event_hash, normalise
 from .checkpoints import chain_head, checkpoint_if_due, lock_chain
 from .signing import CheckpointSigner
+
+if TYPE_CHECKING:
+    from bastion.trace_sealing import TraceSealer
 
 OUTCOMES = ("allowed", "denied", "ok", "failed", "error")
 
@@ -57,6 +60,9 @@ class AuditLog:
             raise ValueError("checkpoint_every must be at least 1, checkpoint_seconds positive")
         self.node = node
         self.signer = signer
+        # Seals the details that name what was run or touched (bastion.trace_sealing);
+        # set by the Bastion that owns this log.
+        self.sealer: TraceSealer | None = None
         self.checkpoint_every = checkpoint_every
         self.checkpoint_age = timedelta(seconds=checkpoint_seconds)
 
@@ -83,6 +89,9 @@ class AuditLog:
         actor = actor or Actor.system()
         lock_chain(session)
         _, prev_hash = chain_head(session)
+        if details and self.sealer is not None:
+            reasons = self.sealer.redact(details, reasons)
+            details = self.sealer.seal_details(session, details)
         fields: dict[str, Any] = {
             "at": utcnow(),
             "actor": actor.name,

@@ -8,6 +8,16 @@ function opens its own transaction(s), blocks (use ``asyncio.to_thread`` from an
 loop), returns frozen views and refuses with a :class:`BreakGlassError` subclass.
 """
 
+from .acknowledge import (
+    ASKED,
+    AcknowledgementAsked,
+    AcknowledgementInfo,
+    acknowledge,
+    acknowledgement_options,
+    acknowledgement_page,
+    acknowledgement_state,
+    give_up,
+)
 from .declare import DECLARING_ROLES, SOURCES, declare_break_glass
 from .errors import (
     AlreadyOpen,
@@ -27,6 +37,14 @@ from .reviews import STATES, close_review, get_review, list_reviews, overdue_rev
 from .views import VERDICTS, BreakGlassAccess, ReviewInfo
 
 __all__ = [
+    "ASKED",
+    "AcknowledgementAsked",
+    "AcknowledgementInfo",
+    "acknowledge",
+    "acknowledgement_options",
+    "acknowledgement_page",
+    "acknowledgement_state",
+    "give_up",
     "DECLARED",
     "DECLARING_ROLES",
     "SOURCES",

@@ -74,7 +74,9 @@ def probe_channels(settings: Settings) -> ChannelProbe:
     return ChannelProbe(working, problems)
 
 
-def vendors_with_break_glass(core: Bastion) -> list[str]:
+def vendors_with_break_glass(core: Bastion, *, acknowledged: bool = False) -> list[str]:
+    """Vendors whose current contract allows break-glass (``acknowledged``: with on-call
+    acknowledgements, whose personal links only e-mail carries)."""
     with core.db.session() as session:
         versions = session.scalars(select(ContractVersion)
                                    .where(ContractVersion.is_current.is_(True))).all()
@@ -84,7 +86,8 @@ def vendors_with_break_glass(core: Bastion) -> list[str]:
                 contract = contract_of(version)
             except ContractStoreError:
                 continue  # unreadable: the decision point refuses its vendor anyway
-            if contract.approval.break_glass.allowed:
+            rules = contract.approval.break_glass
+            if rules.allowed and (not acknowledged or rules.on_sensitive == "acknowledged"):
                 found.append(contract.vendor.id)
     return sorted(found)
 
@@ -96,6 +99,13 @@ def start_problem(core: Bastion) -> str | None:
     if not vendors:
         return None
     probe = probe_channels(core.settings)
+    on_call = vendors_with_break_glass(core, acknowledged=True)
+    if on_call and not any(w.startswith("smtp ") for w in probe.working):
+        # The on-call approvers' one-time links go by e-mail only (a webhook is shared).
+        smtp = next((p for p in probe.problems if p.startswith("smtp.host")), "")
+        return (f"break-glass needs an on-call acknowledgement in the contract(s) of "
+                f"{', '.join(on_call)} but e-mail does not work: {smtp}. Set [smtp] host to a "
+                "working server, or set approval.break_glass.on_sensitive: read_only")
     if probe.working:
         return None
     return (f"break-glass is allowed in the contract(s) of {', '.join(vendors)} but no "
@@ -128,15 +138,16 @@ class Told:
     channels_configured: bool = True
 
 
-def deliver_declared(core: Bastion, request_id: int) -> Told:
-    """Send the emergency's notifications now, then read what became of each."""
+def deliver_declared(core: Bastion, request_id: int, kind: str = DECLARED) -> Told:
+    """Send the emergency's notifications (of ``kind``: the declaration's, or the on-call
+    approvers' acknowledgement links) now, then read what became of each."""
     deliver_pending(core)
     with core.db.session() as session:
         rows = session.scalars(select(NotificationOutbox).where(
             NotificationOutbox.request_id == request_id,
-            NotificationOutbox.kind == DECLARED).order_by(NotificationOutbox.id)).all()
-        delivered: list[Phrase] = []
-        missing: list[Phrase] = []
+            NotificationOutbox.kind == kind).order_by(NotificationOutbox.id)).all()
+        delivered: list[Delivery] = []
+        missing: list[Delivery] = []
         for row in rows:
             recipient = (row.recipient if row.channel == "email"
                          else urlsplit(row.recipient).hostname or "?")

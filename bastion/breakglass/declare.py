@@ -36,6 +36,7 @@ from bastion.models import (
     utcnow,
 )
 
+from .acknowledge import AcknowledgementAsked, ask_acknowledgement
 from .errors import (
     AlreadyOpen,
     BreakGlassError,
@@ -59,8 +60,10 @@ def declare_break_glass(core: Bastion, *, technician: str, target: str,
                         account: str | None = None, justification: str,
                         ticket: str | None = None, declared_by_staff: StaffRef | None = None,
                         source: str = "ssh", channels: Sequence[str] | None = None,
-                        now: datetime | None = None) -> BreakGlassAccess:
-    """Open an emergency access and return it (its grant, request and review).
+                        now: datetime | None = None) -> BreakGlassAccess | AcknowledgementAsked:
+    """Open an emergency access and return it (its grant, request and review); or, on
+    health data under ``on_sensitive: acknowledged``, the emergency waiting for an on-call
+    approver's acknowledgement (``bastion.breakglass.acknowledge``).
 
     ``declared_by_staff``: the approver or admin declaring from the console on the
     technician's behalf (``None``: the technician declares, over SSH). ``channels``:
@@ -190,19 +193,39 @@ def _open(session: Session, core: Bastion, *, technician: str, target: str,
                                 phrase=Phrase.of(N_("emergency access refused: {reason}"),
                                                  reason=line))
 
-    request.status = "approved"
+    on_call = decision.constraints.acknowledgement_by
+    request.status = "approved" if not on_call else "acknowledging"
     session.add(request)
     session.flush()
     core.audit.append(session, action="break_glass.declared", outcome="allowed",
-                      reasons=list(decision.reasons), details=facts, request_id=request.id,
+                      reasons=list(decision.reasons) + (
+                          [f"opens once one of {', '.join(on_call)} (on call) acknowledges it"]
+                          if on_call else []),
+                      details={**facts, "on_call": list(on_call)}, request_id=request.id,
                       **subject)
+    if on_call:
+        minutes = decision.constraints.acknowledgement_minutes
+        asked = ask_acknowledgement(session, core, request, decision.constraints, declarer,
+                                    subject, minutes, now)
+        if asked is None:
+            why = (f"none of the on-call approvers of contract {decision.contract_reference} "
+                   f"({', '.join(on_call)}) can be asked: each must be an active approver "
+                   "with an e-mail address, other than the declarer, and smtp.host set")
+            request.status = "denied"
+            core.audit.append(session, action="break_glass.refused", outcome="denied",
+                              reasons=[why], details={**facts, "codes": ["no_one_on_call"]},
+                              request_id=request.id, **subject)
+            raise BreakGlassRefused("emergency access refused: no on-call approver can be "
+                                    "asked to acknowledge it; call the hospital's IT on-call "
+                                    "line now", reasons=(why,), request_id=request.id)
+        return asked
     grant = create_grant(session, core, request, decision.constraints,
                          contract_version_id=request.contract_version_id, now=now, actor=actor)
-    return _review_and_tell(session, core, request, grant, declarer, subject)
+    return open_review_and_tell(session, core, request, grant, declarer, subject)
 
 
-def _review_and_tell(session: Session, core: Bastion, request: AccessRequest, grant: Grant,
-                     declarer: StaffUser | None, subject: dict[str, Any]) -> BreakGlassAccess:
+def open_review_and_tell(session: Session, core: Bastion, request: AccessRequest, grant: Grant,
+                         declarer: StaffUser | None, subject: dict[str, Any]) -> BreakGlassAccess:
     """Open the DPO's review and queue the urgent notifications, in the same transaction."""
     review = BreakGlassReview(
         request_id=request.id, grant_id=grant.id, justification=request.reason,

@@ -11,6 +11,7 @@ from bastion.approvals import link_url
 from bastion.models import StaffRole
 from bastion.passwords import WeakPasswordError
 from bastion.staff import StaffError, add_staff_locally
+from bastion.trace_sealing import seal_plaintext_commands
 
 from .common import CliState, cli_actor, fail, pass_state, read_password
 from .keys import finish_interrupted_rotation
@@ -43,13 +44,17 @@ def init(state: CliState, admin_username: str, admin_name: str,
         # After the upgrade: the recovery reads tables this release's models describe.
         finish_interrupted_rotation(core)
         with core.db.session() as session:
+            # Command index rows from before sealing (issue 18): sealed now, with the key.
+            sealed = seal_plaintext_commands(session, core.traces)
+        with core.db.session() as session:
             has_admin = session.scalar(select(StaffRole).where(StaffRole.role == "admin").limit(1))
             core.audit.append(
                 session,
                 action="bastion.initialised",
                 outcome="ok",
                 actor=cli_actor(bootstrap=not has_admin),
-                details={"keys_created": created, "schema_from": before, "schema_to": after},
+                details={"keys_created": created, "schema_from": before, "schema_to": after,
+                         "commands_sealed": sealed},
             )
         if not has_admin:
             password = read_password(password_file, f"Password for the first admin {admin_username!r}")
@@ -62,6 +67,8 @@ def init(state: CliState, admin_username: str, admin_name: str,
                 fail(str(exc))
         click.echo(f"database: {core.db.safe_url} (schema {after}"
                    + (f", upgraded from {before})" if before and before != after else ")"))
+        if sealed:
+            click.echo(f"command index: {sealed} command(s) from before this release sealed")
         click.echo(f"keys: {settings.keys_dir} ("
                    + (f"created {', '.join(created)}" if created else "all kept") + ")")
         click.echo(f"target CA (put in each target's TrustedUserCAKeys): "

@@ -185,7 +185,7 @@ def commands(state: CliState, recording_id: int) -> None:
             status = f" [exit {row.exit_status}]" if row.exit_status is not None else ""
             at = clock(row.at, core.settings.web.time_zone, seconds=True)
             click.echo(f"{at} +{row.offset_seconds:8.2f}s {row.kind:<5} "
-                       f"{row.text}{status}")
+                       f"{core.traces.command_text(session, row)}{status}")
 
 
 @recordings.command("purge")

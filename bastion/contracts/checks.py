@@ -31,6 +31,7 @@ class Inventory:
     targets: tuple[TargetFacts, ...] = ()
     key_owners: Mapping[str, str] = field(default_factory=dict)  # fingerprint -> technician
     technician_vendors: Mapping[str, str] = field(default_factory=dict)  # technician -> vendor
+    approvers: frozenset[str] | None = None  # active approvers' user names (None: unknown)
 
 
 @dataclass
@@ -92,6 +93,9 @@ def check_texts(sources: Sequence[tuple[str, str]], inventory: Inventory | None,
     if not sources:
         notes.append("no contract file given")
     warnings = [w for parsed in valid for w in _file_warnings(parsed, now)]
+    if inventory is not None and inventory.approvers is not None:
+        warnings.extend(w for parsed in valid for w in _on_call_warnings(parsed,
+                                                                         inventory.approvers))
     return CheckReport(files, sorted(set(problems)), notes, sorted(warnings))
 
 
@@ -289,6 +293,19 @@ def _inventory_problems(parsed: ParsedContract, inventory: Inventory) -> list[Pr
                 out.append(Problem(parsed.path, parsed.lines.line((*loc, "accounts", a)),
                                    f"account {account} does not exist on {on}"))
     return out
+
+
+def _on_call_warnings(parsed: ParsedContract, approvers: frozenset[str]) -> list[Problem]:
+    """On-call names that cannot acknowledge an emergency: accepted (staff may be added
+    after the contract), but such an emergency would be refused until they are."""
+    contract = parsed.contract
+    assert contract is not None
+    loc = ("approval", "break_glass", "on_call")
+    return [Problem(parsed.path, parsed.lines.line((*loc, i)),
+                    f"on_call names {name}, who is not an active approver: an emergency on "
+                    "health data cannot be acknowledged by them")
+            for i, name in enumerate(contract.approval.break_glass.on_call)
+            if name not in approvers]
 
 
 def _matched(rule: TargetRule, targets: Iterable[TargetFacts]) -> list[TargetFacts]:

@@ -49,6 +49,10 @@ class Constraints:
     idle_timeout_minutes: int | None
     contract_reference: str
     time_zone: str
+    # An emergency on health or INS data under on_sensitive: acknowledged, not yet
+    # acknowledged: the on-call approvers, one of whom must acknowledge before it opens.
+    acknowledgement_by: tuple[str, ...] = ()
+    acknowledgement_minutes: int = 0  # how long the technician waits for it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +73,9 @@ class Constraints:
             "idle_timeout_minutes": self.idle_timeout_minutes,
             "contract_reference": self.contract_reference,
             "time_zone": self.time_zone,
+            **({"acknowledgement_by": list(self.acknowledgement_by),
+                "acknowledgement_minutes": self.acknowledgement_minutes}
+               if self.acknowledgement_by else {}),
         }
 
     @classmethod
@@ -101,6 +108,8 @@ class Constraints:
                                       else int(data["idle_timeout_minutes"])),
                 contract_reference=str(data["contract_reference"]),
                 time_zone=str(data["time_zone"]),
+                acknowledgement_by=tuple(str(n) for n in data.get("acknowledgement_by", ())),
+                acknowledgement_minutes=int(data.get("acknowledgement_minutes", 0)),
             )
         except ScopeError:
             raise

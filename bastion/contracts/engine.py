@@ -49,6 +49,9 @@ class AccessQuery:
     # is what the technician gets. False: the end is capped at the ceiling (break-glass's
     # fixed duration, re-checking a grant against a new contract version).
     whole_window: bool = False
+    # An emergency an on-call approver acknowledged (on_sensitive: acknowledged): it opens
+    # fully, as the contract's channels allow.
+    acknowledged: bool = False
 
 
 @dataclass(frozen=True)
@@ -384,10 +387,26 @@ def read_only_emergency(contract: Contract, query: AccessQuery) -> list[str]:
     An emergency opens without anyone's approval: on a server holding health or INS data
     it may only read (SFTP read of the contract's allowed paths), which the bastion can
     enforce operation by operation; a shell or a command could change anything."""
-    if not query.break_glass:
+    if not query.break_glass or contract.approval.break_glass.on_sensitive != "read_only":
         return []
     return sorted(set(query.target.data_categories) & set(HEALTH_DATA)
                   & set(contract.scope.data_categories))
+
+
+def acknowledgement_needed(contract: Contract, query: AccessQuery) -> tuple[str, ...]:
+    """The on-call approvers one of whom must acknowledge this emergency before it opens
+    (empty: none needed).
+
+    Under ``on_sensitive: acknowledged`` an emergency on health or INS data opens with the
+    contract's full channels, but only once a named on-call approver has acknowledged it:
+    a second person has then seen the justification, as the CNIL's *bris de glace* fiche
+    asks, without the delay of a normal request."""
+    rules = contract.approval.break_glass
+    if (not query.break_glass or query.acknowledged or rules.on_sensitive != "acknowledged"
+            or not set(query.target.data_categories) & set(HEALTH_DATA)
+            & set(contract.scope.data_categories)):
+        return ()
+    return tuple(rules.on_call)
 
 
 def _check_channel(contract: Contract, query: AccessQuery, found: _Findings) -> None:
@@ -436,6 +455,7 @@ def _constraints(contract: Contract, query: AccessQuery, account: str,
                  latest_end: datetime) -> Constraints:
     channels = contract.channels
     sftp = channels.sftp
+    on_call = acknowledgement_needed(contract, query) if query.channel == REQUEST else ()
     forwards = frozenset(parse_host_port(item) for item in channels.forwards)
     allowed = contract.allowed_channels()
     access = sftp.access
@@ -461,6 +481,9 @@ def _constraints(contract: Contract, query: AccessQuery, account: str,
         idle_timeout_minutes=contract.scope.idle_timeout_minutes,
         contract_reference=contract.reference,
         time_zone=contract.time_zone,
+        acknowledgement_by=on_call,
+        acknowledgement_minutes=contract.approval.break_glass.acknowledgement_minutes
+        if on_call else 0,
     )
 
 

@@ -11,7 +11,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bastion.i18n.marker import N_, Phrase
-from bastion.models import ContractVersion, SshSession, Target, Technician, TechnicianKey, Vendor
+from bastion.models import (
+    ContractVersion,
+    SshSession,
+    StaffUser,
+    Target,
+    Technician,
+    TechnicianKey,
+    Vendor,
+)
 
 from .checks import Inventory
 from .engine import REQUEST, AccessQuery, Decision, TargetFacts, decide, refuse
@@ -39,7 +47,9 @@ def inventory_snapshot(session: Session) -> Inventory:
     vendors = dict(session.execute(
         select(Technician.ident, Vendor.slug)
         .join(Vendor, Vendor.id == Technician.vendor_id)).all())
-    return Inventory(targets, keys, vendors)
+    approvers = frozenset(s.username for s in session.scalars(
+        select(StaffUser).where(StaffUser.active.is_(True))) if s.has_role("approver"))
+    return Inventory(targets, keys, vendors, approvers)
 
 
 def contract_of(version: ContractVersion) -> Contract:
@@ -83,8 +93,8 @@ def count_live_sessions(session: Session, contract: Contract, technician_ident: 
 
 def decide_access(session: Session, *, technician: str, target: str, account: str | None,
                   channel: str, at: datetime, window_end: datetime | None = None,
-                  break_glass: bool = False,
-                  whole_window: bool = False) -> tuple[Decision, ContractVersion | None]:
+                  break_glass: bool = False, whole_window: bool = False,
+                  acknowledged: bool = False) -> tuple[Decision, ContractVersion | None]:
     """Gather the facts and ask the engine. Unknown people or targets and unreadable
     contracts are denials with their reasons, never exceptions."""
     person = session.scalar(select(Technician).where(Technician.ident == technician))
@@ -121,7 +131,8 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
     active = count_live_sessions(session, contract, technician) if channel != REQUEST else 0
     query = AccessQuery(technician=technician, target=target_facts(row), account=account,
                         channel=channel, at=at, window_end=window_end, active_sessions=active,
-                        break_glass=break_glass, whole_window=whole_window)
+                        break_glass=break_glass, whole_window=whole_window,
+                        acknowledged=acknowledged)
     decision = decide(contract, query)
     # --- access review (bastion.access_review): a suspended or revoked access refuses ------
     # Imported here: bastion.access_review imports this package. Checked on the account the

@@ -150,6 +150,8 @@ def _host_port(value: str) -> str:
 Slug = Annotated[str, _matching(_SLUG, "vendor id", "lower-case letters, digits and '-'")]
 Ident = Annotated[str, _matching(_IDENT, "technician id",
                                  "lower-case letters, digits, '.', '_' and '-', no '+'")]
+StaffName = Annotated[str, _matching(re.compile(r"^[a-z][a-z0-9._-]{1,63}$"), "staff user name",
+                                     "a console user name, as in 'bastion staff add'")]
 TargetName = Annotated[str, _matching(_TARGET, "target name",
                                       "lower-case letters, digits, '.' and '-'")]
 AccountName = Annotated[str, _matching(_ACCOUNT, "account name", "a Unix user name")]
@@ -325,6 +327,27 @@ class BreakGlass(_Strict):
     max_minutes: int = Field(60, ge=5, le=240)
     outside_windows: bool = Field(
         False, description="Whether an emergency may open outside the maintenance windows.")
+    on_sensitive: Literal["read_only", "acknowledged"] = Field(
+        "read_only", description="On servers holding health or INS data: 'read_only' (the "
+                                 "emergency opens at once, SFTP read only) or 'acknowledged' "
+                                 "(it opens fully once one on-call approver acknowledges it "
+                                 "with a security key; until then the technician waits).")
+    on_call: list[StaffName] = Field(
+        default_factory=list, description="Console user names of the approvers on call for "
+                                          "this vendor's emergencies (required with "
+                                          "on_sensitive: acknowledged).")
+    acknowledgement_minutes: int = Field(
+        15, ge=2, le=60, description="How long the technician waits for an acknowledgement "
+                                     "before the emergency is refused.")
+
+    @model_validator(mode="after")
+    def _on_call_named(self) -> BreakGlass:
+        if self.on_sensitive == "acknowledged" and not self.on_call:
+            raise ValueError("on_sensitive: acknowledged needs 'on_call': the user names of "
+                             "the approvers who may acknowledge an emergency")
+        if len(set(self.on_call)) != len(self.on_call):
+            raise ValueError("'on_call' names someone twice")
+        return self
 
 
 class Approval(_Strict):

@@ -30,6 +30,7 @@ from bastion.models import (
     Vendor,
     utcnow,
 )
+from bastion.trace_sealing import TraceSealer
 
 from . import rules
 from .calendar import Calendar
@@ -89,14 +90,14 @@ def _sessions(session: Session, since: datetime, until: datetime) -> list[Sessio
 
 
 def _events(session: Session, since: datetime, until: datetime,
-            vendors: dict[str, str]) -> list[EventFacts]:
+            vendors: dict[str, str], traces: TraceSealer) -> list[EventFacts]:
     rows = session.scalars(select(AuditEvent)
                            .where(AuditEvent.at >= since, AuditEvent.at < until,
                                   AuditEvent.action.in_(EVENT_ACTIONS))
                            .order_by(AuditEvent.id))
     return [EventFacts(e.id, e.at, e.action, e.outcome, e.technician,
                        e.vendor or vendors.get(e.technician or ""), e.target, e.session_id,
-                       dict(e.details or {})) for e in rows]
+                       traces.open_details(session, e.details)) for e in rows]
 
 
 def _break_glass(session: Session, since: datetime, until: datetime) -> list[BreakGlassFacts]:
@@ -140,7 +141,7 @@ def load_period(core: Bastion, since: datetime, until: datetime) -> PeriodFacts:
     with core.db.session() as session:
         vendors = technician_vendors(session)
         sessions = _sessions(session, since, until)
-        events = _events(session, since, until, vendors)
+        events = _events(session, since, until, vendors, core.traces)
         accesses = _break_glass(session, since, until)
         wanted = ({s.id for s in sessions} | {e.session_id for e in events if e.session_id}
                   | {b.first_session_id for b in accesses if b.first_session_id})

@@ -27,6 +27,7 @@ from bastion.models import (
     Technician,
     Vendor,
 )
+from bastion.trace_sealing import TraceSealer
 
 from .entries import COMMAND_RULE_ACTIONS
 from .facts import (
@@ -66,7 +67,7 @@ def _person(user: StaffUser) -> str:
 
 
 def load_interventions(session: Session, query: LogbookFilter, zone: ZoneInfo,
-                       limit: int = MAX_ENTRIES) -> list[Intervention]:
+                       traces: TraceSealer, limit: int = MAX_ENTRIES) -> list[Intervention]:
     """Granted requests whose grant window overlaps the period, oldest first. (Sessions
     never outlive their grant, so the window covers everything that happened.)"""
     start, end = query.bounds(zone)
@@ -84,11 +85,11 @@ def load_interventions(session: Session, query: LogbookFilter, zone: ZoneInfo,
     if query.target:
         rows = rows.where(Target.name == query.target)
     pairs = [(r, g) for r, g in session.execute(rows.order_by(Grant.not_before, Grant.id).limit(limit))]
-    return assemble_rows(session, pairs)
+    return assemble_rows(session, pairs, traces)
 
 
-def assemble_rows(session: Session,
-                  pairs: Sequence[tuple[AccessRequest, Grant]]) -> list[Intervention]:
+def assemble_rows(session: Session, pairs: Sequence[tuple[AccessRequest, Grant]],
+                  traces: TraceSealer) -> list[Intervention]:
     grant_ids = [g.id for _, g in pairs]
     request_ids = [r.id for r, _ in pairs]
     sessions = _by(session.scalars(select(SshSession).where(SshSession.grant_id.in_(grant_ids))
@@ -125,8 +126,9 @@ def assemble_rows(session: Session,
             request=_request(request), grant=_grant(grant),
             approvers=tuple(_person(r.staff) for r in approvers.get(request.id, [])),
             sessions=tuple(_session(s) for s in mine),
-            commands=tuple(_command(c) for s in mine for c in commands.get(s.id, [])),
-            events=tuple(_event(e) for s in mine for e in events.get(s.id, [])),
+            commands=tuple(_command(session, traces, c) for s in mine
+                           for c in commands.get(s.id, [])),
+            events=tuple(_event(session, traces, e) for s in mine for e in events.get(s.id, [])),
             break_glass=glass))
     return found
 
@@ -155,9 +157,10 @@ def _session(s: SshSession) -> SessionFacts:
                         s.account_name, s.started_at, s.ended_at, s.status, s.end_reason)
 
 
-def _command(c: RecordedCommand) -> CommandFacts:
-    return CommandFacts(c.session_id, c.at, c.kind, c.text, c.exit_status)
+def _command(session: Session, traces: TraceSealer, c: RecordedCommand) -> CommandFacts:
+    return CommandFacts(c.session_id, c.at, c.kind, traces.command_text(session, c), c.exit_status)
 
 
-def _event(e: AuditEvent) -> EventFacts:
-    return EventFacts(e.id, e.session_id, e.at, e.action, e.outcome, dict(e.details or {}))
+def _event(session: Session, traces: TraceSealer, e: AuditEvent) -> EventFacts:
+    return EventFacts(e.id, e.session_id, e.at, e.action, e.outcome,
+                      traces.open_details(session, e.details))

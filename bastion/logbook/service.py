@@ -34,7 +34,7 @@ def build_logbook(core: Bastion, query: LogbookFilter, *,
     zone = hospital_zone(core)
     base = core.settings.web.public_url if base_url is None else base_url
     with core.db.session() as session:
-        interventions = load_interventions(session, query, zone)
+        interventions = load_interventions(session, query, zone, core.traces)
     return [assemble(i, zone=zone, link=lambda sid: session_url(sid, base)) for i in interventions]
 
 

@@ -3,7 +3,15 @@
 Every table is created and changed only by Alembic migrations (``bastion/migrations``).
 """
 
-from .access import GRANT_STATES, REQUEST_STATES, AccessRequest, BreakGlassReview, Grant, Review
+from .access import (
+    GRANT_STATES,
+    REQUEST_STATES,
+    AccessRequest,
+    BreakGlassAcknowledgement,
+    BreakGlassReview,
+    Grant,
+    Review,
+)
 from .access_review import AccessReviewCampaign, AccessReviewLine  # bastion.access_review
 from .api_tokens import ApiToken
 from .approvals import (
@@ -26,7 +34,7 @@ from .people import (
     Vendor,
     WebAuthnCredential,
 )
-from .sessions import SESSION_STATES, RecordedCommand, Recording, SshSession
+from .sessions import SESSION_STATES, RecordedCommand, Recording, SshSession, TraceKey
 from .staff_changes import ROLE_CHANGE_STATES, EnrolmentLink, RoleChange
 
 __all__ = [
@@ -45,6 +53,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "Base",
+    "BreakGlassAcknowledgement",
     "BreakGlassReview",
     "ConsoleSession",
     "ContractVersion",
@@ -62,6 +71,7 @@ __all__ = [
     "TargetAccount",
     "Technician",
     "TechnicianKey",
+    "TraceKey",
     "UTCDateTime",
     "Vendor",
     "WebAuthnChallenge",

@@ -12,7 +12,9 @@ from .base import Base, UTCDateTime, utcnow
 from .inventory import Target
 from .people import StaffUser, Technician
 
-REQUEST_STATES = ("pending", "approved", "denied", "cancelled", "expired")
+# "acknowledging": a break-glass on health data waiting for an on-call approver's
+# acknowledgement (bastion.breakglass.acknowledge).
+REQUEST_STATES = ("pending", "acknowledging", "approved", "denied", "cancelled", "expired")
 GRANT_STATES = ("approved", "active", "ended", "revoked")
 
 
@@ -109,3 +111,25 @@ class BreakGlassReview(Base):
     comment: Mapped[str | None] = mapped_column(Text)
 
     request: Mapped[AccessRequest] = relationship()
+
+
+class BreakGlassAcknowledgement(Base):
+    """One on-call approver's one-time link to acknowledge an emergency on health data
+    (bastion.breakglass.acknowledge): the first to sign the emergency's content opens it;
+    every link of that emergency is then used."""
+
+    __tablename__ = "break_glass_acknowledgements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("access_requests.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    credential_id: Mapped[int | None] = mapped_column(ForeignKey("webauthn_credentials.id"))
+    challenge: Mapped[str | None] = mapped_column(String(64))
+
+    request: Mapped[AccessRequest] = relationship()
+    staff: Mapped[StaffUser] = relationship()

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, utcnow
 
-CHALLENGE_PURPOSES = ("approval", "registration", "sign_in", "key_change", "role_change")
+CHALLENGE_PURPOSES = ("approval", "registration", "sign_in", "key_change", "role_change",
+                      "break_glass_ack")
 NOTIFICATION_STATES = ("pending", "sending", "sent", "failed")
 
 

@@ -73,12 +73,14 @@ class RecordedCommand(Base):
     """A command the technician ran, extracted from the recording, for cross-session search."""
 
     __tablename__ = "recorded_commands"
-    # Issue 9: "command contains" search (ILIKE '%...%') over millions of commands. On
-    # PostgreSQL a trigram GIN index (pg_trgm) serves it; SQLite gets a plain index it
-    # does not use for such searches (SQLite deployments are small).
+    # Issue 9: "command contains" search over millions of commands. The text is sealed
+    # (issue 18, bastion.trace_sealing): a search matches keyed hashes of words in
+    # ``search_terms`` (LIKE '% term %'), which a trigram GIN index (pg_trgm) serves on
+    # PostgreSQL; SQLite gets a plain index it does not use for such searches (SQLite
+    # deployments are small).
     __table_args__ = (
-        Index("ix_recorded_commands_text_trgm", "text", postgresql_using="gin",
-              postgresql_ops={"text": "gin_trgm_ops"}),
+        Index("ix_recorded_commands_search_terms_trgm", "search_terms", postgresql_using="gin",
+              postgresql_ops={"search_terms": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -87,6 +89,20 @@ class RecordedCommand(Base):
     offset_seconds: Mapped[float] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     kind: Mapped[str] = mapped_column(String(16))  # shell | exec | sftp
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # sealed: read it with Bastion.traces.command_text
+    search_terms: Mapped[str | None] = mapped_column(Text)
     exit_status: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TraceKey(Base):
+    """The key sealing command text and file paths at rest (bastion.trace_sealing), itself
+    sealed by the master key: one row, shared by every node."""
+
+    __tablename__ = "trace_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,7 +20,7 @@ from bastion.approvals import (
     file_request,
 )
 from bastion.audit import Actor
-from bastion.breakglass import BreakGlassError, declare_break_glass
+from bastion.breakglass import ASKED, AcknowledgementAsked, BreakGlassError, declare_break_glass, give_up
 from bastion.breakglass.channels import deliver_declared, notice
 from bastion.contracts import Decision
 from bastion.contracts.second_factor import SecondFactorVerdict, judge_second_factor
@@ -51,7 +51,7 @@ from .upstream import (
     issue_target_login,
     vaulted_login,
 )
-from .waiting import RequestNotApproved, wait_for_approval
+from .waiting import RequestNotApproved, wait_for_acknowledgement, wait_for_approval
 
 if TYPE_CHECKING:
     from .service import ProxyService
@@ -101,6 +101,7 @@ class ProxyConnection(asyncssh.SSHServer):
         self.notice_shown = False
         self.emergency_only = False
         self.pending_request_id: int | None = None
+        self.pending_emergency_id: int | None = None  # waiting for an acknowledgement
         self.waiting_process: asyncssh.SSHServerProcess[bytes] | None = None
         self.warned = False
         self.closing_reason: str | None = None
@@ -147,6 +148,12 @@ class ProxyConnection(asyncssh.SSHServer):
                     cancel_request, self.core, self.pending_request_id,
                     actor=Actor(f"technician:{self.technician}", "technician"),
                     reason="the technician disconnected while waiting")
+        if self.pending_emergency_id is not None:
+            with contextlib.suppress(Exception):
+                await self.service.call(
+                    give_up, self.core, self.pending_emergency_id,
+                    why="the technician disconnected while waiting",
+                    actor=Actor(f"technician:{self.technician}", "technician"))
         if self.upstream is not None:
             self.upstream.close()
         reason = self.closing_reason or ("connection lost: " + str(exc) if exc else
@@ -523,6 +530,11 @@ class ProxyConnection(asyncssh.SSHServer):
                 justification=answers.reason, ticket=answers.ticket, source="ssh")
         except BreakGlassError as exc:
             raise Refusal(self.said(exc)) from None
+        if isinstance(access, AcknowledgementAsked):
+            await self._wait_for_acknowledgement(access)
+            return await self.service.call(
+                directory.find_active_grant, self.core, resolution.identity.technician_id,
+                resolution.destination.target_id, account, utcnow())
         _ = self.tr
         until = _.when(access.not_after, self.core.settings.web.time_zone, "time")
         # Sent before the technician is told, so the line says who actually knows.
@@ -534,6 +546,40 @@ class ProxyConnection(asyncssh.SSHServer):
         return await self.service.call(
             directory.find_active_grant, self.core, resolution.identity.technician_id,
             resolution.destination.target_id, account, utcnow())
+
+    async def _wait_for_acknowledgement(self, asked: AcknowledgementAsked) -> None:
+        """On health data under on_sensitive: acknowledged, the emergency opens once an
+        on-call approver acknowledges it; the technician is told who was asked, and waits."""
+        # Sent before the technician is told, so the line says who actually got a link.
+        told = await self.service.call(deliver_declared, self.core, asked.request_id, ASKED)
+        _ = self.tr
+        if not told.delivered:
+            with contextlib.suppress(Exception):
+                await self.service.call(
+                    give_up, self.core, asked.request_id,
+                    why="no on-call approver could be told: " + notice(told, translator("en")),
+                    actor=Actor(f"technician:{self.technician}", "technician"))
+            missing = ", ".join(_.phrase(d.phrase()) for d in told.not_delivered)
+            raise Refusal(_("emergency {request} refused: no on-call approver could be asked "
+                            "({missing}); call the hospital's IT on-call line now",
+                            request=asked.request_id, missing=missing or _("no e-mail")))
+        minutes = max(1, round((asked.expires_at - utcnow()).total_seconds() / 60))
+        self.say(self.waiting_process)(
+            _("bastion: EMERGENCY {request} declared: {target} holds health data, so it opens "
+              "once an on-call approver acknowledges it ({told}) Waiting up to {minutes} min; "
+              "Ctrl-C cancels.", request=asked.request_id, target=self.target_name,
+              told=notice(told, _), minutes=minutes))
+        self.pending_emergency_id = asked.request_id
+        try:
+            await wait_for_acknowledgement(self, asked, self.waiting_process)
+        except RequestNotApproved as exc:
+            raise Refusal(str(exc)) from None
+        finally:
+            self.pending_emergency_id = None
+        told = await self.service.call(deliver_declared, self.core, asked.request_id)
+        self.say(self.waiting_process)(
+            f"bastion: emergency {asked.request_id} acknowledged: EMERGENCY ACCESS opened; "
+            f"a review is opened for the DPO; {notice(told)}")
 
     def say(self, process: asyncssh.SSHServerProcess[bytes] | None, end: str = "\r\n"):  # type: ignore[no-untyped-def]
         """A line for the technician on the channel being opened (stderr keeps scp, sftp

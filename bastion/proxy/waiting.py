@@ -1,4 +1,5 @@
-"""Holding a technician's channel while their access request waits for an approver."""
+"""Holding a technician's channel while their access request waits for an approver, or
+their emergency on health data for an on-call approver's acknowledgement."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncssh
 
 from bastion.approvals import cancel_request, get_request
 from bastion.audit import Actor
+from bastion.breakglass import AcknowledgementAsked, acknowledgement_state, give_up
 from bastion.i18n.catalogue import Translator
 
 if TYPE_CHECKING:
@@ -102,3 +104,50 @@ def _ended(request_id: int, status: str, request: object, _: Translator) -> str:
     if status == "expired":
         return _("request {request} expired: nobody answered in time.", request=request_id)
     return _("request {request} was {status}.", request=request_id, status=status)
+
+
+async def wait_for_acknowledgement(owner: ProxyConnection, asked: AcknowledgementAsked,
+                                   process: asyncssh.SSHServerProcess[bytes] | None) -> None:
+    """Return once an on-call approver acknowledged the emergency; raise RequestNotApproved
+    (after ending it, audited) when its time is up or the technician cancels it."""
+    core = owner.core
+    _ = owner.tr
+    cancelled = asyncio.Event()
+    watcher = None
+    if process is not None and process.get_terminal_type():
+        watcher = asyncio.create_task(_watch_for_ctrl_c(process, cancelled))
+    started = last_progress = time.monotonic()
+    actor = Actor(f"technician:{owner.technician}", "technician")
+    try:
+        while True:
+            state, late = await owner.service.call(acknowledgement_state, core,
+                                                   asked.request_id)
+            if state == "approved":
+                return
+            if state != "acknowledging":
+                raise RequestNotApproved(_("emergency {request} was {status}.",
+                                           request=asked.request_id, status=state))
+            if cancelled.is_set() or late:
+                why = ("cancelled by the technician" if cancelled.is_set() else
+                       "no on-call approver acknowledged it in time")
+                ended = await owner.service.call(give_up, core, asked.request_id, why=why,
+                                                 actor=actor)
+                if ended:
+                    raise RequestNotApproved(
+                        _("emergency {request} refused: cancelled by the technician.",
+                          request=asked.request_id) if cancelled.is_set() else
+                        _("emergency {request} refused: no on-call approver acknowledged it in "
+                          "time; call the hospital's IT on-call line.", request=asked.request_id))
+                continue  # acknowledged at the last moment
+            if process is not None and process.get_terminal_type() and \
+                    time.monotonic() - last_progress >= PROGRESS_SECONDS:
+                last_progress = time.monotonic()
+                owner.say(process, end="\r")(_("  waiting for an on-call approver: {elapsed}",
+                                               elapsed=_elapsed(time.monotonic() - started)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cancelled.wait(), POLL_SECONDS)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher

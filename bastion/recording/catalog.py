@@ -479,17 +479,17 @@ class RecordingService:
         with self.core.db.session() as session:
             session.execute(delete(RecordedCommand).where(RecordedCommand.recording_id == recording_id))
             for command in commands:
-                session.add(
-                    RecordedCommand(
-                        recording_id=recording_id,
-                        session_id=session_id,
-                        offset_seconds=command.offset_seconds,
-                        at=started_at + timedelta(seconds=command.offset_seconds),
-                        kind=command.kind,
-                        text=command.text,
-                        exit_status=command.exit_status,
-                    )
+                row = RecordedCommand(
+                    recording_id=recording_id,
+                    session_id=session_id,
+                    offset_seconds=command.offset_seconds,
+                    at=started_at + timedelta(seconds=command.offset_seconds),
+                    kind=command.kind,
+                    exit_status=command.exit_status,
                 )
+                # What was typed names patients: sealed at rest, searchable by keyed hashes.
+                self.core.traces.fill_command(session, row, command.text)
+                session.add(row)
         if problems:
             raise problems[0]
         return commands

@@ -68,3 +68,26 @@ def test_serve_starts_when_the_smtp_server_answers(bg_world: World, smtp_port: i
         serve.send_signal(signal.SIGTERM)
         serve.wait(20)
     assert not audit_events(bg_world.core, "node.start_refused")
+
+
+def test_on_call_acknowledgements_need_e_mail(core, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Under on_sensitive: acknowledged the on-call approvers' one-time links go by e-mail
+    only: a working webhook is not enough to start."""
+    import socket
+
+    from .conftest import build_break_glass_world
+
+    world = build_break_glass_world(core, tmp_path, on_sensitive="acknowledged",
+                                    on_call=["alice"])
+    with socket.create_server(("127.0.0.1", 0)) as hook:  # a host that accepts connections
+        result = subprocess.run([sys.executable, "-m", "bastion", "serve"], capture_output=True,
+                                text=True, timeout=120, env=_environment(
+                                    world, BASTION_WEBHOOK__URL=(
+                                        f"http://127.0.0.1:{hook.getsockname()[1]}/hook")))
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line == ("bastion: break-glass needs an on-call acknowledgement in the contract(s) "
+                    "of acme but e-mail does not work: smtp.host is not set. Set [smtp] host "
+                    "to a working server, or set approval.break_glass.on_sensitive: read_only")
+    (event,) = audit_events(world.core, "node.start_refused")
+    assert "on-call acknowledgement" in event.reasons[0]

@@ -196,3 +196,19 @@ def test_check_warns_when_exec_can_bypass_the_path_rules(workdir: Path,
     quiet = write_contract(with_changes({"channels.exec": False, "channels.sftp": {
         "access": "read", "allow": ["/var/log/app/**"]}}))
     assert "exec is allowed" not in run(workdir, "contracts", "check", str(quiet)).stderr
+
+
+def test_check_warns_of_on_call_names_that_cannot_acknowledge(demo_core: Bastion, workdir: Path,
+                                                              write_contract: Write) -> None:
+    from bastion.audit import Actor
+    from bastion.staff import add_staff
+
+    with demo_core.db.session() as session:
+        add_staff(session, demo_core.audit, username="alice", full_name="Alice",
+                  roles=["approver"], password=None, actor=Actor("test", "admin"))
+    path = write_contract(with_changes({"approval.break_glass": {
+        "allowed": True, "on_sensitive": "acknowledged", "on_call": ["alice", "zoe"]}}))
+    result = run(workdir, "contracts", "check", str(path))
+    assert result.exit_code == 0, result.output  # a warning: staff may be added later
+    warnings = [line for line in result.stderr.splitlines() if "on_call names" in line]
+    assert len(warnings) == 1 and "zoe, who is not an active approver" in warnings[0]

@@ -366,3 +366,28 @@ def test_a_whole_window_is_granted_as_asked_or_refused(changes: dict[str, Any], 
         assert bound in decision.reasons[0] and "ask for an end no later than" in decision.reasons[0]
     elif whole:
         assert decision.constraints is not None and decision.constraints.latest_end == end
+
+
+def test_an_acknowledged_emergency_names_who_must_acknowledge_then_opens_fully() -> None:
+    """on_sensitive: acknowledged (issue 18): on health data the emergency is not read-only;
+    until acknowledged its constraints name the on-call approvers; acknowledged, none."""
+    c = contract({**HEALTH_BREAK_GLASS, "approval.break_glass": {
+        "allowed": True, "on_sensitive": "acknowledged", "on_call": ["alice", "bob"],
+        "acknowledgement_minutes": 5}})
+    declared = ask(c, target=DB, channel="request", break_glass=True,
+                   window_end=TUESDAY_10H + timedelta(minutes=30))
+    assert declared.allowed and declared.constraints is not None
+    assert declared.constraints.acknowledgement_by == ("alice", "bob")
+    assert declared.constraints.acknowledgement_minutes == 5
+    assert "shell" in declared.constraints.channels  # not read-only
+    assert Constraints.from_dict(declared.constraints.to_dict()) == declared.constraints
+    acknowledged = ask(c, target=DB, channel="request", break_glass=True, acknowledged=True,
+                       window_end=TUESDAY_10H + timedelta(minutes=30))
+    assert acknowledged.allowed and acknowledged.constraints.acknowledgement_by == ()
+    assert ask(c, target=DB, channel="shell", break_glass=True).allowed
+    # Not an emergency: nobody to wait for.
+    assert ask(c, target=DB, channel="request",
+               window_end=TUESDAY_10H + timedelta(minutes=30)).constraints.acknowledgement_by == ()
+    # The default stays read-only.
+    read_only = ask(contract(HEALTH_BREAK_GLASS), target=DB, channel="shell", break_glass=True)
+    assert read_only.codes == ("break_glass_read_only",)

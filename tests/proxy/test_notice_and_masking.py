@@ -59,7 +59,7 @@ def test_password_typed_at_a_real_prompt_is_masked(scenario: Scenario, tmux) -> 
         recording_id = s.scalars(select(Recording.id).where(Recording.channel == "shell")).one()
     for _ in range(300):  # commands are indexed when the recording is sealed
         with scenario.core.db.session() as s:
-            commands = [c.text for c in s.scalars(select(RecordedCommand).where(
+            commands = [scenario.core.traces.command_text(s, c) for c in s.scalars(select(RecordedCommand).where(
                 RecordedCommand.recording_id == recording_id).order_by(RecordedCommand.id))]
         if commands:
             break

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bastion.models import AuditEvent
+from tests.harness.sealed import opened
 from tests.proxy.conftest import Scenario
 
 
@@ -70,7 +71,8 @@ def test_a_listing_hides_denied_entries(scenario: Scenario, folder: Path) -> Non
         assert "app.log" in shown
         assert "x.PEM" not in shown and "notes-secret" not in shown, shown
     with scenario.core.db.session() as s:
-        hidden = s.scalars(select(AuditEvent).where(AuditEvent.action == "sftp.hidden")).all()
+        hidden = opened(scenario.core, s, s.scalars(select(AuditEvent)
+                        .where(AuditEvent.action == "sftp.hidden")).all())
     assert hidden and all(e.outcome == "denied" and e.details["path"] == f"{folder}/logs"
                           and e.details["hidden"] >= 2 for e in hidden)
 

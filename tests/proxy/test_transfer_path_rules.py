@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from bastion.models import AuditEvent
+from tests.harness.sealed import opened
 from tests.proxy.conftest import Scenario
 
 
@@ -43,8 +44,8 @@ def bastion_lines(stderr: bytes) -> list[str]:
 
 def refusals(scenario: Scenario) -> list[AuditEvent]:
     with scenario.core.db.session() as s:
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.action == "transfer.refused")
-                              .order_by(AuditEvent.id)))
+        return opened(scenario.core, s, s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "transfer.refused").order_by(AuditEvent.id)).all())
 
 
 def fetch(scenario: Scenario, tool: str, remote: str, local: Path):  # type: ignore[no-untyped-def]
@@ -89,7 +90,9 @@ def test_downloads_follow_the_sftp_paths(scenario: Scenario, folder: str, tool: 
     events = refusals(scenario)
     assert len(events) == 4
     assert all(e.outcome == "denied" and e.details["tool"] == tool for e in events)
-    assert f"{folder}/secret.txt refused" in events[0].details["reason"]
+    # The path is sealed with the other details; the stored reason names it "[paths]".
+    assert f"{folder}/secret.txt" in events[0].details["paths"]
+    assert "[paths] refused: outside the paths" in events[0].details["reason"]
     assert events[0].details["command"].startswith("scp -r -f" if tool == "scp" else "rsync")
 
 
@@ -102,8 +105,8 @@ def test_a_folder_without_denied_files_comes_whole(scenario: Scenario, folder: s
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "sub" / "deep.log").read_text() == "deep\n"
     with scenario.core.db.session() as s:
-        allowed = s.scalars(select(AuditEvent)
-                            .where(AuditEvent.action == "transfer.allowed")).all()
+        allowed = opened(scenario.core, s, s.scalars(select(AuditEvent)
+                         .where(AuditEvent.action == "transfer.allowed")).all())
     assert [e.details["paths"] for e in allowed] == [[f"{folder}/logs/sub"]]
 
 

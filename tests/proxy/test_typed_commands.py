@@ -26,6 +26,7 @@ from bastion.contracts import Constraints, check_command
 from bastion.models import AuditEvent, Grant, Recording, SshSession, utcnow
 from bastion.proxy.typed_commands import CANCEL_LINE, MASKED_LINE, TypedCommands, refusal_line
 from bastion.recording import RecordingService
+from tests.harness.sealed import opened
 from tests.proxy.conftest import Scenario
 from tests.web.conftest import make_staff
 from web.app import create_app
@@ -54,8 +55,7 @@ def _events(scenario: Scenario, action: str) -> list[AuditEvent]:
     with scenario.core.db.session() as s:
         rows = list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)
                               .order_by(AuditEvent.id)))
-        s.expunge_all()
-        return rows
+        return opened(scenario.core, s, rows)
 
 
 def _live_session_id(scenario: Scenario) -> int:
@@ -197,7 +197,8 @@ def test_a_typed_flag_command_is_flagged_while_the_session_is_live(scenario: Sce
     approver = make_staff(scenario.core, "approbateur", ["approver"])
     with app.test_client() as client:
         _sign_in(app, client, approver)
-        page = client.get(f"/sessions/{session_id}/watch")
+        page = client.get(f"/sessions/{session_id}/watch",
+                          query_string={"purpose": "supervising the flagged maintenance"})
         assert page.status_code == 200
         html = page.get_data(as_text=True)
         assert "sudo -n true 2&gt;/dev/null; echo flagged-ran" in html

@@ -46,3 +46,38 @@ def test_health_sessions_are_replayed_by_the_dpo(app: Flask, client: FlaskClient
     assert "its replay is for the DPO" in refused[0].reasons[0]
     viewed = events(world.core, "recording.viewed")
     assert {e.actor for e in viewed} == {"staff:alice", "staff:erin"}
+
+
+WATCHING = "supervising the night upgrade of the database"
+
+
+def test_health_sessions_are_watched_live_by_approvers_and_the_dpo(  # noqa: F811
+        app: Flask, client: FlaskClient, world: World, seeded: Seeded) -> None:  # noqa: F811
+    """Watching live asks for a purpose too; on a health server, admins are refused (one
+    line, audited), approvers watch while it is live, the DPO watches but cannot terminate."""
+    live = f"/sessions/{seeded.live}"  # a live session on dpi-db-01 (health data)
+    as_staff(app, client, world, "dave")  # admin
+    page = client.get(f"{live}/watch", query_string={"purpose": WATCHING})
+    assert page.status_code == 403
+    assert "elle est suivie par le DPO" in page.get_data(as_text=True)
+    feed = client.get(f"{live}/feed", query_string={"purpose": WATCHING})
+    assert feed.status_code == 403 and feed.get_json()["error"]["code"] == "watch_not_allowed"
+
+    as_staff(app, client, world, "alice")  # approver, while the session is live
+    assert client.get(f"{live}/feed", query_string={"purpose": WATCHING}).status_code == 200
+
+    as_staff(app, client, world, "erin")  # DPO
+    page = client.get(f"{live}/watch", query_string={"purpose": WATCHING})
+    assert page.status_code == 200 and "/terminate" not in page.get_data(as_text=True)
+    assert client.get(f"{live}/feed", query_string={"purpose": WATCHING}).status_code == 200
+
+    end_session(world.core, seeded.live)
+    as_staff(app, client, world, "alice")  # ended: no longer the approver's
+    assert client.get(f"{live}/watch", query_string={"purpose": WATCHING}).status_code == 403
+
+    refused = events(world.core, "recording.view_refused")
+    assert [(e.actor, e.details["purpose"]) for e in refused] == [
+        ("staff:dave", "live"), ("staff:dave", "live"), ("staff:alice", "live")]
+    viewed = [(e.actor, e.details["purpose"], e.details["reason"])
+              for e in events(world.core, "recording.viewed")]
+    assert viewed == [("staff:alice", "live", WATCHING), ("staff:erin", "live", WATCHING)]

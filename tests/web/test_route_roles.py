@@ -65,6 +65,9 @@ POST /admin/staff/new                              .    .   .     .        Y    
 GET  /assets/asciinema-player/<path:filename>      Y    Y   Y     Y        Y     Y   Y
 GET  /audit                                        .    .   .     .        Y     Y   .
 GET  /audit/integrity                              .    .   .     .        Y     Y   .
+GET  /break-glass/acknowledge/<token>               .    .   .     Y        .     .   .
+POST /break-glass/acknowledge/<token>/confirm       .    .   .     Y        .     .   .
+POST /break-glass/acknowledge/<token>/options       .    .   .     Y        .     .   .
 GET  /break-glass/declare                           .    .   .     Y        Y     .   .
 POST /break-glass/declare                           .    .   .     Y        Y     .   .
 GET  /dpo                                          .    .   .     .        .     Y   .
@@ -106,9 +109,9 @@ POST /requests/<int:request_id>/approve/options    .    .   .     Y        .    
 POST /requests/<int:request_id>/deny               .    .   .     Y        .     .   .
 GET  /sessions                                     .    .   .     Y        Y     Y   .
 GET  /sessions/<int:session_id>                    .    .   .     Y        Y     Y   .
-GET  /sessions/<int:session_id>/feed               .    .   .     Y        Y     .   .
+GET  /sessions/<int:session_id>/feed               .    .   .     Y        Y     Y   .
 POST /sessions/<int:session_id>/terminate          .    .   .     Y        Y     .   .
-GET  /sessions/<int:session_id>/watch              .    .   .     Y        Y     .   .
+GET  /sessions/<int:session_id>/watch              .    .   .     Y        Y     Y   .
 GET  /sessions/commands                            .    .   .     Y        Y     Y   .
 GET  /sessions/live                                .    .   .     Y        Y     .   .
 GET  /sign-in                                      Y    Y   Y     Y        Y     Y   Y

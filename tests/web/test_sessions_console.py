@@ -159,35 +159,49 @@ def test_a_corrupted_recording_is_refused_with_its_problem(app: Flask, client: F
     assert "chunk" in reply.get_json()["error"]["message"]
 
 
+WATCHING = "supervising request 12 for the database upgrade"
+
+
 def test_the_live_feed_is_audited_once_then_incremental(app: Flask, client: FlaskClient,
                                                         world: World, seeded: Seeded) -> None:
     as_staff(app, client, world, "alice")
-    watch = client.get(f"/sessions/{seeded.live}/watch")
+    asked = client.get(f"/sessions/{seeded.live}/watch")
+    assert asked.status_code == 200 and 'name="purpose"' in asked.get_data(as_text=True)
+    assert client.get(f"/sessions/{seeded.live}/watch?purpose=short").status_code == 400
+    watch = client.get(f"/sessions/{seeded.live}/watch", query_string={"purpose": WATCHING})
     assert watch.status_code == 200 and "'wasm-unsafe-eval'" in watch.headers["Content-Security-Policy"]
-    first = client.get(f"/sessions/{seeded.live}/feed").get_json()
+    assert f'data-purpose="{WATCHING}"' in watch.get_data(as_text=True)
+    missing = client.get(f"/sessions/{seeded.live}/feed")
+    assert missing.status_code == 400 and missing.get_json()["error"]["code"] == "purpose_missing"
+    assert events(world.core, "recording.viewed") == []  # nothing read without a purpose
+    first = client.get(f"/sessions/{seeded.live}/feed", query_string={"purpose": WATCHING}).get_json()
     assert first["recording"] == seeded.live_recording and first["session_live"]
     assert not first["done"] and first["width"] == 80
     assert "".join(e[2] for e in first["events"] if e[1] == "o") == "dbmaint@dpi-db-01:~$ "
     # The file did not grow: nothing is read, nothing new is sent.
     again = client.get(f"/sessions/{seeded.live}/feed", query_string={
-        "recording": first["recording"], "after": first["next"], "size": first["size"]}).get_json()
+        "recording": first["recording"], "after": first["next"], "size": first["size"],
+        "purpose": WATCHING}).get_json()
     assert again["events"] == [] and again["next"] == first["next"]
     # Asked from the start again: the same events, without a second audit event.
-    replay = client.get(f"/sessions/{seeded.live}/feed",
-                        query_string={"recording": first["recording"], "after": 0}).get_json()
+    replay = client.get(f"/sessions/{seeded.live}/feed", query_string={
+        "recording": first["recording"], "after": 0, "purpose": WATCHING}).get_json()
     assert replay["events"] == first["events"]
     (viewed,) = events(world.core, "recording.viewed")
     assert (viewed.actor, viewed.details["purpose"]) == ("staff:alice", "live")
+    assert viewed.details["reason"] == WATCHING and viewed.reasons == [WATCHING]
 
-    # The node serving it stops: session and recording are closed as interrupted.
+    # The node serving it stops: session and recording are closed as interrupted. (The
+    # session is on a health-data server: once ended, it is the DPO's to watch.)
     RecordingService(world.core).mark_interrupted()
-    last = client.get(f"/sessions/{seeded.live}/feed",
-                      query_string={"recording": first["recording"], "after": first["next"]}).get_json()
+    ended = client.get(f"/sessions/{seeded.live}/feed", query_string={
+        "recording": first["recording"], "after": first["next"], "purpose": WATCHING})
+    assert ended.status_code == 403
+    as_staff(app, client, world, "erin")
+    last = client.get(f"/sessions/{seeded.live}/feed", query_string={
+        "recording": first["recording"], "after": first["next"], "purpose": WATCHING}).get_json()
     assert last["done"] and "the bastion stopped" in last["end_reason"]
     assert last["events"] == []
-
-    as_staff(app, client, world, "erin")  # watching live is for supervisors, not the DPO
-    assert client.get(f"/sessions/{seeded.live}/feed").status_code == 403
 
 
 def test_terminate_asks_the_proxy_and_is_audited(app: Flask, client: FlaskClient, world: World,

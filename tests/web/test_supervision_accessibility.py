@@ -27,7 +27,8 @@ def test_every_supervision_page_passes_the_smoke_check(core: Bastion, tmp_path: 
     app: Flask = create_app(core, {"TESTING": True})
     client: FlaskClient = app.test_client()
     pages = ["/requests", f"/requests/{waiting.id}", f"/requests/{decided.id}", "/sessions/live",
-             f"/sessions/{seeded.live}/watch", "/sessions", "/sessions?flag=flagged",
+             f"/sessions/{seeded.live}/watch",
+             f"/sessions/{seeded.live}/watch?purpose=supervising+the+upgrade", "/sessions", "/sessions?flag=flagged",
              f"/sessions/{seeded.finished}", "/sessions/commands", "/sessions/commands?q=ls",
              f"/recordings/{seeded.finished_recording}", "/grants", "/"]
     found = []

@@ -75,6 +75,12 @@ def declare() -> ResponseReturnValue:
     except breakglass.BreakGlassError as refusal:
         flash(refusal.message, "error")
         return render_template("break_glass/declare.html", form=form), refusal.status
+    if isinstance(access, breakglass.AcknowledgementAsked):
+        flash(gettext("Emergency %(id)d declared: the target holds health data, so it opens "
+                      "once an on-call approver (%(names)s) acknowledges it, before %(end)s.",
+                      id=access.request_id, names=", ".join(access.on_call),
+                      end=when(access.expires_at)), "success")
+        return redirect(url_for("home.index"))
     opened = gettext("Emergency access open for %(technician)s on %(target)s until %(end)s.",
                      technician=access.grant.technician, target=access.grant.target,
                      end=when(access.not_after))

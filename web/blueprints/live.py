@@ -1,11 +1,17 @@
 """Live sessions: who is connected where, since and until when; watching one as it happens;
 terminating one with a reason.
 
+Watching asks first for a purpose, as a replay does (``web/blueprints/replay.py``): it is
+the reason of the ``recording.viewed`` event (purpose ``live``). Sessions on servers holding
+health or INS data are watched by the DPO, or by approvers while the session is live;
+never by admins (``bastion.replay_access``); a refusal is audited. The DPO watches but
+does not terminate: their role is read-only.
+
 Terminating only asks: it sets ``terminate_requested_*`` on the session row, and the proxy
 node serving the session (whichever it is) closes it within 2 seconds and records why.
 The request itself is an audit event. Watching reads the recording as the proxy writes it
 (``web.live_feed``); each watcher's first read of each recording is audited as a
-``recording.viewed`` with the purpose ``live`` (invariant 9).
+``recording.viewed`` with the purpose ``live`` and the watcher's reason (invariant 9).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from wtforms.validators import DataRequired, Length
 
 from bastion.models import AuditEvent, Grant, Recording, SshSession, utcnow
 from bastion.recording import RecordingError, RecordingReader, RecordingService
+from bastion.recording.catalog import session_audit_fields
+from bastion.replay_access import replay_refusal
 from bastion.sessions import request_termination
 
 from ..access import requires
@@ -35,6 +43,8 @@ from ..player import with_player
 blueprint = Blueprint("live", __name__, url_prefix="/sessions")
 
 SUPERVISORS = ("approver", "admin")
+WATCHERS = (*SUPERVISORS, "dpo")
+PURPOSE_MIN, PURPOSE_MAX = 10, 300
 # Commands the contract's rules caught: the proxy audits each as it happens, typed lines
 # included, so the watcher sees them while the session is live.
 RULE_ACTIONS = ("command.refused", "command.flagged")
@@ -108,33 +118,78 @@ def _rule_hits(session_id: int) -> list[AuditEvent]:
                                                         AuditEvent.action.in_(RULE_ACTIONS))
                                .order_by(AuditEvent.id)))
         db.expunge_all()
+        # Opened for the page only: detached rows, never written back.
+        for hit in hits:
+            hit.details = core().traces.open_details(db, hit.details)
         return hits
 
 
+def _purpose() -> str | None:
+    """The watcher's stated purpose, if long enough to say something."""
+    text = " ".join(request.args.get("purpose", "").split())
+    return text if PURPOSE_MIN <= len(text) <= PURPOSE_MAX else None
+
+
+def _refused_line() -> str:
+    return gettext("This session reaches health or INS data: it is watched by the DPO, or "
+                   "by an approver while it is live. Ask the DPO.")
+
+
+def _refusal(session_id: int) -> str | None:
+    """Least privilege on health-data sessions, as for replays; a refusal is audited."""
+    principal = signed_in_principal()
+    with core().db.session() as db:
+        row = get_or_404(db, SshSession, session_id)
+        refusal = replay_refusal(principal.roles, row.target.data_categories or (),
+                                 live=row.status == "live")
+        if refusal is not None:
+            core().audit.append(db, action="recording.view_refused", outcome="denied",
+                                actor=principal.actor(), reasons=[refusal],
+                                details={"purpose": "live"}, **session_audit_fields(row))
+    return refusal
+
+
 @blueprint.get("/<int:session_id>/watch")
-@requires(*SUPERVISORS)
+@requires(*WATCHERS)
 def watch(session_id: int) -> ResponseReturnValue:
     row = _one(session_id)
+    if _refusal(session_id) is not None:
+        return render_template("error.html", status=403, message=_refused_line()), 403
+    purpose = _purpose()
+    if purpose is None:
+        # Least privilege on the traces: say why before seeing (and the audit keeps it).
+        given = "purpose" in request.args
+        return render_template("live/purpose.html", s=row,
+                               given=request.args.get("purpose", "")[:PURPOSE_MAX],
+                               minimum=PURPOSE_MIN), 400 if given else 200
     return with_player(render_template("live/watch.html", s=row, form=terminate_form(row.id),
-                                       hits=_rule_hits(row.id), now=utcnow()))
+                                       hits=_rule_hits(row.id), now=utcnow(), purpose=purpose))
 
 
-def _reader_for(recording: Recording) -> RecordingReader:
+def _reader_for(recording: Recording, purpose: str) -> RecordingReader:
     service = RecordingService(core())
     watched: list[int] = list(session.get(WATCHED_KEY) or [])
     if recording.id in watched:
         return plain_reader(service, recording)
     # First look at this recording from this browser session: audited before reading.
-    reader = service.open_reader(recording.id, signed_in_principal().actor(), purpose="live")
+    reader = service.open_reader(recording.id, signed_in_principal().actor(), purpose="live",
+                                 reason=purpose)
     session[WATCHED_KEY] = [*watched, recording.id][-WATCHED_MAX:]
     return reader
 
 
 @blueprint.get("/<int:session_id>/feed")
-@requires(*SUPERVISORS)
+@requires(*WATCHERS)
 def feed(session_id: int) -> ResponseReturnValue:
     """What the live page polls: the events after ``after`` of the recording being watched
-    (``recording``; chosen here on the first poll)."""
+    (``recording``; chosen here on the first poll), with the watcher's ``purpose``."""
+    if _refusal(session_id) is not None:
+        return jsonify(error={"code": "watch_not_allowed", "message": _refused_line()}), 403
+    purpose = _purpose()
+    if purpose is None:
+        return jsonify(error={"code": "purpose_missing", "message": gettext(
+            "Say why you watch this session (%(n)d characters at least): it is recorded in "
+            "the audit log.", n=PURPOSE_MIN)}), 400
     wanted = request.args.get("recording", type=int)
     after = max(0, request.args.get("after", 0, type=int))
     known_size = request.args.get("size", type=int)
@@ -150,7 +205,7 @@ def feed(session_id: int) -> ResponseReturnValue:
         after, known_size = 0, None  # a recording the page has not seen: from its start
     try:
         answer = read_feed(RecordingService(core()), row, recording,
-                           lambda: _reader_for(recording), after=after, known_size=known_size)
+                           lambda: _reader_for(recording, purpose), after=after, known_size=known_size)
     except RecordingError as error:
         return jsonify(error={"code": "recording_unreadable", "message": gettext(
             "The recording cannot be read: %(problem)s", problem=str(error))}), 409
@@ -175,4 +230,7 @@ def terminate(session_id: int) -> ResponseReturnValue:
             request_termination(db, bastion.audit, row, actor=me.actor(),
                                 reason=form.reason.data.strip(), via="console")
             flash(gettext("Session %(id)d will be closed within 2 seconds.", id=session_id), "success")
-    return redirect(url_for("live.watch", session_id=session_id))
+    # Back to the page watched, with the purpose already stated for it (not asked again).
+    purpose = _purpose()
+    return redirect(url_for("live.watch", session_id=session_id, purpose=purpose)
+                    if purpose else url_for("live.watch", session_id=session_id))

@@ -18,7 +18,7 @@ from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import get_timezone, lazy_gettext
 from flask_wtf import FlaskForm
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session, joinedload
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
@@ -41,7 +41,8 @@ from ..forms import DateBounds, choices
 from ..identity import core
 from ..lookup import get_or_404
 from ..statuses import status_name
-from .audit import _day_start, _escape_like
+from ..trace_reading import command_text, event_details, may_read
+from .audit import _day_start
 
 blueprint = Blueprint("sessions", __name__, url_prefix="/sessions")
 
@@ -192,8 +193,12 @@ def show(session_id: int) -> ResponseReturnValue:
                                    .order_by(RecordedCommand.at, RecordedCommand.id)))
         events = list(db.scalars(select(AuditEvent).where(AuditEvent.session_id == row.id)
                                  .order_by(AuditEvent.id)))
+        # Sealed at rest: opened here, for this viewer (web.trace_reading).
+        texts = {c.id: command_text(db, c, row) for c in commands}
+        details = {e.id: event_details(db, e.details, row) for e in events}
         return render_template("sessions/show.html", s=row, grant=grant, access=access,
                                recordings=recordings, commands=commands, events=events,
+                               texts=texts, details=details,
                                flags=flags_of(db, [row])[row.id], flag_names=FLAGS)
 
 
@@ -214,8 +219,13 @@ def commands() -> ResponseReturnValue:
                      .join(Target, Target.id == SshSession.target_id))
             query = _common(query, form, RecordedCommand.at)
             if form.q.data:
-                query = query.where(RecordedCommand.text.ilike(
-                    f"%{_escape_like(form.q.data.strip())}%", escape="\\"))
+                # The text is sealed: its words' keyed hashes are searched (every word of
+                # the query, as a word or a word's start: bastion.trace_sealing).
+                terms = core().traces.query_terms(db, form.q.data)
+                if terms is None:
+                    query = query.where(false())
+                for term in terms or ():
+                    query = query.where(RecordedCommand.search_terms.like(f"% {term} %"))
             if form.kind.data:
                 query = query.where(RecordedCommand.kind == form.kind.data)
             if before:
@@ -224,6 +234,10 @@ def commands() -> ResponseReturnValue:
         more, rows = len(rows) > PAGE, rows[:PAGE]
         sessions = {s.id: s for s in db.scalars(select(SshSession).options(*_with_people()).where(
             SshSession.id.in_({r.session_id for r in rows})))}
+        older = _older(rows, more)
+        # Sessions on health data this viewer may not read are left out (web.trace_reading).
+        rows = [r for r in rows if may_read(sessions.get(r.session_id))]
+        texts = {r.id: core().traces.command_text(db, r) for r in rows}
         return render_template("sessions/commands.html", form=form, commands=rows,
-                               sessions=sessions, searched=searched,
-                               older=_older(rows, more)), 400 if form.errors else 200
+                               sessions=sessions, searched=searched, texts=texts,
+                               older=older), 400 if form.errors else 200

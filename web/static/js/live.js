@@ -40,7 +40,8 @@
 
     const poll = async () => {
       if (stopped) return;
-      const query = new URLSearchParams({ after: String(after) });
+      // The watcher's stated purpose goes with every poll: the first read is audited with it.
+      const query = new URLSearchParams({ after: String(after), purpose: element.dataset.purpose || "" });
       if (recording !== null) query.set("recording", String(recording));
       if (size !== null) query.set("size", String(size));
       try {
