@@ -177,6 +177,9 @@ class RecordingSettings(_Section):
     # A one-process node (the SQLite demo) records in its own threads, as does a worker
     # with this off.
     recorder_process: bool = True
+    # A recorder process that leaves a write unanswered this long is killed (its sessions
+    # end, recording failed) and replaced: held output must not wait forever.
+    recorder_hung_seconds: float = Field(60, ge=1, le=3600)
     # Same ceiling and rule as the other access traces (audit.retention_days): beyond 365
     # days only with audit.retention_justification, never beyond 3 years.
     retention_days: int = Field(365, ge=1, le=3 * 365)

@@ -15,6 +15,10 @@ open in it fails (its listeners are told at once, so an idle session ends too in
 only at its next byte), and a new recorder process is started for the recordings that
 start from then on. What the dead process wrote stays on disk and verifies up to its last
 whole chunk; the catalog records that (RecordingService._finish).
+
+A recorder process that is alive but no longer answers (stuck storage, a stopped process)
+would hold its sessions' output forever: past ``[recording] recorder_hung_seconds`` without
+an answer to its oldest request it is killed, and the above follows.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class _Protocol(asyncio.Protocol):
         self.writers: set[RemoteWriter] = set()
         self.outbox: list[bytes] = []
         self.lost = False
+        self.sent_at: dict[int, float] = {}  # request id -> when it was sent (monotonic)
+        self.hung_for: float | None = None  # set when the watchdog kills it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -76,6 +82,7 @@ class _Protocol(asyncio.Protocol):
                     self.ready.set_result(frame[1])
                 continue
             request_id, error, result = frame
+            self.sent_at.pop(request_id, None)
             answer = self.pending.pop(request_id, None)
             if answer is not None:
                 answer(error, result)
@@ -111,6 +118,8 @@ class RecorderLink:
         self._starting: asyncio.Task[_Protocol] | None = None
         self._stopping = False
         self._replacing: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
+        self._watchdog: asyncio.Task[None] | None = None
+        self.hung_seconds = float(settings.recording.recorder_hung_seconds)
         self.restarts = 0
 
     @property
@@ -120,12 +129,14 @@ class RecorderLink:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self._ensure()
+        self._watchdog = self._loop.create_task(self._watch_for_a_hang())
 
     async def stop(self) -> None:
         """Close this end; the recorder finishes what it received, then exits."""
         self._stopping = True
-        if self._replacing is not None:
-            self._replacing.cancel()
+        for task in (self._replacing, self._watchdog):
+            if task is not None:
+                task.cancel()
         current, self._current = self._current, None
         if current is None:
             return
@@ -172,7 +183,11 @@ class RecorderLink:
         code = protocol.process.poll()
         why = (f"the recorder process (pid {protocol.process.pid}) stopped"
                + (f" with code {code}" if code is not None else ""))
+        if protocol.hung_for is not None:
+            why = (f"the recorder process (pid {protocol.process.pid}) did not answer for "
+                   f"{protocol.hung_for:.0f} s and was stopped")
         pending, protocol.pending = protocol.pending, {}
+        protocol.sent_at.clear()
         for answer in pending.values():
             answer(why, None)
         for writer in list(protocol.writers):
@@ -193,16 +208,32 @@ class RecorderLink:
         except Exception:  # noqa: BLE001 - the next recording to start tries again
             log.exception("the replacement recorder process did not start")
 
+    async def _watch_for_a_hang(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.05, self.hung_seconds / 4))
+            protocol = self._current
+            if protocol is None or protocol.lost or not protocol.sent_at:
+                continue
+            waited = time.monotonic() - min(protocol.sent_at.values())
+            if waited < self.hung_seconds:
+                continue
+            log.error("the recorder process %d has not answered for %.0f s: stopping it",
+                      protocol.process.pid, waited)
+            protocol.hung_for = waited
+            protocol.process.kill()  # its socket closes: connection_lost fails what it held
+
     # --- requests -----------------------------------------------------------------------
 
     def _request(self, protocol: _Protocol, op: str, handle: int, payload: Any,
                  answer: Callable[[str | None, SealResult | None], None]) -> None:
         request_id = next(self._ids)
         protocol.pending[request_id] = answer
+        protocol.sent_at[request_id] = time.monotonic()
         try:
             protocol.send(encode((request_id, op, handle, payload)))
         except RecorderGone as exc:
             protocol.pending.pop(request_id, None)
+            protocol.sent_at.pop(request_id, None)
             answer(str(exc), None)
 
     def _call_blocking(self, op: str, handle: int, payload: Any,

@@ -117,3 +117,43 @@ def test_a_dead_recorder_fails_its_recordings_closed_and_is_replaced(rec_core: B
         assert len(events) == 1 and "recorder process" in events[0].details["error"]
     report = RecordingService(rec_core).verify(rows[0].id)
     assert report.ok and not report.sealed and report.output_bytes == len(b"$ ls\r\nfile\r\n")
+
+
+def test_a_recorder_that_stops_answering_is_killed_and_its_recordings_fail_closed(
+        rec_core: Bastion) -> None:
+    """Alive but stuck (here: stopped by SIGSTOP): the held output must not wait forever."""
+    session_id = add_session(rec_core)
+
+    async def run() -> None:
+        link = RecorderLink(rec_core.settings)
+        link.hung_seconds = 1.0
+        await link.start()
+        try:
+            service = RecordingService(rec_core, recorder_link=link, index_on_close=False)
+            recorder = await service.start(session_id, "shell")
+            await recorder.output(b"$ ls\r\n")
+            stuck = link.pid
+            assert stuck is not None
+            os.kill(stuck, signal.SIGSTOP)
+            try:
+                await asyncio.wait_for(recorder.output(b"held, never forwarded"), 30)
+            except RecordingFailed as exc:  # the write in flight fails in its caller
+                assert "did not answer for" in str(exc)
+            else:
+                raise AssertionError("a stuck recorder's write was reported stored")
+            for _ in range(100):
+                if link.pid not in (None, stuck):
+                    break
+                await asyncio.sleep(0.1)
+            assert link.pid not in (None, stuck) and link.restarts == 1
+            again = await service.start(session_id, "shell")
+            await again.output(b"after the restart\r\n")
+            assert (await again.close("shell ended")).sealed
+            await recorder.close("recording failed")
+        finally:
+            await link.stop()
+
+    asyncio.run(run())
+    with rec_core.db.session() as session:
+        statuses = [r.status for r in session.scalars(select(Recording).order_by(Recording.id))]
+    assert statuses == ["interrupted", "sealed"]
