@@ -41,10 +41,12 @@ from bastion.approvals.attempts import run_audited
 from bastion.approvals.confirmation import Attempt, confirmation_options, verify_confirmation
 from bastion.approvals.errors import ApprovalError
 from bastion.approvals.lookup import StaffRef, load_staff, staff_actor, staff_id_of, unknown_staff_actor
-from bastion.approvals.notifications import _local as local_time
+from bastion.approvals.notifications import reader_zone
 from bastion.audit import Actor
 from bastion.context import Bastion
 from bastion.contracts import REQUEST, Constraints, decide_access
+from bastion.i18n import N_
+from bastion.i18n.catalogue import translator
 from bastion.models import (
     AccessRequest,
     BreakGlassAcknowledgement,
@@ -59,28 +61,15 @@ PURPOSE = "break_glass_ack"
 WAITING = "acknowledging"
 
 _TEXT = {
-    "fr": {
-        "subject": "[URGENT] [Bastion DPI] Bris de glace n° {id} à confirmer : {technician} "
-                   "sur {target}",
-        "body": ("Bonjour {staff},\n\n"
-                 "Vous êtes d'astreinte pour {vendor}. {technician_name} ({technician}) "
-                 "déclare une urgence sur {target} (données de santé), compte {account}.\n"
-                 "Justification : {justification}\nTicket : {ticket}\n\n"
-                 "L'accès complet ne s'ouvre que si un approbateur d'astreinte le confirme "
-                 "avec sa clé de sécurité, avant {until}. Lien personnel, à usage unique :\n"
-                 "{link}\n\nSans confirmation, l'accès est refusé.\n"),
-    },
-    "en": {
-        "subject": "[URGENT] [DPI bastion] Break-glass {id} to acknowledge: {technician} on "
-                   "{target}",
-        "body": ("Hello {staff},\n\n"
-                 "You are on call for {vendor}. {technician_name} ({technician}) declares "
-                 "an emergency on {target} (health data), account {account}.\n"
-                 "Justification: {justification}\nTicket: {ticket}\n\n"
-                 "Full access opens only if an on-call approver acknowledges it with their "
-                 "security key, before {until}. Personal one-time link:\n{link}\n\n"
-                 "Without an acknowledgement, the access is refused.\n"),
-    },
+    "subject": N_("[URGENT] [DPI bastion] Break-glass {id} to acknowledge: {technician} on "
+                  "{target}"),
+    "body": N_("Hello {staff},\n\n"
+               "You are on call for {vendor}. {technician_name} ({technician}) declares "
+               "an emergency on {target} (health data), account {account}.\n"
+               "Justification: {justification}\nTicket: {ticket}\n\n"
+               "Full access opens only if an on-call approver acknowledges it with their "
+               "security key, before {until}. Personal one-time link:\n{link}\n\n"
+               "Without an acknowledgement, the access is refused.\n"),
 }
 
 
@@ -151,15 +140,16 @@ def ask_acknowledgement(session: Session, core: Bastion, request: AccessRequest,
         session.add(BreakGlassAcknowledgement(request_id=request.id, staff_id=person.id,
                                               token_hash=_hash(token), created_at=now,
                                               expires_at=expires))
-        text = _TEXT[person.language if person.language in _TEXT else "fr"]
+        _ = translator(person.language)
+        text = _.table(_TEXT)
         values = {"id": request.id, "staff": person.full_name, "vendor": request.technician.vendor.name,
                   "technician": request.technician.ident,
                   "technician_name": request.technician.full_name, "target": request.target.name,
                   "account": request.account_name, "justification": request.reason,
-                  "ticket": request.ticket or "-", "until": local_time(expires, person.time_zone),
+                  "ticket": request.ticket or "-", "until": _.when(expires, reader_zone(person.time_zone)),
                   "link": core.settings.web.public_url + acknowledgement_path(token)}
         session.add(NotificationOutbox(kind=ASKED, channel="email", recipient=person.email or "",
-                                       language=person.language,
+                                       language=_.language,
                                        subject=text["subject"].format(**values)[:300],
                                        body=text["body"].format(**values), request_id=request.id))
         emails.append(person.email or "")
