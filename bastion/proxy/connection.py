@@ -578,8 +578,8 @@ class ProxyConnection(asyncssh.SSHServer):
             self.pending_emergency_id = None
         told = await self.service.call(deliver_declared, self.core, asked.request_id)
         self.say(self.waiting_process)(
-            f"bastion: emergency {asked.request_id} acknowledged: EMERGENCY ACCESS opened; "
-            f"a review is opened for the DPO; {notice(told)}")
+            _("bastion: emergency {request} acknowledged: EMERGENCY ACCESS opened; a review is "
+              "opened for the DPO; {told}", request=asked.request_id, told=notice(told, _)))
 
     def say(self, process: asyncssh.SSHServerProcess[bytes] | None, end: str = "\r\n"):  # type: ignore[no-untyped-def]
         """A line for the technician on the channel being opened (stderr keeps scp, sftp
