@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bastion.audit import Actor
 from bastion.context import Bastion
+from bastion.i18n.marker import N_, Phrase
 from bastion.models import AccessRequest, Target, Technician, utcnow
 
 from .errors import ApprovalError, OutOfContract
@@ -52,15 +53,22 @@ def _check_window(start: datetime, end: datetime, now: datetime) -> None:
                             "ask again for a nearer window")
 
 
+def _refused(code: str, phrase: Phrase) -> ApprovalError:
+    """A refusal the technician may read in their language; English for the API and audit."""
+    return ApprovalError(code, phrase.english(), phrase=phrase)
+
+
 def _clean_text(reason: str, ticket: str | None) -> tuple[str, str | None]:
     reason = (reason or "").strip()
     if not reason:
-        raise ApprovalError("reason_required", "say why the access is needed")
+        raise _refused("reason_required", Phrase.of(N_("say why the access is needed")))
     if len(reason) > MAX_REASON:
-        raise ApprovalError("invalid_input", f"the reason is longer than {MAX_REASON} characters")
+        raise _refused("invalid_input", Phrase.of(
+            N_("the reason is longer than {most} characters"), most=MAX_REASON))
     ticket = (ticket or "").strip() or None
     if ticket is not None and len(ticket) > MAX_TICKET:
-        raise ApprovalError("invalid_input", f"the ticket is longer than {MAX_TICKET} characters")
+        raise _refused("invalid_input", Phrase.of(
+            N_("the ticket is longer than {most} characters"), most=MAX_TICKET))
     return reason, ticket
 
 

@@ -99,13 +99,20 @@ def declare_break_glass(core: Bastion, *, technician: str, target: str,
 def _check_text(core: Bastion, justification: str, ticket: str | None) -> None:
     least = core.settings.breakglass.min_justification_chars
     if len(justification) < least:
-        raise JustificationTooShort(
-            f"the justification is too short: say in at least {least} characters what is "
-            "broken and why it cannot wait")
+        raise _refused(JustificationTooShort, Phrase.of(N_(
+            "the justification is too short: say in at least {least} characters what is "
+            "broken and why it cannot wait"), least=least))
     if len(justification) > MAX_JUSTIFICATION:
-        raise InvalidInput(f"the justification is longer than {MAX_JUSTIFICATION} characters")
+        raise _refused(InvalidInput, Phrase.of(
+            N_("the justification is longer than {most} characters"), most=MAX_JUSTIFICATION))
     if ticket is not None and len(ticket) > MAX_TICKET:
-        raise InvalidInput(f"the ticket is longer than {MAX_TICKET} characters")
+        raise _refused(InvalidInput, Phrase.of(
+            N_("the ticket is longer than {most} characters"), most=MAX_TICKET))
+
+
+def _refused(kind: type[BreakGlassError], phrase: Phrase) -> BreakGlassError:
+    """A refusal the technician may read in their language; English for the API and audit."""
+    return kind(phrase.english(), phrase=phrase)
 
 
 def _declarer(session: Session, staff: StaffRef | None) -> StaffUser | None:
@@ -146,8 +153,12 @@ def _open(session: Session, core: Bastion, *, technician: str, target: str,
                             Grant.break_glass.is_(True), Grant.status.in_(LIVE_STATES),
                             Grant.not_before <= now, Grant.not_after > now))
     if open_grant is not None:
+        opened = Phrase.of(N_("an emergency access to {target} is already open (grant "
+                              "{grant}, until {until})"), target=target, grant=open_grant.id,
+                           until=open_grant.not_after)
         raise AlreadyOpen(f"an emergency access to {target} is already open (grant "
-                          f"{open_grant.id}, until {open_grant.not_after:%Y-%m-%d %H:%M} UTC)")
+                          f"{open_grant.id}, until {open_grant.not_after:%Y-%m-%d %H:%M} UTC)",
+                          phrase=opened)
 
     cap = core.settings.breakglass.max_minutes
     end = now + timedelta(minutes=cap)
