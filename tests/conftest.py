@@ -12,6 +12,7 @@ from bastion.config import Settings, load_settings
 from bastion.context import Bastion
 from bastion.db import Database
 from tests.harness.clients import OpenSshClient
+from tests.harness.migrated import copy_sqlite, migrate_postgres_template, migrate_sqlite_template
 from tests.harness.postgres import PostgresServer
 from tests.harness.sshd import SshdTarget
 from tests.harness.tmux import TmuxSession
@@ -24,18 +25,31 @@ def postgres_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
-def _database_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per test process; each test gets a copy (tests/harness/migrated.py)."""
+    return migrate_sqlite_template(tmp_path_factory.mktemp("template") / "migrated.db")
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """One migrated PostgreSQL database per test process, the template of each test's."""
+    return migrate_postgres_template(postgres_server)
+
+
+def migrated_url(kind: str, request: pytest.FixtureRequest, path: Path) -> str:
+    """The URL of a new migrated database of ``kind`` for this test (SQLite: at ``path``)."""
     if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'bastion.db'}"
+        return copy_sqlite(request.getfixturevalue("sqlite_template"), path)
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}",
+                                  template=request.getfixturevalue("postgres_template"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database: the test runs once on SQLite, once on PostgreSQL."""
-    db = Database(_database_url(request.param, request, tmp_path))
-    db.upgrade()
+    db = Database(migrated_url(request.param, request, tmp_path / "bastion.db"))
     yield db
     db.dispose()
 
@@ -60,17 +74,24 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return make_settings(tmp_path)
 
 
-def _initialised_core(settings: Settings) -> Bastion:
+def _initialised_core(settings: Settings, *, migrated: bool = False) -> Bastion:
+    """What ``bastion init`` leaves: keys and the schema (``migrated``: the database is
+    already a migrated copy, see ``migrated_url``)."""
     core = Bastion.from_settings(settings, node="test-node")
     core.keys.ensure()
-    core.db.upgrade()
+    if not migrated:
+        core.db.upgrade()
     return core
 
 
 @pytest.fixture
-def core(settings: Settings) -> Iterator[Bastion]:
+def core(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Bastion]:
     """An initialised bastion core on SQLite: keys, schema, nothing else."""
-    core = _initialised_core(settings)
+    # A test module's own ``settings`` may name another database: that one is migrated.
+    copied = settings.database.url is None
+    if copied:
+        migrated_url("sqlite", request, settings.var_dir / "bastion.db")
+    core = _initialised_core(settings, migrated=copied)
     yield core
     core.close()
 
@@ -80,8 +101,8 @@ def any_core(request: pytest.FixtureRequest, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> Iterator[Bastion]:
     """An initialised bastion core, once on SQLite and once on PostgreSQL."""
     monkeypatch.chdir(tmp_path)
-    url = _database_url(request.param, request, tmp_path)
-    core = _initialised_core(make_settings(tmp_path, BASTION_DATABASE__URL=url))
+    url = migrated_url(request.param, request, tmp_path / "bastion.db")
+    core = _initialised_core(make_settings(tmp_path, BASTION_DATABASE__URL=url), migrated=True)
     yield core
     core.close()
 
