@@ -6,8 +6,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import argon2.profiles
+import hypothesis
 import pytest
+from argon2 import PasswordHasher
 
+from bastion import passwords
 from bastion.config import Settings, load_settings
 from bastion.context import Bastion
 from bastion.db import Database
@@ -16,6 +20,40 @@ from tests.harness.migrated import copy_sqlite, migrate_postgres_template, migra
 from tests.harness.postgres import PostgresServer
 from tests.harness.sshd import SshdTarget
 from tests.harness.tmux import TmuxSession
+
+# Property-based tests draw the same examples on every run (each test bounds how many with
+# max_examples): a failure in CI is one anyone can replay, and no run takes longer by luck.
+hypothesis.settings.register_profile("suite", derandomize=True, database=None)
+hypothesis.settings.load_profile("suite")
+
+# Modules whose tests share a module- or class-scoped fixture (a running `bastion serve`
+# node, a cluster, a recorded shell session) run on one pytest-xdist worker, so that the
+# fixture is built once, not once per worker (`make test` runs with --dist loadgroup).
+SHARED_SCOPES = {"module", "class", "package"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups in its own hook
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or item.get_closest_marker("xdist_group"):
+            continue
+        if any(definitions[-1].scope in SHARED_SCOPES
+               for definitions in info.name2fixturedefs.values() if definitions):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else item.nodeid))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheapest_password_hashing() -> Iterator[None]:
+    """argon2 at the cheapest parameters its authors give for tests, in the test process
+    only: a sign-in or a password check costs a third of a second at the production
+    parameters, and the tests are about who gets in, not about argon2's cost. The code path
+    (argon2id hash and verify) is the production one, and the ``bastion`` processes the
+    tests start keep the production parameters."""
+    production = passwords._hasher
+    passwords._hasher = PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
+    yield
+    passwords._hasher = production
 
 
 @pytest.fixture(scope="session")
