@@ -32,9 +32,10 @@ demo: $(STAMP)
 	@$(MAKE) --no-print-directory $(NODE_STAMP)
 	$(BIN)/bastion demo
 
-## make test: install test dependencies and run the whole suite
+## make test: install test dependencies and run the whole suite (TEST_WORKERS processes)
+TEST_WORKERS ?= 2
 test: system-deps $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 ## make bench: benchmarks against direct OpenSSH (about 15 minutes; BENCH_FLAGS=--quick)
 bench: system-deps $(STAMP)

@@ -17,7 +17,9 @@ from bastion.models import utcnow
 from tests.approvals.conftest import contract_document, load_contract
 from tests.breakglass.test_console import Console, console  # noqa: F401 - fixture
 from tests.conftest import SECOND_FACTOR_OFF
-from tests.foundation.test_node_cli import BASTION, initialised, run  # noqa: F401 - fixture
+from tests.foundation.test_node_cli import initialised  # noqa: F401 - fixture
+from tests.harness.cli import BASTION
+from tests.harness.cli import run_process as run
 from tests.harness.ports import free_port, wait_for_port
 
 

@@ -1,28 +1,16 @@
-"""The ``bastion`` command line, run as a real subprocess the way an operator runs it."""
+"""The ``bastion`` command line. Most commands run in this process through the click group
+the executable runs (tests/harness/cli.py); the real executable, as an operator runs it,
+shows its help, initialises a bastion and stops with one line on a broken configuration."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.harness.cli import run_in_process as run
+from tests.harness.cli import run_process
 from tests.harness.sshd import SshdTarget
-
-BASTION = [sys.executable, "-m", "bastion"]
-
-
-def run(cwd: Path, *args: str, input: str | None = None, env: dict[str, str] | None = None,
-        check: bool = False) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
-    environment.update(env or {})
-    result = subprocess.run([*BASTION, *args], cwd=cwd, input=input, capture_output=True,
-                            text=True, env=environment, timeout=120)
-    if check and result.returncode != 0:
-        raise AssertionError(f"bastion {' '.join(args)} failed: {result.stderr}")
-    return result
 
 
 @pytest.fixture
@@ -33,7 +21,7 @@ def password_file(tmp_path: Path) -> Path:
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
-    result = run(tmp_path, "--help", check=True)
+    result = run_process(tmp_path, "--help", check=True)
     for command in ("init", "serve", "targets", "staff", "contracts"):
         assert command in result.stdout
     for command in (["init"], ["serve"], ["targets", "add"], ["targets", "list"],
@@ -43,7 +31,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
 
 
 def test_init_twice_keeps_keys_and_data(tmp_path: Path, password_file: Path) -> None:
-    first = run(tmp_path, "init", "--password-file", str(password_file), check=True)
+    first = run_process(tmp_path, "init", "--password-file", str(password_file), check=True)
     assert "first admin: admin" in first.stdout
     keys = tmp_path / "var" / "keys"
     before = {p.name: p.read_bytes() for p in keys.iterdir()}
@@ -60,7 +48,7 @@ def test_init_twice_keeps_keys_and_data(tmp_path: Path, password_file: Path) -> 
 
 def test_malformed_config_stops_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "bastion.toml").write_text("[ssh]\nlisten_port = 'twenty-two'\n")
-    result = run(tmp_path, "init")
+    result = run_process(tmp_path, "init")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1

@@ -1,6 +1,7 @@
 """CLI actions are tied to a named staff member: ``--as`` / BASTION_OPERATOR names an active
 admin or DPO account, checked; with ``cli.require_operator`` on, a command that changes
-state without one is refused. The real ``bastion`` executable, as an operator runs it."""
+state without one is refused. The commands run through the click group the executable runs
+(tests/harness/cli.py); tests/foundation/test_cli.py runs the executable itself."""
 
 from __future__ import annotations
 

@@ -3,11 +3,8 @@ clear line when a port is taken, a private SQLite file, and the demo's account w
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
-import subprocess
-import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -15,17 +12,9 @@ import pytest
 
 from bastion.demo.sshd_target import account_creation_warning, may_create_accounts
 from tests.conftest import SECOND_FACTOR_OFF
+from tests.harness.cli import run_in_process as run
+from tests.harness.cli import run_process
 from tests.harness.ports import free_port
-
-BASTION = [sys.executable, "-m", "bastion"]
-
-
-def run(cwd: Path, *args: str, env: dict[str, str] | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
-    environment.update(env or {})
-    return subprocess.run([*BASTION, *args], cwd=cwd, capture_output=True, text=True,
-                          env=environment, timeout=timeout)
 
 
 @pytest.fixture
@@ -78,7 +67,8 @@ def test_a_taken_port_stops_serve_with_one_line_naming_the_setting(
         ports = {"BASTION_SSH__LISTEN_PORT": str(free_port()),
                  "BASTION_WEB__LISTEN_PORT": str(free_port())}
         ports[f"BASTION_{section.upper()}__LISTEN_PORT"] = str(taken)
-        result = run(initialised, "serve", env=ports)
+        # The real process: what is tested is how `serve` itself ends.
+        result = run_process(initialised, "serve", env=ports, timeout=60)
         check = run(initialised, "config", "check", env=ports)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

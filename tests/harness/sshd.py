@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import os
 import pwd
@@ -26,17 +27,24 @@ def find_sshd() -> str:
     raise RuntimeError(INSTALL_HINT)
 
 
+# Test processes running side by side (pytest-xdist workers, or two runs on one machine)
+# must not run useradd/usermod at once: the second fails to lock /etc/passwd.
+ACCOUNTS_LOCK = Path(tempfile.gettempdir()) / "bastion-tests-unix-accounts.lock"
+
+
 def ensure_unix_account(name: str) -> str:
     """As root, create the login account a target needs; otherwise only the current user
     can log in to an sshd we start, so that is the account."""
     if os.geteuid() != 0:
         return getpass.getuser()
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
-    # '*' = no password but not locked: sshd refuses locked ('!') accounts even for keys.
-    subprocess.run(["usermod", "-p", "*", name], check=True)
+    with ACCOUNTS_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+        # '*' = no password but not locked: sshd refuses locked ('!') accounts even for keys.
+        subprocess.run(["usermod", "-p", "*", name], check=True)
     return name
 
 

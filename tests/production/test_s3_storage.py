@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 
 import pytest
 
@@ -182,10 +183,17 @@ def test_a_proxied_session_is_recorded_in_the_bucket(
     finally:
         proxy.stop()
     assert result.returncode == 0, result.stderr
-    with scenario.core.db.session() as s:
-        recording = s.query(Recording).one()
-        assert recording.status == "sealed"
-        recording_id, storage_key = recording.id, recording.storage_key
+    # The session's end seals its recording on a worker thread, which on a loaded machine
+    # may finish after the proxy has stopped waiting for its connections.
+    deadline = time.monotonic() + 60
+    while True:
+        with scenario.core.db.session() as s:
+            recording = s.query(Recording).one()
+            recording_id, storage_key, status = recording.id, recording.storage_key, recording.status
+        if status != "open" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert status == "sealed"
     assert not any(scenario.core.settings.recordings_dir.rglob("*.rec"))
     service = RecordingService(scenario.core)
     assert isinstance(service.storage, S3Storage) and service.storage.exists(storage_key)

@@ -13,7 +13,7 @@ from bastion.audit import Actor
 from bastion.inventory import add_target
 from bastion.models import AuditEvent
 from bastion.vault import set_secret
-from tests.foundation.test_cli import BASTION
+from tests.harness.cli import BASTION
 from tests.harness.sshd import SshdTarget
 from tests.proxy.conftest import TEST_LABELS, Scenario
 
