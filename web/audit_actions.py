@@ -35,6 +35,13 @@ SENTENCES: dict[str, LazyString] = {
     "audit.purged": _("Audit events past their retention period were purged."),
     "audit.verified": _("The audit log's integrity was checked."),
     "bastion.initialised": _("The bastion was initialised."),
+    "break_glass.acknowledged": _("An on-call approver acknowledged an emergency access on "
+                                  "health data with a security key: it opened."),
+    "break_glass.acknowledgement_asked": _("On-call approvers were asked to acknowledge an "
+                                           "emergency access on health data."),
+    "break_glass.acknowledgement_expired": _("No on-call approver acknowledged an emergency "
+                                             "access in time: it was refused."),
+    "break_glass.acknowledgement_refused": _("Acknowledging an emergency access was refused."),
     "break_glass.declared": _("An emergency access (break-glass) was declared."),
     "break_glass.notified": _("Approvers and the DPO were told of an emergency access."),
     "break_glass.owner_not_told":

@@ -73,18 +73,18 @@ def test_the_printed_walkthrough_works(tmp_path: Path, tmux: TmuxSession,
         tmux.start(["sh", "-c", f"cd {shlex.quote(str(tmp_path))} && exec " + shlex.join(
             argv[:1] + ["-o", "StrictHostKeyChecking=yes", "-o", "ControlMaster=yes",
                         "-o", f"ControlPath={control}"] + argv[1:])])
-        tmux.wait_for(r"One-time code: $", timeout=30)
+        tmux.wait_for(r"Code à usage unique : $", timeout=30)
         tmux.type(pyotp.TOTP(secret).now() + "\n")
-        tmux.wait_for(r"Reason for this access: $", timeout=30)
+        tmux.wait_for(r"Motif de cet accès : $", timeout=30)
         tmux.type("le module de facturation du DPI est bloqué\n")
-        tmux.wait_for(r"Ticket reference \(optional\): $")
+        tmux.wait_for(r"Référence du ticket \(facultatif\) : $")
         tmux.type("INC-2026\n")
-        tmux.wait_for(r"Emergency\? type URGENCE or press Enter: $")
+        tmux.wait_for(r"Urgence \? tapez URGENCE ou appuyez sur Entrée : $")
         tmux.type("URGENCE\n")
-        told = tmux.wait_for(r"EMERGENCY ACCESS opened until .*; told: (.*)\.$", timeout=60)
-        assert set(re.findall(r"e-mail to (\S+?@chu-demo\.example)", told.group(1))) == \
+        told = tmux.wait_for(r"ACCÈS D'URGENCE ouvert jusqu'à .* ; prévenus : (.*)\.$", timeout=60)
+        assert set(re.findall(r"courriel à (\S+?@chu-demo\.example)", told.group(1))) == \
             STAFF_E_MAILS, told.group(0)
-        assert "NOBODY" not in tmux.screen()
+        assert "PERSONNE" not in tmux.screen()
         tmux.type("echo demo-$((6*7))\n")  # a working shell on the target
         tmux.wait_for(r"^demo-42\s*$", timeout=30)
 
@@ -111,7 +111,8 @@ def test_the_printed_walkthrough_works(tmp_path: Path, tmux: TmuxSession,
             assert not copied.exists()
             lines = _bastion_lines(result.stderr)
             assert len(lines) == 1, result.stderr
-            assert ("/opt/medilogic/conf/secrets/demo-sample.txt refused: excluded by contract "
+            # In the contract's language (the example contracts say French).
+            assert ("/opt/medilogic/conf/secrets/demo-sample.txt refusé : exclu par le contrat "
                     "EDI-2024-07") in lines[0]
 
         if machine_changes == "no":
