@@ -46,6 +46,10 @@ COMMON = [
 RARE = ["pg_dump -U dpi dpi > /tmp/dump-{n}.sql", "scp /tmp/export-{n}.csv vendor@10.0.0.{m}:"]
 
 
+# The trigram index of the command search (migration 0014: over the keyed word hashes).
+SEARCH_INDEX = "ix_recorded_commands_search_terms_trgm"
+
+
 def _command(rng: random.Random) -> str:
     pattern = rng.choice(RARE) if rng.random() < 0.001 else rng.choice(COMMON)
     return pattern.format(n=rng.randrange(100000), m=rng.randrange(255))
@@ -93,19 +97,29 @@ def seed(core: Bastion, url: str, sessions: int, commands: int) -> dict[str, flo
                     for n, start in enumerate(starts)))
         per_session = commands // sessions
 
-        def command_rows() -> Iterator[tuple[Any, ...]]:
-            number = 0
-            for n, start in enumerate(starts):
-                for k in range(per_session):
-                    number += 1
-                    yield (number, n + 1, n + 1, float(k * 7), start + timedelta(seconds=k * 7),
-                           "shell", _command(rng), 0, start)
-
+        # Command text is sealed at rest and searched by keyed word hashes (trace_sealing):
+        # the rows are written as the recorder writes them, through the node's sealer.
+        with core.db.session() as session:
+            core.traces.seal_text(session, "trace key", "command")  # created, committed
         # Bulk load without the trigram index, then build it once (as a restore would).
-        pg.execute("DROP INDEX ix_recorded_commands_text_trgm")
-        _copy_rows(pg, "recorded_commands", ["id", "recording_id", "session_id", "offset_seconds",
-                                             "at", "kind", "text", "exit_status", "created_at"],
-                   command_rows())
+        pg.execute(f"DROP INDEX {SEARCH_INDEX}")
+        with core.db.session() as traces:
+
+            def command_rows() -> Iterator[tuple[Any, ...]]:
+                number = 0
+                for n, start in enumerate(starts):
+                    for k in range(per_session):
+                        number += 1
+                        command = _command(rng)
+                        yield (number, n + 1, n + 1, float(k * 7),
+                               start + timedelta(seconds=k * 7), "shell",
+                               core.traces.seal_text(traces, command, "command"),
+                               core.traces.search_terms(traces, command), 0, start)
+
+            _copy_rows(pg, "recorded_commands",
+                       ["id", "recording_id", "session_id", "offset_seconds", "at", "kind", "text",
+                        "search_terms", "exit_status", "created_at"],
+                       command_rows())
         for table in ("vendors", "technicians", "targets", "ssh_sessions", "recordings",
                       "recorded_commands"):
             pg.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
@@ -113,8 +127,8 @@ def seed(core: Bastion, url: str, sessions: int, commands: int) -> dict[str, flo
         pg.commit()
         timings["copy_s"] = round(time.perf_counter() - started, 1)
         index_started = time.perf_counter()
-        pg.execute("CREATE INDEX ix_recorded_commands_text_trgm ON recorded_commands "
-                   "USING gin (text gin_trgm_ops)")
+        pg.execute(f"CREATE INDEX {SEARCH_INDEX} ON recorded_commands "
+                   "USING gin (search_terms gin_trgm_ops)")
         pg.commit()
         timings["trigram_index_build_s"] = round(time.perf_counter() - index_started, 1)
     # A few audit events per session, through the real (hash-chained) audit log.
@@ -229,7 +243,7 @@ def run(world: World, sessions: int, commands: int, repeat: int) -> dict[str, An
                             if results["queries"][label]["p50_ms"] > 200}
         # What the trigram index buys: the same searches without it.
         with core.db.engine.begin() as connection:
-            connection.execute(text("DROP INDEX ix_recorded_commands_text_trgm"))
+            connection.execute(text(f"DROP INDEX {SEARCH_INDEX}"))
         results["without_trigram_index"] = {
             label: _time(console, path, max(3, repeat // 4))
             for label, path in queries.items() if label.startswith("commands")}

@@ -21,9 +21,12 @@ def _met(ok: bool | None) -> str:
 def _throughput(r: dict[str, Any]) -> list[Row]:
     rows = []
     for mode, m in r["modes"].items():
+        # Issue 16's targets: the recorded path (every byte encrypted and chained before it
+        # is forwarded) within x2.5, SFTP relayed as operations within x1.5.
+        limit = 2.5 if mode == "exec cat" else 1.5
         rows.append((f"1. bulk {r['size_mb']} MB, {mode}", f"{m['bastion_s']} s ({m['bastion_mb_s']} MB/s)",
-                     f"{m['direct_s']} s ({m['direct_mb_s']} MB/s)", f"x{m['ratio']}", "<= x1.5",
-                     _met(m["ratio"] <= 1.5)))
+                     f"{m['direct_s']} s ({m['direct_mb_s']} MB/s)", f"x{m['ratio']}", f"<= x{limit}",
+                     _met(m["ratio"] <= limit)))
     return rows
 
 
