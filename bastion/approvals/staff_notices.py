@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bastion.context import Bastion
 from bastion.i18n import N_
-from bastion.i18n.catalogue import translator
+from bastion.i18n.catalogue import Translator, translator
 from bastion.models import NotificationOutbox, StaffRole, StaffUser
 
 ROLES_CHANGED = "staff.roles"
@@ -79,16 +79,25 @@ def staff_with_role(session: Session, role: str) -> list[StaffUser]:
         .where(StaffRole.role == role, StaffUser.active.is_(True)).order_by(StaffUser.id)))
 
 
-def _roles(roles: Iterable[str]) -> str:
-    return ", ".join(sorted(roles)) or "-"
+# Roles as staff read them in a message (the webhook's details keep the codes).
+ROLE_NAMES = {"admin": N_("administrator"), "approver": N_("approver"), "dpo": N_("DPO")}
+ROLE_LISTS = ("before", "after")
+
+
+def _roles_read(_: Translator, roles: Iterable[str]) -> str:
+    names = _.table(ROLE_NAMES)
+    return ", ".join(names.get(role, role) for role in sorted(roles)) or "-"
 
 
 def enqueue(session: Session, core: Bastion, *, kind: str, event: str,
             recipients: Iterable[StaffUser], path: str, values: Mapping[str, object]) -> int:
     """Queue one e-mail per recipient with an address (each once) and the webhook; returns
     how many messages were queued."""
-    text = {key: (", ".join(sorted(value)) if isinstance(value, list | tuple | set) else value)
+    text = {key: ((", ".join(sorted(value)) or "-") if isinstance(value, list | tuple | set)
+                  else value)
             for key, value in values.items()}
+    roles = {key: value for key, value in values.items()
+             if key in ROLE_LISTS and isinstance(value, list | tuple | set)}
     url = f"{core.settings.web.public_url}{path}"
     queued = 0
     if core.settings.smtp.host:
@@ -101,7 +110,8 @@ def enqueue(session: Session, core: Bastion, *, kind: str, event: str,
             language = _.language
             subject, sentence = (_(message) for message in _EVENTS[event])
             frame_subject, frame_body = (_(message) for message in _FRAME)
-            values_here = {"before": "-", "after": "-", "reason": "-", **text}
+            values_here = {"before": "-", "after": "-", "reason": "-", **text,
+                           **{key: _roles_read(_, value) for key, value in roles.items()}}
             session.add(NotificationOutbox(
                 kind=kind, channel="email", recipient=person.email, language=language,
                 subject=frame_subject.format(subject=subject.format(**values_here))[:300],
@@ -129,7 +139,7 @@ def roles_changed(session: Session, core: Bastion, *, event: str, subject: Staff
         recipients += staff_with_role(session, "admin")
     return enqueue(session, core, kind=ROLES_CHANGED, event=event, recipients=recipients,
                    path=path, values={"username": subject.username, "actor": actor,
-                                      "before": _roles(before), "after": _roles(after),
+                                      "before": sorted(before), "after": sorted(after),
                                       "proposer": proposer, "reason": reason or "-"})
 
 

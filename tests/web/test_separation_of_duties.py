@@ -195,6 +195,9 @@ def test_granting_a_role_waits_for_a_second_persons_key(hospital: Hospital) -> N
     assert replay.status_code == 409
     told = {(m.recipient, m.subject) for m in outbox(core, "staff.roles")}
     assert any(r == "chloe@chu.example" and "mallory" in s for r, s in told)
+    # Roles are named in the reader's words, never as codes (staff default to French).
+    bodies = [m.body for m in outbox(core, "staff.roles") if m.channel == "email"]
+    assert bodies and all("approbateur" in body and "approver" not in body for body in bodies)
 
 
 def test_a_new_approver_does_not_count_towards_dual_approval(hospital: Hospital) -> None:
