@@ -43,23 +43,59 @@ async def _watch_for_ctrl_c(process: asyncssh.SSHServerProcess[bytes], pressed: 
             return
 
 
+class _Waiting:
+    """What every wait of a technician's channel shares: on a terminal, Ctrl-C cancels it
+    and a progress line is redrawn every few seconds; the caller polls once a second."""
+
+    def __init__(self, owner: ProxyConnection,
+                 process: asyncssh.SSHServerProcess[bytes] | None) -> None:
+        self._owner, self._process = owner, process
+        self._terminal = process is not None and bool(process.get_terminal_type())
+        self._pressed = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+        self.started = self._last_progress = time.monotonic()
+
+    async def __aenter__(self) -> _Waiting:
+        if self._terminal:
+            assert self._process is not None
+            self._watcher = asyncio.create_task(_watch_for_ctrl_c(self._process, self._pressed))
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+
+    @property
+    def cancelled(self) -> bool:
+        return self._pressed.is_set()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def progress(self, line: str) -> None:
+        if self._terminal and time.monotonic() - self._last_progress >= PROGRESS_SECONDS:
+            self._last_progress = time.monotonic()
+            self._owner.say(self._process, end="\r")(line)
+
+    async def pause(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._pressed.wait(), POLL_SECONDS)
+
+
 async def wait_for_approval(owner: ProxyConnection, request_id: int,
                             process: asyncssh.SSHServerProcess[bytes] | None) -> None:
     """Return once the request is approved; raise RequestNotApproved otherwise."""
     core = owner.core
     limit = core.settings.ssh.approval_wait_minutes * 60
-    started = time.monotonic()
     say = owner.say(process)
     _ = owner.tr
     say(_("bastion: request {request} is waiting for approval by the hospital's IT "
           "(up to {minutes} min; Ctrl-C cancels it).", request=request_id, minutes=limit // 60))
-    cancelled = asyncio.Event()
-    watcher = None
-    if process is not None and process.get_terminal_type():
-        watcher = asyncio.create_task(_watch_for_ctrl_c(process, cancelled))
-    last_progress = started
     actor = Actor(f"technician:{owner.technician}", "technician")
-    try:
+    async with _Waiting(owner, process) as waiting:
         while True:
             request = await owner.service.call(get_request, core, request_id)
             if request.status == "approved":
@@ -68,30 +104,20 @@ async def wait_for_approval(owner: ProxyConnection, request_id: int,
                 return
             if request.status != "pending":
                 raise RequestNotApproved(_ended(request_id, request.status, request, _))
-            waited = time.monotonic() - started
-            if cancelled.is_set() or waited >= limit:
-                why = ("cancelled by the technician" if cancelled.is_set() else
+            if waiting.cancelled or waiting.elapsed >= limit:
+                why = ("cancelled by the technician" if waiting.cancelled else
                        f"no answer within {limit // 60} min")
                 with contextlib.suppress(Exception):
                     await owner.service.call(cancel_request, core, request_id, actor=actor,
                                              reason=why)
                 raise RequestNotApproved(
                     _("request {request} cancelled by the technician: it is cancelled.",
-                      request=request_id) if cancelled.is_set() else
+                      request=request_id) if waiting.cancelled else
                     _("request {request} got no answer within {minutes} min: it is cancelled.",
                       request=request_id, minutes=limit // 60))
-            if process is not None and process.get_terminal_type() and \
-                    time.monotonic() - last_progress >= PROGRESS_SECONDS:
-                last_progress = time.monotonic()
-                owner.say(process, end="\r")(_("  waiting for approval: {elapsed}",
-                                               elapsed=_elapsed(waited)))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(cancelled.wait(), POLL_SECONDS)
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            waiting.progress(_("  waiting for approval: {elapsed}",
+                               elapsed=_elapsed(waiting.elapsed)))
+            await waiting.pause()
 
 
 def _ended(request_id: int, status: str, request: object, _: Translator) -> str:
@@ -112,13 +138,8 @@ async def wait_for_acknowledgement(owner: ProxyConnection, asked: Acknowledgemen
     (after ending it, audited) when its time is up or the technician cancels it."""
     core = owner.core
     _ = owner.tr
-    cancelled = asyncio.Event()
-    watcher = None
-    if process is not None and process.get_terminal_type():
-        watcher = asyncio.create_task(_watch_for_ctrl_c(process, cancelled))
-    started = last_progress = time.monotonic()
     actor = Actor(f"technician:{owner.technician}", "technician")
-    try:
+    async with _Waiting(owner, process) as waiting:
         while True:
             state, late = await owner.service.call(acknowledgement_state, core,
                                                    asked.request_id)
@@ -127,27 +148,18 @@ async def wait_for_acknowledgement(owner: ProxyConnection, asked: Acknowledgemen
             if state != "acknowledging":
                 raise RequestNotApproved(_("emergency {request} was {status}.",
                                            request=asked.request_id, status=state))
-            if cancelled.is_set() or late:
-                why = ("cancelled by the technician" if cancelled.is_set() else
+            if waiting.cancelled or late:
+                why = ("cancelled by the technician" if waiting.cancelled else
                        "no on-call approver acknowledged it in time")
                 ended = await owner.service.call(give_up, core, asked.request_id, why=why,
                                                  actor=actor)
                 if ended:
                     raise RequestNotApproved(
                         _("emergency {request} refused: cancelled by the technician.",
-                          request=asked.request_id) if cancelled.is_set() else
+                          request=asked.request_id) if waiting.cancelled else
                         _("emergency {request} refused: no on-call approver acknowledged it in "
                           "time; call the hospital's IT on-call line.", request=asked.request_id))
                 continue  # acknowledged at the last moment
-            if process is not None and process.get_terminal_type() and \
-                    time.monotonic() - last_progress >= PROGRESS_SECONDS:
-                last_progress = time.monotonic()
-                owner.say(process, end="\r")(_("  waiting for an on-call approver: {elapsed}",
-                                               elapsed=_elapsed(time.monotonic() - started)))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(cancelled.wait(), POLL_SECONDS)
-    finally:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            waiting.progress(_("  waiting for an on-call approver: {elapsed}",
+                               elapsed=_elapsed(waiting.elapsed)))
+            await waiting.pause()
