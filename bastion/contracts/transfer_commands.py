@@ -71,10 +71,6 @@ def _uncheckable(tool: str, why: Phrase) -> UncheckableTransfer:
     return UncheckableTransfer(tool, why.english(), why)
 
 
-def _why(message: str, **params: object) -> Phrase:
-    return Phrase.of(message, **params)
-
-
 def parse_transfer(command: str) -> TransferCommand | UncheckableTransfer | None:
     """The transfer ``command`` runs, or ``None`` if it is not an scp or rsync server."""
     tool = _transfer_tool(command)
@@ -83,15 +79,16 @@ def parse_transfer(command: str) -> TransferCommand | UncheckableTransfer | None
     # Backslashes are how rsync escapes spaces; shlex reads them as the shell does.
     specials = SHELL_SPECIALS.findall(command.replace("\\ ", " "))
     if specials:
-        return _uncheckable(tool, _why(N_("the character {character} would be interpreted by "
-                                          "the server's shell"), character=repr(specials[0])))
+        return _uncheckable(tool, Phrase.of(N_("the character {character} would be "
+                                               "interpreted by the server's shell"),
+                                            character=repr(specials[0])))
     try:
         words = shlex.split(command)
     except ValueError as exc:
-        return _uncheckable(tool, _why(N_("the command line cannot be read ({error})"),
-                                       error=str(exc)))
+        return _uncheckable(tool, Phrase.of(N_("the command line cannot be read ({error})"),
+                                            error=str(exc)))
     if not words or posixpath.basename(words[0]) != tool:
-        return _uncheckable(tool, _why(N_("{tool} is run through another command"), tool=tool))
+        return _uncheckable(tool, Phrase.of(N_("{tool} is run through another command"), tool=tool))
     parse = _parse_scp if tool == "scp" else _parse_rsync
     # A quoted '~' is a plain name to the shell, an unquoted one the home folder: with quotes
     # about, a path starting with '~' is ambiguous to us and refused.
@@ -134,12 +131,12 @@ def _paths(words: list[str], quoted: bool) -> tuple[str, ...] | Phrase:
     out = []
     for word in words:
         if not word:
-            return _why(N_("an empty path cannot be checked"))
+            return Phrase.of(N_("an empty path cannot be checked"))
         if word.startswith("-"):
-            return _why(N_("the path {path} looks like an option"), path=repr(word))
+            return Phrase.of(N_("the path {path} looks like an option"), path=repr(word))
         path = _home_relative(word, quoted)
         if path is None:
-            return _why(N_("the path {path} may name another account's home"), path=repr(word))
+            return Phrase.of(N_("the path {path} may name another account's home"), path=repr(word))
         out.append(path)
     return tuple(out)
 
@@ -154,18 +151,18 @@ def _parse_scp(words: list[str], quoted: bool) -> TransferCommand | Phrase:
             break
         unknown = set(word[1:]) - SCP_FLAGS
         if unknown or len(word) < 2:
-            return _why(N_("scp option {option} cannot be checked"), option=word)
+            return Phrase.of(N_("scp option {option} cannot be checked"), option=word)
         flags |= set(word[1:])
     if ("f" in flags) == ("t" in flags):
-        return _why(N_("scp must either send (-f) or receive (-t)"))
+        return Phrase.of(N_("scp must either send (-f) or receive (-t)"))
     paths = _paths(words[index:], quoted)
     if isinstance(paths, Phrase):
         return paths
     if not paths:
-        return _why(N_("scp names no path"))
+        return Phrase.of(N_("scp names no path"))
     download = "f" in flags
     if not download and len(paths) != 1:
-        return _why(N_("scp -t takes one destination"))
+        return Phrase.of(N_("scp -t takes one destination"))
     return TransferCommand("scp", "download" if download else "upload", paths,
                            recursive="r" in flags)
 
@@ -180,7 +177,7 @@ def _parse_rsync(words: list[str], quoted: bool) -> TransferCommand | Phrase:
         if word.startswith("--"):
             name = word[2:].split("=", 1)[0]
             if name not in RSYNC_LONG:
-                return _why(N_("rsync option --{option} cannot be checked"), option=name)
+                return Phrase.of(N_("rsync option --{option} cannot be checked"), option=name)
             long_options.add(name)
             continue
         letters, _, _capabilities = word[1:].partition("e")
@@ -188,22 +185,22 @@ def _parse_rsync(words: list[str], quoted: bool) -> TransferCommand | Phrase:
         if unknown:
             letter = sorted(unknown)[0]
             if letter == "s":
-                return _why(N_("rsync --secluded-args (-s) sends the paths where they cannot "
-                               "be seen"))
-            return _why(N_("rsync option -{option} cannot be checked"), option=letter)
+                return Phrase.of(N_("rsync --secluded-args (-s) sends the paths where they "
+                                    "cannot be seen"))
+            return Phrase.of(N_("rsync option -{option} cannot be checked"), option=letter)
         flags += letters
     if "server" not in long_options:
-        return _why(N_("rsync runs as a server only with --server"))
+        return Phrase.of(N_("rsync runs as a server only with --server"))
     if index >= len(words) or words[index] != ".":
-        return _why(N_("rsync's server arguments are not in the expected form"))
+        return Phrase.of(N_("rsync's server arguments are not in the expected form"))
     paths = _paths(words[index + 1:], quoted)
     if isinstance(paths, Phrase):
         return paths
     if not paths:
-        return _why(N_("rsync names no path"))
+        return Phrase.of(N_("rsync names no path"))
     download = "sender" in long_options
     if not download and len(paths) != 1:
-        return _why(N_("rsync receives into one destination"))
+        return Phrase.of(N_("rsync receives into one destination"))
     return TransferCommand("rsync", "download" if download else "upload", paths,
                            recursive="r" in flags,
                            changes_sources=download and bool(long_options & RSYNC_SOURCE_WRITES))
