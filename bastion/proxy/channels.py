@@ -91,7 +91,7 @@ class ChannelHandlers:
                 process.exit(status if status is not None else 255)
         except Refusal as refusal:
             end_reason = f"refused: {refusal}"
-            _tell(process, f"bastion: {refusal}")
+            _tell(process, owner.tr("bastion: {line}", line=str(refusal)))
             process.exit(1)
         except self.service.recordings.failure_types as failure:
             end_reason = await self._stop_unrecordable(owner, kind, failure, volume)

@@ -168,7 +168,7 @@ def test_a_french_contract_says_why_scp_cannot_be_checked_in_french(
     result = scenario.client.scp(f"{scenario.user}@127.0.0.1:{folder}/logs/*.log",
                                  str(out), port=scenario.proxy.port, legacy=True)
     assert result.returncode != 0
-    lines = bastion_lines(result.stderr)
+    lines = [line for line in result.stderr.decode().splitlines() if line.startswith("bastion")]
     assert lines == ["bastion : scp refusé : le caractère '*' serait interprété par le shell du "
                      "serveur, et le contrat TEST-1 limite les chemins de fichiers ; utilisez "
                      "plutôt sftp"], result.stderr
