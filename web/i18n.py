@@ -14,7 +14,7 @@ from flask_babel import Babel, get_locale, get_timezone, lazy_gettext
 
 from bastion.i18n import moment
 from bastion.i18n.catalogue import Translator, translator
-from bastion.i18n.verdicts import verdict_summary
+from bastion.i18n.verdicts import verdict_reasons, verdict_summary
 
 from . import signin_state
 from .identity import current_identity
@@ -80,13 +80,20 @@ def bastion_words() -> Translator:
 
 def verdict_line(verdict: dict[str, object] | None) -> str:
     """A stored contract check's one line ("refused: ..."), in the page's language."""
-    return verdict_summary(verdict or {}, bastion_words())
+    return verdict_summary(verdict or {}, bastion_words(), get_timezone())
+
+
+def verdict_details(verdict: dict[str, object] | None) -> list[str]:
+    """A stored contract check's detailed reasons, in the page's language and the reader's
+    time zone."""
+    return verdict_reasons(verdict or {}, bastion_words(), get_timezone())
 
 
 def install(app: Flask) -> None:
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["verdict_line"] = verdict_line
+    app.jinja_env.filters["verdict_reasons"] = verdict_details
     app.jinja_env.filters["role_names"] = role_names
     app.jinja_env.filters["category_name"] = category_name
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES

@@ -47,13 +47,21 @@ class Suspension:
                          target=self.target, review=self.campaign_id)
 
     @property
+    def detail(self) -> Phrase:
+        """The precise reason: whose access, which account, which line (approvers read it
+        in their language)."""
+        what = (Phrase.of(N_("suspended by access review {review}: not confirmed by {day}"),
+                          review=self.campaign_id, day=self.deadline)
+                if self.decision == "suspended"
+                else Phrase.of(N_("revoked by access review {review}"), review=self.campaign_id))
+        return Phrase.of(N_("access of {technician} to {account}@{target} {what} (line {line})"),
+                         technician=self.technician, account=self.account, target=self.target,
+                         what=what, line=self.line_id)
+
+    @property
     def reason(self) -> str:
-        """The audit log's precise reason: whose access, which account, which line."""
-        what = (f"suspended by access review {self.campaign_id}: not confirmed by "
-                f"{self.deadline.isoformat()}" if self.decision == "suspended"
-                else f"revoked by access review {self.campaign_id}")
-        return (f"access of {self.technician} to {self.account}@{self.target} {what} "
-                f"(line {self.line_id})")
+        """The audit log's precise reason, in English."""
+        return self.detail.english()
 
 
 def blocking_decision(session: Session, *, technician_id: int, target_id: int,

@@ -7,7 +7,8 @@ codes are an interface: never rename one, add new ones instead.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from bastion.i18n.marker import Phrase
 
@@ -95,7 +96,8 @@ class ApprovalError(Exception):
     """A refusal. ``reasons`` lists the details (e.g. the contract engine's reasons)."""
 
     def __init__(self, code: str, message: str, *, reasons: Sequence[str] = (),
-                 request_id: int | None = None, phrase: Phrase | None = None) -> None:
+                 request_id: int | None = None, phrase: Phrase | None = None,
+                 verdict: Mapping[str, Any] | None = None) -> None:
         if code not in CODES:
             # A typo in a code would silently break API clients: fail in tests instead.
             raise ValueError(f"unknown approvals error code {code!r}")
@@ -107,6 +109,9 @@ class ApprovalError(Exception):
         # The message as a catalogue phrase, when the person may read it in their language
         # (bastion.i18n); ``message`` stays the English text of the API and the audit.
         self.phrase = phrase
+        # The contract check behind the refusal, as stored with a request (its reasons as
+        # phrases too): the console shows it in the reader's words (bastion.i18n.verdicts).
+        self.verdict = dict(verdict or {})
 
     @property
     def status(self) -> int:
@@ -128,6 +133,6 @@ class OutOfContract(ApprovalError):
     """The contracts engine refuses the request; it was stored as denied with the reasons."""
 
     def __init__(self, message: str, *, reasons: Sequence[str], request_id: int | None,
-                 phrase: Phrase | None = None) -> None:
+                 phrase: Phrase | None = None, verdict: Mapping[str, Any] | None = None) -> None:
         super().__init__("out_of_contract", message, reasons=reasons, request_id=request_id,
-                         phrase=phrase)
+                         phrase=phrase, verdict=verdict)

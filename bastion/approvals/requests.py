@@ -160,7 +160,8 @@ def file_request(core: Bastion, *, technician: str, target: str, account: str | 
                               reasons=found.reasons, details=facts, **common)
             refusal = OutOfContract(f"request {request.id} is outside the contract: "
                                     f"{found.headline}", reasons=found.reasons,
-                                    request_id=request.id, phrase=verdict_phrase(found))
+                                    request_id=request.id, phrase=verdict_phrase(found),
+                                    verdict=found.verdict)
         else:
             core.audit.append(session, action="request.filed", outcome="ok",
                               reasons=[f"waiting for {request.approvals_required} approval(s)",
@@ -220,7 +221,8 @@ def amend_request(core: Bastion, request_id: int, *, actor: Actor,
         if denied:
             refusal = OutOfContract(f"request {request.id} is now outside the contract: "
                                     f"{found.headline}", reasons=found.reasons,
-                                    request_id=request.id)
+                                    request_id=request.id, phrase=verdict_phrase(found),
+                                    verdict=found.verdict)
         info = request_info(session, request)
     if refusal is not None:
         raise refusal

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from bastion.audit import Actor, AuditLog
+from bastion.i18n.marker import N_, Phrase, phrase_to_dict
 from bastion.models import AccessRequest, Technician
 
 from .errors import ApprovalError
@@ -32,11 +33,26 @@ def why_ungrantable(session: Session, request: AccessRequest,
     if not found.allowed or found.constraints is None:
         return found, list(found.reasons) or [found.headline]
     if found.version is None or found.version.id != request.contract_version_id:
-        ref = found.verdict.get("contract_reference") or "of this vendor"
-        version = found.version.version if found.version is not None else "?"
-        return found, [f"contract {ref} version {version} replaced the version this request "
-                       "was filed under; the technician must file a new request"]
+        return found, [_replaced(found).english()]
     return found, []
+
+
+def _replaced(found: Assessment) -> Phrase:
+    return Phrase.of(N_("contract {contract} version {version} replaced the version this "
+                        "request was filed under; the technician must file a new request"),
+                     contract=found.verdict.get("contract_reference")
+                     or Phrase(N_("of this vendor")),
+                     version=found.version.version if found.version is not None else "?")
+
+
+def _details(found: Assessment, reasons: list[str]) -> list[object]:
+    """``reasons`` as the phrases stored beside them, for approvers in their language (a
+    stale list from the previous verdict would no longer match the reasons)."""
+    if found.allowed:  # allowed, but under another version: the reason is the replacement
+        return [phrase_to_dict(_replaced(found))]
+    if reasons == list(found.reasons):
+        return list(found.verdict.get("details") or [])
+    return [found.verdict.get("phrase")]
 
 
 def refusal_code(found: Assessment) -> str:
@@ -50,7 +66,9 @@ def still_grantable(session: Session, request: AccessRequest, now: datetime) -> 
     if not reasons:
         return found
     raise ApprovalError(refusal_code(found), f"request {request.id} can no longer be granted: {reasons[0]}",
-                        reasons=reasons, request_id=request.id)
+                        reasons=reasons, request_id=request.id,
+                        verdict={"reasons": reasons, "details": _details(found, reasons),
+                                 "constraints": found.verdict.get("constraints")})
 
 
 def mark_ungrantable(session: Session, audit: AuditLog, request: AccessRequest,
@@ -60,6 +78,7 @@ def mark_ungrantable(session: Session, audit: AuditLog, request: AccessRequest,
     request.status, request.decided_at, request.updated_at = "denied", now, now
     request.verdict = {**(request.verdict or {}), "allowed": False, "reasons": reasons,
                        "summary": f"refused: {reasons[0]}", "checked_at": now.isoformat(),
+                       "details": _details(found, reasons),
                        "codes": list(found.verdict.get("codes") or []) or ["contract_changed"],
                        "no_longer_grantable": trigger, "refusal_code": refusal_code(found),
                        "constraints": None}

@@ -60,13 +60,14 @@ def assess(session: Session, *, technician: str, target: str, account: str | Non
         refused = sorted(set(channels) - constraints.channels)
         if refused:
             allowed = False
-            reasons = [f"channel {name} is not allowed by contract {decision.contract_reference}"
+            details = [Phrase.of(N_("channel {channel} is not allowed by contract {contract}"),
+                                 channel=name, contract=decision.contract_reference)
                        for name in refused]
+            reasons = [detail.english() for detail in details]
             headline = reasons[0]
-            line = Phrase.of(N_("channel {channel} is not allowed by contract {contract}"),
-                             channel=refused[0], contract=decision.contract_reference)
             verdict.update(allowed=False, reasons=reasons, summary=f"refused: {headline}",
-                           phrase=phrase_to_dict(line),
+                           phrase=phrase_to_dict(details[0]),
+                           details=[phrase_to_dict(detail) for detail in details],
                            codes=["channel_not_allowed"] * len(refused), constraints=None)
             constraints = None
     return Assessment(allowed, verdict, tuple(reasons), headline, constraints, version)

@@ -67,6 +67,9 @@ class Decision:
     phrase: Phrase | None = None
     language: str = "fr"
     time_zone: str = "Europe/Paris"
+    # Each reason as a catalogue phrase, in the order of ``reasons`` (None where there is
+    # none): approvers read them in their language, the audit keeps the English.
+    details: tuple[Phrase | None, ...] = ()
 
     def summary(self) -> str:
         if self.allowed:
@@ -78,6 +81,7 @@ class Decision:
         return {
             "allowed": self.allowed,
             "reasons": list(self.reasons),
+            "details": [phrase_to_dict(p) if p else None for p in self.details],
             "codes": list(self.codes),
             "summary": self.summary(),
             "phrase": phrase_to_dict(self.phrase) if self.phrase else None,
@@ -88,20 +92,25 @@ class Decision:
 
 @dataclass
 class _Findings:
-    failures: list[tuple[str, str, Phrase]] = field(default_factory=list)  # code, reason, line
-    checked: list[str] = field(default_factory=list)
+    failures: list[tuple[str, Phrase, Phrase]] = field(default_factory=list)  # code, detail, line
+    checked: list[Phrase] = field(default_factory=list)
 
-    def fail(self, code: str, reason: str, headline: Phrase | None = None) -> None:
-        """``reason`` goes to the audit trail (English); ``headline`` is the technician's
-        line, translated at the edge (the reason itself when they may read all of it)."""
-        self.failures.append((code, reason, headline or Phrase(reason)))
+    def fail(self, code: str, detail: Phrase, headline: Phrase | None = None) -> None:
+        """``detail`` is everything that is wrong: its English is the audit trail's reason,
+        approvers read it in their language. ``headline`` is the technician's line (the
+        detail itself when they may read all of it); both are translated at the edge."""
+        self.failures.append((code, detail, headline or detail))
+
+    def check(self, message: str, **params: object) -> None:
+        self.checked.append(Phrase.of(message, **params))
 
 
 def refuse(reference: str, code: str, reason: str, headline: Phrase,
-           language: str = "fr") -> Decision:
-    """A denial decided before a contract could be consulted (e.g. none is current)."""
+           language: str = "fr", detail: Phrase | None = None) -> Decision:
+    """A denial decided before a contract could be consulted (e.g. none is current).
+    ``detail``: the reason as a catalogue phrase, when its English is ``reason``."""
     return Decision(False, (reason,), None, reference, (code,), headline.english(), headline,
-                    language)
+                    language, details=(detail,))
 
 
 def matching_rules(contract: Contract, target: TargetFacts) -> list[TargetRule]:
@@ -126,17 +135,19 @@ def decide(contract: Contract, query: AccessQuery) -> Decision:
     try:
         return _decide(contract, query)
     except Exception as exc:  # noqa: BLE001 - invariant 2: an error in policy denies
-        return refuse(contract.reference, "policy_error", f"policy error: {exc!r}",
+        detail = Phrase.of(N_("policy error: {error}"), error=repr(exc))
+        return refuse(contract.reference, "policy_error", detail.english(),
                       Phrase(N_("internal error: access refused; contact the hospital's IT")),
-                      contract.language)
+                      contract.language, detail)
 
 
 def _decide(contract: Contract, query: AccessQuery) -> Decision:
     if query.at.tzinfo is None or (query.window_end and query.window_end.tzinfo is None):
         # A naive time here would be read in the server's zone: refuse rather than guess.
-        return refuse(contract.reference, "naive_time", "the time asked about has no time zone",
+        detail = Phrase(N_("the time asked about has no time zone"))
+        return refuse(contract.reference, "naive_time", detail.english(),
                       Phrase(N_("internal error: the bastion could not tell the time; try again")),
-                      contract.language)
+                      contract.language, detail)
     found = _Findings()
     ref = contract.reference
     zone = contract.zone
@@ -145,16 +156,17 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
 
     info = contract.contract
     if at < day_start(info.valid_from, zone):
-        found.fail("contract_not_yet_valid", f"contract {ref} is valid only from {info.valid_from}",
+        found.fail("contract_not_yet_valid",
                    Phrase.of(N_("contract {contract} is valid only from {day}"), contract=ref,
                              day=info.valid_from))
     elif at >= day_end(info.valid_until, zone):
-        found.fail("contract_expired", f"contract {ref} expired on {info.valid_until}",
+        found.fail("contract_expired",
                    Phrase.of(N_("contract {contract} expired on {day}"), contract=ref,
                              day=info.valid_until))
     else:
         ends[Phrase(N_("the contract's end"))] = day_end(info.valid_until, zone)
-        found.checked.append(f"contract {ref} valid {info.valid_from} to {info.valid_until}")
+        found.check(N_("contract {contract} valid {start} to {end}"), contract=ref,
+                    start=info.valid_from, end=info.valid_until)
 
     _check_technician(contract, query, found, ends)
     _check_hds(contract, query, found, ends)
@@ -162,11 +174,12 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
     rules = matching_rules(contract, target)
     if not rules:
         found.fail("target_out_of_scope",
-                   f"target {target.name} matches no target rule of contract {ref}",
+                   Phrase.of(N_("target {target} matches no target rule of contract {contract}"),
+                             target=target.name, contract=ref),
                    Phrase.of(N_("target {target} is outside contract {contract}'s scope"),
                              target=target.name, contract=ref))
     else:
-        found.checked.append(f"target {target.name} in scope")
+        found.check(N_("target {target} in scope"), target=target.name)
     _check_data(contract, target, found)
     account = _check_account(contract, query, rules, found)
     if query.break_glass:
@@ -181,30 +194,32 @@ def _decide(contract: Contract, query: AccessQuery) -> Decision:
         at + timedelta(minutes=contract.scope.max_session_minutes))
     if query.window_end is not None:
         if query.window_end <= at:
-            found.fail("empty_request", "the requested end is not after the requested start",
+            found.fail("empty_request",
                        Phrase(N_("the requested end is not after the requested start")))
         if query.whole_window:
             _check_whole_window(contract, query.window_end, ends, found)
         ends[Phrase(N_("the requested end"))] = query.window_end
 
     if found.failures:
-        codes, reasons, headlines = zip(*found.failures, strict=True)
-        return Decision(False, tuple(reasons), None, ref, tuple(codes), headlines[0].english(),
-                        headlines[0], contract.language, contract.time_zone)
+        codes, details, headlines = zip(*found.failures, strict=True)
+        return Decision(False, tuple(d.english() for d in details), None, ref, tuple(codes),
+                        headlines[0].english(), headlines[0], contract.language,
+                        contract.time_zone, tuple(details))
 
     if account is None:  # unreachable without a failure above; fail closed regardless
-        return refuse(ref, "account_none", f"no account settled on {target.name}",
-                      Phrase.of(N_("no account settled on {target}"), target=target.name),
-                      contract.language)
+        line = Phrase.of(N_("no account settled on {target}"), target=target.name)
+        return refuse(ref, "account_none", line.english(), line, contract.language, line)
     bound = min(ends, key=lambda name: ends[name])
     latest_end = ends[bound]
-    found.checked.append(f"access ends {_local(latest_end, contract)} ({bound.english()})")
+    found.check(N_("access ends {end} ({bound})"), end=latest_end.astimezone(contract.zone),
+                bound=bound)
     constraints = _constraints(contract, query, account, latest_end)
     headline = Phrase.of(N_("{account}@{target} until {until} under contract {contract}"),
                          account=account, target=target.name,
                          until=latest_end.astimezone(contract.zone), contract=ref)
-    return Decision(True, tuple(found.checked), constraints, ref, (), headline.english(),
-                    headline, contract.language, contract.time_zone)
+    return Decision(True, tuple(p.english() for p in found.checked), constraints, ref, (),
+                    headline.english(), headline, contract.language, contract.time_zone,
+                    tuple(found.checked))
 
 
 def _check_whole_window(contract: Contract, end: datetime, ends: dict[Phrase, datetime],
@@ -212,10 +227,11 @@ def _check_whole_window(contract: Contract, end: datetime, ends: dict[Phrase, da
     """A window that ends after the contract's ceiling is refused, naming the ceiling."""
     bound = min(ends, key=lambda name: ends[name])
     if end > ends[bound]:
-        latest = _local(ends[bound], contract)
         found.fail("window_too_long",
-                   f"the requested end {_local(end, contract)} is after {bound.english()} "
-                   f"({latest}): ask for an end no later than {latest}",
+                   Phrase.of(N_("the requested end {end} is after {bound} ({latest}): ask for "
+                                "an end no later than {latest}"),
+                             end=end.astimezone(contract.zone), bound=bound,
+                             latest=ends[bound].astimezone(contract.zone)),
                    Phrase.of(N_("the window asked for ends after {bound}: ask for an end no "
                                 "later than {latest}"),
                              bound=bound, latest=ends[bound].astimezone(contract.zone)))
@@ -227,27 +243,29 @@ def _check_technician(contract: Contract, query: AccessQuery, found: _Findings,
     entry = contract.technician(query.technician)
     if entry is None:
         found.fail("technician_not_named",
-                   f"technician {query.technician} is not named in contract {ref}",
                    Phrase.of(N_("technician {technician} is not named in contract {contract}"),
                              technician=query.technician, contract=ref))
         return
     if entry.employer not in contract.employers():
         found.fail("employer_not_declared",
-                   f"technician {entry.id}'s employer {entry.employer!r} is neither the vendor "
-                   f"nor a declared subprocessor of contract {ref}",
+                   Phrase.of(N_("technician {technician}'s employer {employer} is neither the "
+                                "vendor nor a declared subprocessor of contract {contract}"),
+                             technician=entry.id, employer=repr(entry.employer), contract=ref),
                    Phrase.of(N_("your employer is not declared in contract {contract}"),
                              contract=ref))
     if entry.valid_until is not None:
         end = day_end(entry.valid_until, contract.zone)
         if query.at >= end:
             found.fail("technician_expired",
-                       f"technician {entry.id}'s authorisation under contract {ref} ended on "
-                       f"{entry.valid_until}",
+                       Phrase.of(N_("technician {technician}'s authorisation under contract "
+                                    "{contract} ended on {day}"),
+                                 technician=entry.id, contract=ref, day=entry.valid_until),
                        Phrase.of(N_("your authorisation under contract {contract} ended on "
                                     "{day}"), contract=ref, day=entry.valid_until))
             return
         ends[Phrase(N_("the technician's own end date"))] = end
-    found.checked.append(f"technician {entry.id} named, employed by {entry.employer}")
+    found.check(N_("technician {technician} named, employed by {employer}"),
+                technician=entry.id, employer=entry.employer)
 
 
 def _check_hds(contract: Contract, query: AccessQuery, found: _Findings,
@@ -261,23 +279,26 @@ def _check_hds(contract: Contract, query: AccessQuery, found: _Findings,
     certificate = contract.contract.hds_certificate
     if certificate is None:
         found.fail("hds_certificate_missing",
-                   f"contract {contract.reference} records no HDS certificate, and target "
-                   f"{query.target.name} holds {', '.join(health)} data",
+                   Phrase.of(N_("contract {contract} records no HDS certificate, and target "
+                                "{target} holds {categories} data"),
+                             contract=contract.reference, target=query.target.name,
+                             categories=", ".join(health)),
                    Phrase.of(N_("contract {contract} has no HDS certificate for health data; "
                                 "the hospital's IT must record it"),
                              contract=contract.reference))
     elif query.at >= day_end(certificate.valid_until, contract.zone):
         found.fail("hds_certificate_expired",
-                   f"the vendor's HDS certificate {certificate.number} expired on "
-                   f"{certificate.valid_until}; target {query.target.name} holds "
-                   f"{', '.join(health)} data",
+                   Phrase.of(N_("the vendor's HDS certificate {number} expired on {day}; "
+                                "target {target} holds {categories} data"),
+                             number=certificate.number, day=certificate.valid_until,
+                             target=query.target.name, categories=", ".join(health)),
                    Phrase.of(N_("the vendor's HDS certificate expired on {day}: no access to "
                                 "health data until the contract records a valid one"),
                              day=certificate.valid_until))
     else:
         ends[Phrase(N_("the HDS certificate's end"))] = day_end(certificate.valid_until, contract.zone)
-        found.checked.append(f"HDS certificate {certificate.number} valid until "
-                             f"{certificate.valid_until}")
+        found.check(N_("HDS certificate {number} valid until {day}"),
+                    number=certificate.number, day=certificate.valid_until)
 
 
 def _check_data(contract: Contract, target: TargetFacts, found: _Findings) -> None:
@@ -286,8 +307,9 @@ def _check_data(contract: Contract, target: TargetFacts, found: _Findings) -> No
         # Nothing says what the server holds, so nothing says the contract covers it:
         # no contract opens an unclassified target (fail closed).
         found.fail("target_unclassified",
-                   f"target {target.name} has no data category, so no contract can cover it; "
-                   f"an admin must classify it (bastion targets reclassify {target.name} --data ...)",
+                   Phrase.of(N_("target {target} has no data category, so no contract can "
+                                "cover it; an admin must classify it (bastion targets "
+                                "reclassify {target} --data ...)"), target=target.name),
                    Phrase.of(N_("target {target} is not classified yet; ask the hospital's IT "
                                 "to classify it"), target=target.name))
         return
@@ -295,14 +317,18 @@ def _check_data(contract: Contract, target: TargetFacts, found: _Findings) -> No
     if extra:
         listed = ", ".join(extra)
         found.fail("data_out_of_scope",
-                   f"target {target.name} holds {listed} data, outside contract "
-                   f"{contract.reference}'s data scope ({', '.join(sorted(allowed)) or 'none'})",
+                   Phrase.of(N_("target {target} holds {categories} data, outside contract "
+                                "{contract}'s data scope ({allowed})") if allowed else
+                             N_("target {target} holds {categories} data, outside contract "
+                                "{contract}'s data scope (none)"),
+                             target=target.name, categories=listed, contract=contract.reference,
+                             allowed=", ".join(sorted(allowed))),
                    Phrase.of(N_("target {target} holds {categories} data, outside contract "
                                 "{contract}'s scope"),
                              target=target.name, categories=listed, contract=contract.reference))
     else:
-        held = ", ".join(sorted(target.data_categories)) or "none"
-        found.checked.append(f"data categories held ({held}) within the contract's scope")
+        found.check(N_("data categories held ({categories}) within the contract's scope"),
+                    categories=", ".join(sorted(target.data_categories)))
 
 
 def _check_account(contract: Contract, query: AccessQuery, rules: list[TargetRule],
@@ -312,34 +338,39 @@ def _check_account(contract: Contract, query: AccessQuery, rules: list[TargetRul
                if a in target.accounts]
     if query.account is not None:
         if query.account not in target.accounts:
-            found.fail("account_unknown", f"target {target.name} has no account {query.account}",
+            found.fail("account_unknown",
                        Phrase.of(N_("target {target} has no account {account}"),
                                  target=target.name, account=query.account))
         elif query.account not in allowed:
             found.fail("account_not_allowed",
-                       f"account {query.account} on {target.name} is not allowed by contract "
-                       f"{ref} (allowed there: {', '.join(allowed) or 'none'})",
+                       Phrase.of(N_("account {account} on {target} is not allowed by contract "
+                                    "{contract} (allowed there: {allowed})") if allowed else
+                                 N_("account {account} on {target} is not allowed by contract "
+                                    "{contract} (allowed there: none)"),
+                                 account=query.account, target=target.name, contract=ref,
+                                 allowed=", ".join(allowed)),
                        Phrase.of(N_("account {account} on {target} is not allowed by contract "
                                     "{contract}"),
                                  account=query.account, target=target.name, contract=ref))
         else:
-            found.checked.append(f"account {query.account} allowed")
+            found.check(N_("account {account} allowed"), account=query.account)
             return query.account
         return None
     if not rules:
         return None  # already refused as out of scope; no account to settle
     if len(allowed) == 1:
-        found.checked.append(f"account {allowed[0]} (the only one allowed on {target.name})")
+        found.check(N_("account {account} (the only one allowed on {target})"),
+                    account=allowed[0], target=target.name)
         return allowed[0]
     if not allowed:
         found.fail("account_none",
-                   f"contract {ref} allows no account that exists on {target.name}",
                    Phrase.of(N_("contract {contract} allows no account that exists on {target}"),
                              contract=ref, target=target.name))
     else:
         found.fail("account_ambiguous",
-                   f"contract {ref} allows several accounts on {target.name} "
-                   f"({', '.join(allowed)}) and none was named",
+                   Phrase.of(N_("contract {contract} allows several accounts on {target} "
+                                "({accounts}) and none was named"),
+                             contract=ref, target=target.name, accounts=", ".join(allowed)),
                    Phrase.of(N_("several accounts are possible on {target}: name one, as "
                                 "{technician}+{target}+ACCOUNT"),
                              target=target.name, technician=query.technician))
@@ -351,13 +382,12 @@ def _check_break_glass(contract: Contract, query: AccessQuery, found: _Findings,
     rules = contract.approval.break_glass
     if not rules.allowed:
         found.fail("break_glass_not_allowed",
-                   f"contract {contract.reference} does not allow break-glass access",
                    Phrase.of(N_("contract {contract} does not allow break-glass access"),
                              contract=contract.reference))
         return
     ends[Phrase.of(N_("the break-glass maximum, {minutes} min"), minutes=rules.max_minutes)] = (
         query.at + timedelta(minutes=rules.max_minutes))
-    found.checked.append("break-glass allowed by the contract")
+    found.check(N_("break-glass allowed by the contract"))
 
 
 def _check_window(contract: Contract, query: AccessQuery, found: _Findings,
@@ -366,7 +396,8 @@ def _check_window(contract: Contract, query: AccessQuery, found: _Findings,
     until = open_until(windows, contract.zone, query.at)
     if until is not None:
         ends[Phrase(N_("the maintenance window's end"))] = until
-        found.checked.append(f"inside a maintenance window (until {_local(until, contract)})")
+        found.check(N_("inside a maintenance window (until {until})"),
+                    until=until.astimezone(contract.zone))
         return
     upcoming = next_opening(windows, contract.zone, query.at)
     contract_end = day_end(contract.contract.valid_until, contract.zone)
@@ -375,8 +406,9 @@ def _check_window(contract: Contract, query: AccessQuery, found: _Findings,
     else:
         when = Phrase.of(N_("the next window opens {at}"), at=upcoming.astimezone(contract.zone))
     found.fail("outside_window",
-               f"{_local(query.at, contract)} is outside contract {contract.reference}'s "
-               f"maintenance windows; {when.english()}",
+               Phrase.of(N_("{at} is outside contract {contract}'s maintenance windows; {when}"),
+                         at=query.at.astimezone(contract.zone), contract=contract.reference,
+                         when=when),
                Phrase.of(N_("outside the maintenance windows of contract {contract}; {when}"),
                          contract=contract.reference, when=when))
 
@@ -414,8 +446,10 @@ def _check_channel(contract: Contract, query: AccessQuery, found: _Findings) -> 
     if held and (query.channel in ("shell", "exec", "forward")
                  or (query.channel == REQUEST and contract.channels.sftp.access == "none")):
         found.fail("break_glass_read_only",
-                   f"target {query.target.name} holds {', '.join(held)} data: an emergency "
-                   f"access there is read-only (SFTP read), and {query.channel} is not",
+                   Phrase.of(N_("target {target} holds {categories} data: an emergency access "
+                                "there is read-only (SFTP read), and {channel} is not"),
+                             target=query.target.name, categories=", ".join(held),
+                             channel=query.channel),
                    Phrase.of(N_("an emergency access on {target} (health data) is read-only: "
                                 "SFTP read only; for more, ask an approver for a normal request"),
                              target=query.target.name))
@@ -423,15 +457,15 @@ def _check_channel(contract: Contract, query: AccessQuery, found: _Findings) -> 
     if query.channel == REQUEST:
         return
     if query.channel not in QUERY_CHANNELS:
-        found.fail("channel_unknown", f"unknown channel {query.channel!r}",
+        found.fail("channel_unknown",
+                   Phrase.of(N_("unknown channel {channel}"), channel=repr(query.channel)),
                    Phrase.of(N_("unknown channel {channel}"), channel=query.channel))
     elif query.channel not in contract.allowed_channels():
         found.fail("channel_not_allowed",
-                   f"channel {query.channel} is not allowed by contract {contract.reference}",
                    Phrase.of(N_("channel {channel} is not allowed by contract {contract}"),
                              channel=query.channel, contract=contract.reference))
     else:
-        found.checked.append(f"channel {query.channel} allowed")
+        found.check(N_("channel {channel} allowed"), channel=query.channel)
 
 
 def _check_concurrency(contract: Contract, query: AccessQuery, found: _Findings) -> None:
@@ -439,16 +473,19 @@ def _check_concurrency(contract: Contract, query: AccessQuery, found: _Findings)
         return  # a window asked for (often ahead) is not a session opened now
     scope = contract.scope
     if query.active_sessions >= scope.max_concurrent_sessions:
-        per = "per technician" if scope.concurrency == "technician" else "for the whole vendor"
+        per = (Phrase(N_("per technician")) if scope.concurrency == "technician"
+               else Phrase(N_("for the whole vendor")))
         found.fail("too_many_sessions",
-                   f"{query.active_sessions} live session(s) already; contract "
-                   f"{contract.reference} allows {scope.max_concurrent_sessions} {per}",
+                   Phrase.of(N_("{sessions} live session(s) already; contract {contract} "
+                                "allows {allowed} {per}"),
+                             sessions=query.active_sessions, contract=contract.reference,
+                             allowed=scope.max_concurrent_sessions, per=per),
                    Phrase.of(N_("too many sessions already open (contract {contract} allows "
                                 "{allowed}); close one and try again"),
                              contract=contract.reference, allowed=scope.max_concurrent_sessions))
     else:
-        found.checked.append(f"{query.active_sessions} of {scope.max_concurrent_sessions} "
-                             "concurrent sessions in use")
+        found.check(N_("{sessions} of {allowed} concurrent sessions in use"),
+                    sessions=query.active_sessions, allowed=scope.max_concurrent_sessions)
 
 
 def _constraints(contract: Contract, query: AccessQuery, account: str,
@@ -485,7 +522,3 @@ def _constraints(contract: Contract, query: AccessQuery, account: str,
         acknowledgement_minutes=contract.approval.break_glass.acknowledgement_minutes
         if on_call else 0,
     )
-
-
-def _local(instant: datetime, contract: Contract) -> str:
-    return instant.astimezone(contract.zone).strftime("%Y-%m-%d %H:%M %Z")

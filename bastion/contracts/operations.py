@@ -126,7 +126,7 @@ def check_transfer(constraints: Constraints, transfer: TransferCommand | Uncheck
     if isinstance(transfer, UncheckableTransfer):
         return _refused(N_("{tool} refused: {reason}, and contract {contract} limits file "
                            "paths; use sftp instead"),
-                        tool=tool, reason=transfer.reason, contract=ref)
+                        tool=tool, reason=transfer.phrase or transfer.reason, contract=ref)
     writes = transfer.direction == "upload" or transfer.changes_sources
     if writes and rules.access != "read-write":
         return _refused(N_("{tool} upload refused: contract {contract} allows file transfers "

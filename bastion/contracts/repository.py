@@ -99,34 +99,45 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
     contracts are denials with their reasons, never exceptions."""
     person = session.scalar(select(Technician).where(Technician.ident == technician))
     if person is None:
-        return refuse("", "technician_unknown", f"unknown technician {technician}",
-                      Phrase(N_("unknown technician or key"))), None
+        detail = Phrase.of(N_("unknown technician {technician}"), technician=technician)
+        return refuse("", "technician_unknown", detail.english(),
+                      Phrase(N_("unknown technician or key")), detail=detail), None
     if not person.active:
-        return refuse("", "technician_inactive",
-                      f"technician {technician} is inactive: "
-                      f"{person.suspended_reason or 'no reason recorded'}",
-                      Phrase(N_("your access is suspended; contact the hospital's IT"))), None
+        # The suspension's reason is the admin's own words, shown as written.
+        detail = Phrase.of(N_("technician {technician} is inactive: {why}"),
+                           technician=technician,
+                           why=person.suspended_reason or Phrase(N_("no reason recorded")))
+        return refuse("", "technician_inactive", detail.english(),
+                      Phrase(N_("your access is suspended; contact the hospital's IT")),
+                      detail=detail), None
     if person.vendor.review_suspended_at is not None:
         # Set by bastion.access_review.yearly: a year without a confirmed review, and the
         # grace period after it, are over.
-        return refuse("", "access_review_overdue",
-                      f"vendor {person.vendor.slug} suspended on "
-                      f"{person.vendor.review_suspended_at.date().isoformat()}: no access review "
-                      "confirmed for a year; an admin or the DPO must confirm its accesses",
+        detail = Phrase.of(N_("vendor {vendor} suspended on {day}: no access review confirmed "
+                              "for a year; an admin or the DPO must confirm its accesses"),
+                           vendor=person.vendor.slug,
+                           day=person.vendor.review_suspended_at.date())
+        return refuse("", "access_review_overdue", detail.english(),
                       Phrase(N_("your company's accesses are suspended until the hospital "
-                                "reviews them; contact the hospital's IT"))), None
+                                "reviews them; contact the hospital's IT")),
+                      detail=detail), None
     row = session.scalar(select(Target).where(Target.name == target))
     if row is None or not row.enabled:
-        return refuse("", "target_unknown", f"unknown or disabled target {target}",
-                      Phrase.of(N_("unknown target {target}"), target=target)), None
+        detail = Phrase.of(N_("unknown or disabled target {target}"), target=target)
+        return refuse("", "target_unknown", detail.english(),
+                      Phrase.of(N_("unknown target {target}"), target=target),
+                      detail=detail), None
     try:
         current = current_contract_for_vendor(session, person.vendor_id)
     except ContractStoreError as exc:
         return refuse("", "contract_unreadable", str(exc),
                       Phrase(N_("your contract cannot be read; contact the hospital's IT"))), None
     if current is None:
-        return refuse("", "no_contract", f"vendor {person.vendor.slug} has no current contract",
-                      Phrase(N_("your company has no current contract with the hospital"))), None
+        detail = Phrase.of(N_("vendor {vendor} has no current contract"),
+                           vendor=person.vendor.slug)
+        return refuse("", "no_contract", detail.english(),
+                      Phrase(N_("your company has no current contract with the hospital")),
+                      detail=detail), None
     version, contract = current
     active = count_live_sessions(session, contract, technician) if channel != REQUEST else 0
     query = AccessQuery(technician=technician, target=target_facts(row), account=account,
@@ -144,6 +155,6 @@ def decide_access(session: Session, *, technician: str, target: str, account: st
                                 account=settled)
     if blocked is not None:
         return refuse(contract.reference, blocked.code, blocked.reason, blocked.headline,
-                       contract.language), version
+                       contract.language, blocked.detail), version
     # --- end of access review --------------------------------------------------------------
     return decision, version

@@ -14,6 +14,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from bastion.i18n.marker import N_, Phrase
+
 SCP_FLAGS = frozenset("rpdvqft")
 # Letters rsync puts in its server flag cluster that name no path. Absent: 's'
 # (--secluded-args: the paths then travel inside the protocol, unseen) and 'K'
@@ -61,7 +63,12 @@ class UncheckableTransfer:
     """A command that runs scp or rsync in a way the bastion cannot check."""
 
     tool: str
-    reason: str
+    reason: str  # English, for the audit trail
+    phrase: Phrase | None = None  # the same, for the technician in the contract's language
+
+
+def _uncheckable(tool: str, why: Phrase) -> UncheckableTransfer:
+    return UncheckableTransfer(tool, why.english(), why)
 
 
 def parse_transfer(command: str) -> TransferCommand | UncheckableTransfer | None:
@@ -72,20 +79,22 @@ def parse_transfer(command: str) -> TransferCommand | UncheckableTransfer | None
     # Backslashes are how rsync escapes spaces; shlex reads them as the shell does.
     specials = SHELL_SPECIALS.findall(command.replace("\\ ", " "))
     if specials:
-        return UncheckableTransfer(tool, f"the character {specials[0]!r} would be interpreted "
-                                         "by the server's shell")
+        return _uncheckable(tool, Phrase.of(N_("the character {character} would be "
+                                               "interpreted by the server's shell"),
+                                            character=repr(specials[0])))
     try:
         words = shlex.split(command)
     except ValueError as exc:
-        return UncheckableTransfer(tool, f"the command line cannot be read ({exc})")
+        return _uncheckable(tool, Phrase.of(N_("the command line cannot be read ({error})"),
+                                            error=str(exc)))
     if not words or posixpath.basename(words[0]) != tool:
-        return UncheckableTransfer(tool, f"{tool} is run through another command")
+        return _uncheckable(tool, Phrase.of(N_("{tool} is run through another command"), tool=tool))
     parse = _parse_scp if tool == "scp" else _parse_rsync
     # A quoted '~' is a plain name to the shell, an unquoted one the home folder: with quotes
     # about, a path starting with '~' is ambiguous to us and refused.
     result = parse(words[1:], "'" in command or '"' in command)
-    if isinstance(result, str):
-        return UncheckableTransfer(tool, result)
+    if isinstance(result, Phrase):
+        return _uncheckable(tool, result)
     return result
 
 
@@ -118,21 +127,21 @@ def _home_relative(path: str, quoted: bool) -> str | None:
     return path
 
 
-def _paths(words: list[str], quoted: bool) -> tuple[str, ...] | str:
+def _paths(words: list[str], quoted: bool) -> tuple[str, ...] | Phrase:
     out = []
     for word in words:
         if not word:
-            return "an empty path cannot be checked"
+            return Phrase.of(N_("an empty path cannot be checked"))
         if word.startswith("-"):
-            return f"the path {word!r} looks like an option"
+            return Phrase.of(N_("the path {path} looks like an option"), path=repr(word))
         path = _home_relative(word, quoted)
         if path is None:
-            return f"the path {word!r} may name another account's home"
+            return Phrase.of(N_("the path {path} may name another account's home"), path=repr(word))
         out.append(path)
     return tuple(out)
 
 
-def _parse_scp(words: list[str], quoted: bool) -> TransferCommand | str:
+def _parse_scp(words: list[str], quoted: bool) -> TransferCommand | Phrase:
     flags: set[str] = set()
     index = 0
     while index < len(words) and words[index].startswith("-"):
@@ -142,23 +151,23 @@ def _parse_scp(words: list[str], quoted: bool) -> TransferCommand | str:
             break
         unknown = set(word[1:]) - SCP_FLAGS
         if unknown or len(word) < 2:
-            return f"scp option {word} cannot be checked"
+            return Phrase.of(N_("scp option {option} cannot be checked"), option=word)
         flags |= set(word[1:])
     if ("f" in flags) == ("t" in flags):
-        return "scp must either send (-f) or receive (-t)"
+        return Phrase.of(N_("scp must either send (-f) or receive (-t)"))
     paths = _paths(words[index:], quoted)
-    if isinstance(paths, str):
+    if isinstance(paths, Phrase):
         return paths
     if not paths:
-        return "scp names no path"
+        return Phrase.of(N_("scp names no path"))
     download = "f" in flags
     if not download and len(paths) != 1:
-        return "scp -t takes one destination"
+        return Phrase.of(N_("scp -t takes one destination"))
     return TransferCommand("scp", "download" if download else "upload", paths,
                            recursive="r" in flags)
 
 
-def _parse_rsync(words: list[str], quoted: bool) -> TransferCommand | str:
+def _parse_rsync(words: list[str], quoted: bool) -> TransferCommand | Phrase:
     long_options: set[str] = set()
     flags = ""
     index = 0
@@ -168,7 +177,7 @@ def _parse_rsync(words: list[str], quoted: bool) -> TransferCommand | str:
         if word.startswith("--"):
             name = word[2:].split("=", 1)[0]
             if name not in RSYNC_LONG:
-                return f"rsync option --{name} cannot be checked"
+                return Phrase.of(N_("rsync option --{option} cannot be checked"), option=name)
             long_options.add(name)
             continue
         letters, _, _capabilities = word[1:].partition("e")
@@ -176,21 +185,22 @@ def _parse_rsync(words: list[str], quoted: bool) -> TransferCommand | str:
         if unknown:
             letter = sorted(unknown)[0]
             if letter == "s":
-                return "rsync --secluded-args (-s) sends the paths where they cannot be seen"
-            return f"rsync option -{letter} cannot be checked"
+                return Phrase.of(N_("rsync --secluded-args (-s) sends the paths where they "
+                                    "cannot be seen"))
+            return Phrase.of(N_("rsync option -{option} cannot be checked"), option=letter)
         flags += letters
     if "server" not in long_options:
-        return "rsync runs as a server only with --server"
+        return Phrase.of(N_("rsync runs as a server only with --server"))
     if index >= len(words) or words[index] != ".":
-        return "rsync's server arguments are not in the expected form"
+        return Phrase.of(N_("rsync's server arguments are not in the expected form"))
     paths = _paths(words[index + 1:], quoted)
-    if isinstance(paths, str):
+    if isinstance(paths, Phrase):
         return paths
     if not paths:
-        return "rsync names no path"
+        return Phrase.of(N_("rsync names no path"))
     download = "sender" in long_options
     if not download and len(paths) != 1:
-        return "rsync receives into one destination"
+        return Phrase.of(N_("rsync receives into one destination"))
     return TransferCommand("rsync", "download" if download else "upload", paths,
                            recursive="r" in flags,
                            changes_sources=download and bool(long_options & RSYNC_SOURCE_WRITES))

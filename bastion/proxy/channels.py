@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from bastion.contracts import ResolvedPath, TransferCommand, UncheckableTransfer, parse_transfer
-from bastion.i18n import Phrase
+from bastion.i18n import N_, Phrase
 from bastion.recording import BudgetExceeded
 from bastion.recording.budget import MIB
 
@@ -91,7 +91,7 @@ class ChannelHandlers:
                 process.exit(status if status is not None else 255)
         except Refusal as refusal:
             end_reason = f"refused: {refusal}"
-            _tell(process, f"bastion: {refusal}")
+            _tell(process, owner.tr("bastion: {line}", line=str(refusal)))
             process.exit(1)
         except self.service.recordings.failure_types as failure:
             end_reason = await self._stop_unrecordable(owner, kind, failure, volume)
@@ -222,8 +222,9 @@ class ChannelHandlers:
                 paths = await resolve_transfer(upstream, transfer)
             except (asyncssh.Error, OSError, TimeoutError) as exc:
                 error = " ".join(str(exc).split()) or type(exc).__name__
-                transfer = UncheckableTransfer(transfer.tool, "its paths could not be resolved "
-                                                              f"on the target ({error})")
+                why = Phrase.of(N_("its paths could not be resolved on the target ({error})"),
+                                error=error)
+                transfer = UncheckableTransfer(transfer.tool, why.english(), why)
         verdict = owner.policy.transfer(transfer, paths)
         details = {"command": command, "tool": transfer.tool, "reason": verdict.reason,
                    "paths": [p.candidates[-1] for p in paths]}

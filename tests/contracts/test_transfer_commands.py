@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bastion.contracts import TransferCommand, UncheckableTransfer, parse_transfer
+from bastion.i18n.catalogue import translator
 
 RSYNC_FLAGS = "-logDtpre.iLsfxCIvu"
 
@@ -76,6 +77,10 @@ def test_what_cannot_be_read_exactly_is_uncheckable(command: str, words: str) ->
     result = parse_transfer(command)
     assert isinstance(result, UncheckableTransfer), result
     assert words in result.reason
+    # The technician reads the same reason in their contract's language.
+    assert result.phrase is not None and result.phrase.english() == result.reason
+    french = translator("fr")
+    assert french(result.phrase.message) != result.phrase.message
 
 
 @pytest.mark.parametrize("command", ["ls -la", "cat /etc/shadow", "scp", "rsync --version",

@@ -159,6 +159,24 @@ def test_what_the_shell_would_expand_is_refused(scenario: Scenario, folder: str,
     assert refusals(scenario)[-1].details["tool"] == "scp"
 
 
+def test_a_french_contract_says_why_scp_cannot_be_checked_in_french(
+        scenario: Scenario, folder: str, tmp_path: Path) -> None:
+    scenario.speak("fr")
+    scenario.grant(sftp={"access": "read", "allow": [f"{folder}/logs/**"]})
+    out = tmp_path / "out"
+    out.mkdir()
+    result = scenario.client.scp(f"{scenario.user}@127.0.0.1:{folder}/logs/*.log",
+                                 str(out), port=scenario.proxy.port, legacy=True)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.decode().splitlines() if line.startswith("bastion")]
+    assert lines == ["bastion : scp refusé : le caractère '*' serait interprété par le shell du "
+                     "serveur, et le contrat TEST-1 limite les chemins de fichiers ; utilisez "
+                     "plutôt sftp"], result.stderr
+    assert not list(out.iterdir())
+    # The audit trail keeps the English reason.
+    assert "the character '*' would be interpreted" in refusals(scenario)[-1].details["reason"]
+
+
 def test_without_path_rules_scp_is_a_plain_command(scenario: Scenario, folder: str,
                                                    tmp_path: Path) -> None:
     scenario.grant(channels=["exec", "shell"], sftp={"access": "none"})

@@ -51,14 +51,15 @@ def in_queue(client: FlaskClient, request_id: int) -> bool:
 
 
 def assert_left_the_queue(app: Flask, client: FlaskClient, world: World, request_id: int,
-                          reason_part: str, trigger_part: str) -> None:
+                          reason_part: str, trigger_part: str, shown: str) -> None:
+    """``reason_part``: in the audit's English reason; ``shown``: in the French page's."""
     info = approvals.get_request(world.core, request_id)
     assert info.status == "denied"
     assert approvals.pending_requests(world.core) == [] or all(
         p.id != request_id for p in approvals.pending_requests(world.core))
     assert not in_queue(client, request_id)
     page = client.get(f"/requests/{request_id}").get_data(as_text=True)
-    assert reason_part in page, page[:3000]
+    assert shown in page, page[:3000]
     event = [e for e in audit_events(world.core, "request.refused") if e.request_id == request_id][-1]
     assert event.outcome == "denied" and event.details["was"] == "pending"
     assert trigger_part in event.details["trigger"]
@@ -74,7 +75,8 @@ def test_a_contract_reload_takes_its_pending_requests_out_of_the_queue(app: Flas
     narrower["scope"]["targets"] = [{"name": "dpi-db-01", "accounts": ["dbmaint"]}]
     load_contract(world.core, narrower)
     assert_left_the_queue(app, client, world, info.id, "dpi-app-01 matches no target rule",
-                          "contract ACME-1 version 2 loaded")
+                          "contract ACME-1 version 2 loaded",
+                          "dpi-app-01 ne correspond à aucune règle de cible")
 
 
 def test_a_harmless_new_version_still_voids_requests_filed_under_the_old_one(
@@ -84,7 +86,7 @@ def test_a_harmless_new_version_still_voids_requests_filed_under_the_old_one(
     as_staff(app, client, world, "alice")
     load_contract(world.core, contract_document(approval={"approvers": 1}))
     assert_left_the_queue(app, client, world, info.id, "replaced the version this request was filed under",
-                          "version 2 loaded")
+                          "version 2 loaded", "a remplacé celle sous laquelle cette demande a été déposée")
 
 
 def test_a_technician_removed_from_the_contract_loses_their_pending_requests(
@@ -95,7 +97,8 @@ def test_a_technician_removed_from_the_contract_loses_their_pending_requests(
     document = contract_document()
     document["technicians"] = [t for t in document["technicians"] if t["id"] != "jdupont"]
     load_contract(world.core, document)
-    assert_left_the_queue(app, client, world, mine.id, "technician jdupont is inactive", "version 2")
+    assert_left_the_queue(app, client, world, mine.id, "technician jdupont is inactive", "version 2",
+                          "le technicien jdupont est désactivé")
     assert approvals.get_request(world.core, other.id).status == "denied"  # filed under version 1
 
 
@@ -114,14 +117,16 @@ def test_an_access_review_revocation_and_suspension_empty_the_queue(app: Flask, 
     answer = client.post(f"/access-reviews/lines/{line.id}/revoke",
                          data={f"r{line.id}-reason": "left the company", "csrf_token": csrf(client, page)})
     assert answer.status_code == 302
-    assert_left_the_queue(app, client, world, revoked.id, "revoked", "access review")
+    assert_left_the_queue(app, client, world, revoked.id, "revoked", "access review",
+                          "retiré par la revue des accès")
     # The rest of the campaign is left undecided past its deadline: suspended.
     for key, other in lines.items():
         if key != ("kbenali", "dpi-db-01") and other.decision == "pending" and other.id != line.id:
             client.post(f"/access-reviews/lines/{other.id}/confirm",
                         data={f"c{other.id}-comment": "", "csrf_token": csrf(client, page)})
     close_overdue_campaigns(world.core)
-    assert_left_the_queue(app, client, world, suspended.id, "suspend", "access review")
+    assert_left_the_queue(app, client, world, suspended.id, "suspend", "access review",
+                          "suspendu par la revue des accès")
     assert approvals.get_request(world.core, untouched.id).status == "pending"
 
 
@@ -135,6 +140,8 @@ def test_the_engine_is_asked_again_before_an_approver_touches_a_key(app: Flask, 
     refused = client.post(f"/requests/{info.id}/approve/options", json={}, headers=headers)
     assert refused.status_code == 409
     assert refused.get_json()["error"]["code"] == "out_of_contract"
-    assert "disabled target dpi-app-01" in refused.get_json()["error"]["message"]
-    assert_left_the_queue(app, client, world, info.id, "disabled target dpi-app-01", "options refused")
+    # The engine's reason in the approver's language (French here); English in the audit.
+    assert "cible dpi-app-01 inconnue ou désactivée" in refused.get_json()["error"]["message"]
+    assert_left_the_queue(app, client, world, info.id, "disabled target dpi-app-01", "options refused",
+                          "cible dpi-app-01 inconnue ou désactivée")
     assert audit_events(world.core, "request.approval_refused")[-1].details["code"] == "out_of_contract"

@@ -23,6 +23,7 @@ from bastion.models import (
 )
 
 from ..access import requires
+from ..i18n import verdict_details
 from ..identity import Principal, core, signed_in_principal
 from .vendors import expiry_warnings
 
@@ -63,7 +64,7 @@ def _request_row(request: RequestInfo, now: datetime) -> dict[str, Any]:
     return {
         "request": request,
         "waiting_minutes": int((now - request.created_at).total_seconds() // 60),
-        "reasons": request.verdict.get("reasons") or [],
+        "reasons": verdict_details(request.verdict),
     }
 
 

@@ -38,6 +38,7 @@ from bastion.models import AccessRequest, StaffUser, utcnow
 
 from .. import ceremonies
 from ..access import requires
+from ..i18n import verdict_details
 from ..identity import Principal, core, signed_in_principal
 
 blueprint = Blueprint("requests", __name__, url_prefix="/requests")
@@ -91,8 +92,10 @@ def _refusals() -> dict[str, str]:
 def refusal_body(error: ApprovalError) -> dict[str, Any]:
     message = _refusals().get(error.code) or ceremonies.error_body(error)["message"]
     if error.reasons:
-        # The contracts engine's reasons say exactly what does not fit.
-        message = f"{message} ({'; '.join(error.reasons)})"
+        # The contracts engine's reasons say exactly what does not fit (in the reader's
+        # words where the engine gave them as phrases).
+        reasons = verdict_details(error.verdict) if error.verdict else list(error.reasons)
+        message = f"{message} ({'; '.join(reasons)})"
     return {"code": error.code, "message": message}
 
 
