@@ -10,6 +10,7 @@ their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -72,6 +73,11 @@ def check_start(core: Bastion, *, demo: bool = False) -> None:
     exceptions in force go in the audit trail; break-glass that could tell nobody must not
     be offered (CNIL, bris de glace)."""
     record_second_factor_exceptions(core)
+    if core.settings.recording.storage == "local":
+        # A node restored without its recordings folder (or given a new one) records from
+        # its first session; what cannot be created is named by /readyz, not a crash here.
+        with contextlib.suppress(OSError):
+            core.settings.recordings_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     problem = start_problem(core)
     if problem is not None and demo:
         # The demo runs on a laptop without a mail server; it says so rather than pretend.

@@ -146,7 +146,7 @@ def test_json_process_logs_have_one_line_per_decision(world: World) -> None:
 
 def test_readyz_names_what_keeps_the_node_from_taking_sessions(world: World) -> None:
     status, body = get(world.node.web_port, "/readyz")
-    assert status == 200 and json.loads(body)["status"] == "ready"
+    assert status == 200 and json.loads(body)["status"] == "ready", body
     assert get(world.node.web_port, "/healthz")[0] == 200
     not_a_folder = world.workdir / "not-a-folder"
     not_a_folder.write_text("")
