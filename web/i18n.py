@@ -78,6 +78,15 @@ def bastion_words() -> Translator:
     return translator(str(get_locale() or "fr"))
 
 
+def refusal_text(error: object) -> str:
+    """A bastion refusal (ApprovalError, BreakGlassError) in the page's language when it
+    carries a catalogue phrase; its English message otherwise."""
+    phrase = getattr(error, "phrase", None)
+    if phrase is None:
+        return str(getattr(error, "message", error))
+    return bastion_words().phrase(phrase, get_timezone())
+
+
 def verdict_line(verdict: dict[str, object] | None) -> str:
     """A stored contract check's one line ("refused: ..."), in the page's language."""
     return verdict_summary(verdict or {}, bastion_words(), get_timezone())

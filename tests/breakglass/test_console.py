@@ -95,7 +95,8 @@ def test_an_approver_declares_for_a_technician(console: Console) -> None:
         "technician": "jdupont", "target": "dpi-app-01", "justification": "urgent",
         "csrf_token": csrf_from(page)})
     assert response.status_code == 400
-    assert "the justification is too short" in response.get_data(as_text=True)
+    # In the approver's language (French by default), as the technician reads it over SSH.
+    assert "la justification est trop courte" in unescape(response.get_data(as_text=True))
 
 
 def test_the_declarer_reads_who_was_e_mailed(console: Console, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ from bastion.models import Target, Technician, Vendor
 
 from ..access import requires
 from ..forms import choices
-from ..i18n import when
+from ..i18n import refusal_text, when
 from ..identity import core, signed_in_principal
 
 blueprint = Blueprint("break_glass", __name__, url_prefix="/break-glass")
@@ -73,7 +73,7 @@ def declare() -> ResponseReturnValue:
             justification=form.justification.data or "", ticket=form.ticket.data,
             declared_by_staff=signed_in_principal().db_id, source="console")
     except breakglass.BreakGlassError as refusal:
-        flash(refusal.message, "error")
+        flash(refusal_text(refusal), "error")
         return render_template("break_glass/declare.html", form=form), refusal.status
     if isinstance(access, breakglass.AcknowledgementAsked):
         flash(gettext("Emergency %(id)d declared: the target holds health data, so it opens "

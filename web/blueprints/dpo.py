@@ -34,6 +34,7 @@ from ..access import requires
 from ..charts import BarChart, render
 from ..charts.dpo import dpo_charts
 from ..forms import DateBounds, choices
+from ..i18n import refusal_text
 from ..identity import core, signed_in_principal
 from .audit import _day_start
 
@@ -254,7 +255,7 @@ def close(review_id: int) -> ResponseReturnValue:
     except breakglass.ReviewNotFound:
         abort(404)
     except breakglass.BreakGlassError as refusal:
-        flash(refusal.message, "error")
+        flash(refusal_text(refusal), "error")
         return _review_page(review_id, form, refusal.status)
     flash(gettext("The review is closed."), "success")
     return redirect(url_for("dpo.review", review_id=review_id))

@@ -36,6 +36,7 @@ from bastion.models import Target, utcnow
 
 from ..access import requires
 from ..forms import ActionForm, CheckboxesField, DateBounds, choices
+from ..i18n import refusal_text
 from ..identity import Principal, core, signed_in_principal
 
 blueprint = Blueprint("portal", __name__)
@@ -125,7 +126,7 @@ def file() -> ResponseReturnValue:
         flash(gettext("The request is outside your contract and was refused."), "error")
         return _render(form, principal, 422, refusal)
     except ApprovalError as error:
-        flash(error.message, "error")
+        flash(refusal_text(error), "error")
         return _render(form, principal, 400)
     flash(gettext("Request %(id)d filed: it waits for the hospital's approval.", id=info.id), "success")
     return redirect(url_for("portal.my_requests"))
@@ -170,7 +171,7 @@ def cancel(request_id: int) -> ResponseReturnValue:
                        reason="cancelled by the technician on the vendor pages")
         flash(gettext("Request %(id)d cancelled.", id=request_id), "success")
     except ApprovalError as error:
-        flash(error.message, "error")
+        flash(refusal_text(error), "error")
     return redirect(url_for("portal.my_requests"))
 
 
