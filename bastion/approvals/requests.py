@@ -46,11 +46,11 @@ def _check_window(start: datetime, end: datetime, now: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise ApprovalError("invalid_input", "the window's times must carry a time zone")
     if end <= start:
-        raise ApprovalError("invalid_input", "the window must end after it starts")
+        raise _refused("invalid_input", Phrase.of(N_("the window must end after it starts")))
     if end > now + timedelta(days=MAX_DAYS_AHEAD):
-        raise ApprovalError("invalid_input",
-                            f"the window must end within {MAX_DAYS_AHEAD} days from now; "
-                            "ask again for a nearer window")
+        raise _refused("invalid_input", Phrase.of(
+            N_("the window must end within {days} days from now; ask again for a nearer window"),
+            days=MAX_DAYS_AHEAD))
 
 
 def _refused(code: str, phrase: Phrase) -> ApprovalError:
@@ -238,8 +238,9 @@ def _subject(request: AccessRequest) -> dict[str, object]:
 def _check_owner(request: AccessRequest, actor: Actor) -> None:
     # A technician acts only on their own requests; staff permissions are the console's.
     if actor.role == "technician" and actor.name != f"technician:{request.technician.ident}":
-        raise ApprovalError("not_your_request", f"request {request.id} is not yours",
-                            request_id=request.id)
+        phrase = Phrase.of(N_("request {request} is not yours"), request=request.id)
+        raise ApprovalError("not_your_request", phrase.english(), request_id=request.id,
+                            phrase=phrase)
 
 
 def cancel_request(core: Bastion, request_id: int, *, actor: Actor, reason: str,
@@ -249,14 +250,15 @@ def cancel_request(core: Bastion, request_id: int, *, actor: Actor, reason: str,
     now = now or utcnow()
     reason = (reason or "").strip()
     if not reason:
-        raise ApprovalError("reason_required", "say why the request is cancelled")
+        raise _refused("reason_required", Phrase.of(N_("say why the request is cancelled")))
     with core.db.session() as session:
         request = load_request(session, request_id, lock=True)
         _check_owner(request, actor)
         if request.status != "pending":
-            raise ApprovalError("request_not_pending",
-                                f"request {request_id} is {request.status}, it cannot be "
-                                "cancelled", request_id=request_id)
+            phrase = Phrase.of(N_("request {request} is {status}, it cannot be cancelled"),
+                               request=request_id, status=request.status)
+            raise ApprovalError("request_not_pending", phrase.english(), request_id=request_id,
+                                phrase=phrase)
         request.status, request.decided_at, request.updated_at = "cancelled", now, now
         core.audit.append(session, action="request.cancelled", outcome="ok", actor=actor,
                           reasons=[reason], **_subject(request))
