@@ -79,12 +79,8 @@ def bastion_words() -> Translator:
 
 
 def refusal_text(error: object) -> str:
-    """A bastion refusal (ApprovalError, BreakGlassError) in the page's language when it
-    carries a catalogue phrase; its English message otherwise."""
-    phrase = getattr(error, "phrase", None)
-    if phrase is None:
-        return str(getattr(error, "message", error))
-    return bastion_words().phrase(phrase, get_timezone())
+    """A bastion refusal (ApprovalError, BreakGlassError) in the page's language."""
+    return bastion_words().refusal(error, get_timezone())
 
 
 def verdict_line(verdict: dict[str, object] | None) -> str:

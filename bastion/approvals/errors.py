@@ -113,6 +113,11 @@ class ApprovalError(Exception):
         # phrases too): the console shows it in the reader's words (bastion.i18n.verdicts).
         self.verdict = dict(verdict or {})
 
+    @classmethod
+    def phrased(cls, code: str, phrase: Phrase, **fields: Any) -> ApprovalError:
+        """A refusal its reader gets in their language; the English stays the message."""
+        return cls(code, phrase.english(), phrase=phrase, **fields)
+
     @property
     def status(self) -> int:
         return CODES[self.code]

@@ -46,28 +46,23 @@ def _check_window(start: datetime, end: datetime, now: datetime) -> None:
     if start.tzinfo is None or end.tzinfo is None:
         raise ApprovalError("invalid_input", "the window's times must carry a time zone")
     if end <= start:
-        raise _refused("invalid_input", Phrase.of(N_("the window must end after it starts")))
+        raise ApprovalError.phrased("invalid_input", Phrase.of(N_("the window must end after it starts")))
     if end > now + timedelta(days=MAX_DAYS_AHEAD):
-        raise _refused("invalid_input", Phrase.of(
+        raise ApprovalError.phrased("invalid_input", Phrase.of(
             N_("the window must end within {days} days from now; ask again for a nearer window"),
             days=MAX_DAYS_AHEAD))
-
-
-def _refused(code: str, phrase: Phrase) -> ApprovalError:
-    """A refusal the technician may read in their language; English for the API and audit."""
-    return ApprovalError(code, phrase.english(), phrase=phrase)
 
 
 def _clean_text(reason: str, ticket: str | None) -> tuple[str, str | None]:
     reason = (reason or "").strip()
     if not reason:
-        raise _refused("reason_required", Phrase.of(N_("say why the access is needed")))
+        raise ApprovalError.phrased("reason_required", Phrase.of(N_("say why the access is needed")))
     if len(reason) > MAX_REASON:
-        raise _refused("invalid_input", Phrase.of(
+        raise ApprovalError.phrased("invalid_input", Phrase.of(
             N_("the reason is longer than {most} characters"), most=MAX_REASON))
     ticket = (ticket or "").strip() or None
     if ticket is not None and len(ticket) > MAX_TICKET:
-        raise _refused("invalid_input", Phrase.of(
+        raise ApprovalError.phrased("invalid_input", Phrase.of(
             N_("the ticket is longer than {most} characters"), most=MAX_TICKET))
     return reason, ticket
 
@@ -238,9 +233,8 @@ def _subject(request: AccessRequest) -> dict[str, object]:
 def _check_owner(request: AccessRequest, actor: Actor) -> None:
     # A technician acts only on their own requests; staff permissions are the console's.
     if actor.role == "technician" and actor.name != f"technician:{request.technician.ident}":
-        phrase = Phrase.of(N_("request {request} is not yours"), request=request.id)
-        raise ApprovalError("not_your_request", phrase.english(), request_id=request.id,
-                            phrase=phrase)
+        raise ApprovalError.phrased("not_your_request", Phrase.of(
+            N_("request {request} is not yours"), request=request.id), request_id=request.id)
 
 
 def cancel_request(core: Bastion, request_id: int, *, actor: Actor, reason: str,
@@ -250,15 +244,14 @@ def cancel_request(core: Bastion, request_id: int, *, actor: Actor, reason: str,
     now = now or utcnow()
     reason = (reason or "").strip()
     if not reason:
-        raise _refused("reason_required", Phrase.of(N_("say why the request is cancelled")))
+        raise ApprovalError.phrased("reason_required", Phrase.of(N_("say why the request is cancelled")))
     with core.db.session() as session:
         request = load_request(session, request_id, lock=True)
         _check_owner(request, actor)
         if request.status != "pending":
-            phrase = Phrase.of(N_("request {request} is {status}, it cannot be cancelled"),
-                               request=request_id, status=request.status)
-            raise ApprovalError("request_not_pending", phrase.english(), request_id=request_id,
-                                phrase=phrase)
+            raise ApprovalError.phrased("request_not_pending", Phrase.of(
+                N_("request {request} is {status}, it cannot be cancelled"),
+                request=request_id, status=request.status), request_id=request_id)
         request.status, request.decided_at, request.updated_at = "cancelled", now, now
         core.audit.append(session, action="request.cancelled", outcome="ok", actor=actor,
                           reasons=[reason], **_subject(request))

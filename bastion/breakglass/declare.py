@@ -99,20 +99,16 @@ def declare_break_glass(core: Bastion, *, technician: str, target: str,
 def _check_text(core: Bastion, justification: str, ticket: str | None) -> None:
     least = core.settings.breakglass.min_justification_chars
     if len(justification) < least:
-        raise _refused(JustificationTooShort, Phrase.of(N_(
+        raise JustificationTooShort.phrased(Phrase.of(N_(
             "the justification is too short: say in at least {least} characters what is "
             "broken and why it cannot wait"), least=least))
     if len(justification) > MAX_JUSTIFICATION:
-        raise _refused(InvalidInput, Phrase.of(
+        raise InvalidInput.phrased(Phrase.of(
             N_("the justification is longer than {most} characters"), most=MAX_JUSTIFICATION))
     if ticket is not None and len(ticket) > MAX_TICKET:
-        raise _refused(InvalidInput, Phrase.of(
+        raise InvalidInput.phrased(Phrase.of(
             N_("the ticket is longer than {most} characters"), most=MAX_TICKET))
 
-
-def _refused(kind: type[BreakGlassError], phrase: Phrase) -> BreakGlassError:
-    """A refusal the technician may read in their language; English for the API and audit."""
-    return kind(phrase.english(), phrase=phrase)
 
 
 def _declarer(session: Session, staff: StaffRef | None) -> StaffUser | None:

@@ -7,6 +7,8 @@ asking may know (a technician is already authenticated when they declare).
 
 from __future__ import annotations
 
+from typing import Any
+
 from bastion.i18n.marker import Phrase
 
 
@@ -26,6 +28,11 @@ class BreakGlassError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    @classmethod
+    def phrased(cls, phrase: Phrase, **fields: Any) -> BreakGlassError:
+        """A refusal its reader gets in their language; the English stays the message."""
+        return cls(phrase.english(), phrase=phrase, **fields)
 
 
 class BreakGlassRefused(BreakGlassError):

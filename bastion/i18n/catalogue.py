@@ -61,6 +61,12 @@ class Translator:
         """A phrase decided elsewhere, its parameters put into words here too."""
         return self(phrase.message, **{k: self.value(v, zone) for k, v in phrase.params})
 
+    def refusal(self, error: Any, zone: str | tzinfo = "UTC") -> str:
+        """A refusal (ApprovalError, BreakGlassError) in these words when it carries a
+        phrase; errors not in the catalogue keep their English message."""
+        phrase = getattr(error, "phrase", None)
+        return str(getattr(error, "message", error)) if phrase is None else self.phrase(phrase, zone)
+
     def value(self, value: Any, zone: str | tzinfo = "UTC") -> Any:
         if isinstance(value, Phrase):
             return self.phrase(value, zone)

@@ -117,11 +117,8 @@ class ProxyConnection(asyncssh.SSHServer):
                           else self.core.settings.ssh.banner_language)
 
     def said(self, error: ApprovalError | BreakGlassError) -> str:
-        """An error's line in the technician's words when it has a phrase; errors not yet in
-        the catalogue keep their English message (docs/operations.md, languages)."""
-        if error.phrase is None:
-            return error.message
-        return self.tr.phrase(error.phrase, self.core.settings.web.time_zone)
+        """An error's line in the technician's words (docs/operations.md, languages)."""
+        return self.tr.refusal(error, self.core.settings.web.time_zone)
 
     def decision_line(self, decision: Decision) -> str:
         """The engine's one line for the technician, in their language."""
