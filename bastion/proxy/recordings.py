@@ -3,6 +3,7 @@ relays anything, closed with the reason the channel ended."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -88,6 +89,11 @@ class SessionRecordings:
         self.metrics = service.core.metrics
         self.budgets = SessionBudgets(self.catalog, service.core.settings.recording.budget_scope,
                                       service.call)
+        # Recordings not closed yet: a stopping node waits for them to be sealed (a
+        # connection is gone before its channels have sealed what they recorded).
+        self._open = 0
+        self.all_closed = asyncio.Event()
+        self.all_closed.set()
 
     async def open(self, owner: ProxyConnection, kind: str, command: str | None,
                    terminal: tuple[str | None, int, int] | None = None) -> ChannelRecording:
@@ -104,7 +110,9 @@ class SessionRecordings:
         except BaseException:
             self.budgets.release(grant.grant_id)
             raise
-        recording = ChannelRecording(recorder, partial(self.budgets.release, grant.grant_id),
+        self._open += 1
+        self.all_closed.clear()
+        recording = ChannelRecording(recorder, partial(self._closed, grant.grant_id),
                                      self.metrics)
         await recording.marker("session", {
             "technician": owner.technician, "target": owner.target_name,
@@ -114,6 +122,12 @@ class SessionRecordings:
         if command is not None:
             await recording.marker("exec", {"command": command})
         return recording
+
+    def _closed(self, grant_id: int) -> None:
+        self.budgets.release(grant_id)
+        self._open -= 1
+        if self._open == 0:
+            self.all_closed.set()
 
     def mark_interrupted(self) -> int:
         return len(self.catalog.mark_interrupted())

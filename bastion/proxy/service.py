@@ -172,11 +172,14 @@ class ProxyService:
             await self._front.close()
         for connection in list(self.connections):
             connection.terminate(reason)
-        # Give closing sessions a moment to finalise their recordings and session rows.
+        # Give closing sessions a moment to seal their recordings and end their rows.
         deadline = time.monotonic() + 5
         while self.connections and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.recordings.all_closed.wait(),
+                                   max(0.2, deadline - time.monotonic()))
+        await asyncio.sleep(0.2)  # the connections' own ends (session rows) are tasks too
         if self._acceptor:
             await self._acceptor.wait_closed()
         self._pool.shutdown(wait=True)
