@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import unicodedata
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,14 @@ REQUESTABLE = ("shell", "exec", "sftp", "forward")
 CLOSE_GRACE_SECONDS = 1.5
 # The window asked for from SSH; the contracts engine narrows it to what the contract allows.
 REQUEST_WINDOW_MINUTES = 120
+
+
+def disconnect_text(line: str) -> str:
+    """The line as OpenSSH shows a disconnect message: ASCII only (it prints other bytes
+    as octal escapes), accents dropped rather than the words garbled."""
+    decomposed = unicodedata.normalize("NFKD", line.replace("\u2019", "'"))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return plain.encode("ascii", "replace").decode().strip()
 
 
 class Refusal(Exception):
@@ -668,7 +677,8 @@ class ProxyConnection(asyncssh.SSHServer):
             self.closing_reason = reason
         _ = self.tr
         told = _.phrase(why) if isinstance(why, Phrase) else reason
-        self.notify(line or _(messages.SESSION_ENDED, reason=told))
+        line = line or _(messages.SESSION_ENDED, reason=told)
+        self.notify(line)
         processes = list(self.processes)
         for process in processes:
             with contextlib.suppress(Exception):
@@ -677,19 +687,25 @@ class ProxyConnection(asyncssh.SSHServer):
             self.upstream.close()
         loop = asyncio.get_running_loop()
         if self.conn is not None:
-            loop.create_task(self._close_after(processes, self.conn))
+            loop.create_task(self._close_after(processes, self.conn, line))
         # The row says so at once: nothing is relayed any more, whatever the client still
         # takes in of the last line (the connection's end would otherwise close it later).
         loop.create_task(self._close_row("terminated", self.closing_reason))
 
     async def _close_after(self, processes: list[asyncssh.SSHServerProcess[bytes]],
-                           conn: asyncssh.SSHServerConnection) -> None:
+                           conn: asyncssh.SSHServerConnection, line: str) -> None:
         """Closing at once could drop the line still queued for the technician: after an
         output flood it waits behind what the client has not taken in yet. Each channel
         closes once its data is delivered; the connection closes then, or after the grace
         time whatever the client does. Nothing reaches the target meanwhile: the channels
         and the target connection are already closed."""
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(asyncio.gather(*(p.wait_closed() for p in processes),
                                                   return_exceptions=True), CLOSE_GRACE_SECONDS)
-        conn.close()
+        except asyncio.TimeoutError:
+            # A client still busy showing earlier output (a slow terminal) drops what it
+            # holds when the connection ends, the line too: the disconnect message carries
+            # it, and OpenSSH prints that message ("Received disconnect ...: <line>").
+            conn.disconnect(asyncssh.DISC_BY_APPLICATION, disconnect_text(line))
+        else:
+            conn.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 
 from sqlalchemy import select
@@ -105,6 +106,36 @@ def test_revocation_closes_a_live_session_within_two_seconds(scenario: Scenario,
             time.sleep(0.05)
         assert row.status == "terminated"
         assert "test revocation" in row.end_reason
+
+
+def test_a_client_that_stops_reading_still_learns_why_its_session_ended(
+        scenario: Scenario, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A slow terminal still busy with earlier output would lose the closing line when the
+    connection ends after its grace time: the disconnect message carries it instead."""
+    grant_id = scenario.grant()
+    argv = scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
+                                    "yes 0123456789 | head -c 20000000; sleep 600")
+    stderr_path = tmp_path / "stderr"
+    with open(stderr_path, "wb") as stderr:
+        # Its output is never read: the client's buffers fill and the line queues behind.
+        client = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=stderr)
+        try:
+            time.sleep(2)
+            with scenario.core.db.session() as s:
+                grant = s.get(Grant, grant_id)
+                grant.status = "revoked"
+                grant.revoke_reason = "test revocation"
+            revoked_at = time.monotonic()
+            client.wait(timeout=10)
+            assert time.monotonic() - revoked_at < 3.0
+        finally:
+            client.kill()
+            client.wait()
+            assert client.stdout is not None
+            client.stdout.close()
+    told = stderr_path.read_text(errors="replace")
+    assert "Received disconnect" in told and "access revoked: test revocation" in told, told
 
 
 def test_out_of_scope_target_refused_in_one_line_with_every_reason_audited(
