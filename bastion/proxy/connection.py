@@ -45,6 +45,7 @@ from .policy import (
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
 from .second_step import BREAK_GLASS_WORD, Plan, Questions, RequestDetails, SuccessGate
+from .ssh_writes import coalesce_ssh_writes
 from .upstream import (
     TargetLogin,
     UpstreamError,
@@ -137,6 +138,7 @@ class ProxyConnection(asyncssh.SSHServer):
         return _(messages.REFUSED, reason=reason)
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        coalesce_ssh_writes(conn)
         self.conn = conn
         peer = conn.get_extra_info("peername")
         self.peer = self._source or (peer[0] if peer else "?")
@@ -702,7 +704,7 @@ class ProxyConnection(asyncssh.SSHServer):
         try:
             await asyncio.wait_for(asyncio.gather(*(p.wait_closed() for p in processes),
                                                   return_exceptions=True), CLOSE_GRACE_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # A client still busy showing earlier output (a slow terminal) drops what it
             # holds when the connection ends, the line too: the disconnect message carries
             # it, and OpenSSH prints that message ("Received disconnect ...: <line>").

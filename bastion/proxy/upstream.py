@@ -14,6 +14,7 @@ from bastion.i18n.catalogue import Translator
 from . import messages
 from .algorithms import KEX, UPSTREAM_CIPHERS
 from .directory import Destination
+from .ssh_writes import coalesce_ssh_writes
 
 
 class UpstreamError(Exception):
@@ -70,6 +71,11 @@ def issue_target_login(target_ca: asyncssh.SSHKey, *, account: str, session_id: 
     return TargetLogin(key=key, certificate=certificate)
 
 
+class _CoalescingClient(asyncssh.SSHClient):
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        coalesce_ssh_writes(conn)
+
+
 async def connect_target(destination: Destination, account: str, login: TargetLogin,
                          timeout: float, _: Translator) -> asyncssh.SSHClientConnection:
     """``_``: the technician's words, for the line a failure shows them."""
@@ -89,6 +95,7 @@ async def connect_target(destination: Destination, account: str, login: TargetLo
                 kex_algs=list(KEX) + ["ecdh-sha2-nistp256", "diffie-hellman-group14-sha256"],
                 encryption_algs=list(UPSTREAM_CIPHERS),
                 keepalive_interval=30,
+                client_factory=_CoalescingClient,
             ),
             timeout,
         )

@@ -34,6 +34,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from bastion.coalescing import CoalescingTransport
+
 from .errors import RecordingClosed, RecordingFailed
 from .events import Event, TerminalInfo
 from .recorder_wire import CreateRequest, FrameBuffer, encode
@@ -60,13 +62,15 @@ class _Protocol(asyncio.Protocol):
         self.ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.pending: dict[int, Callable[[str | None, SealResult | None], None]] = {}
         self.writers: set[RemoteWriter] = set()
-        self.outbox: list[bytes] = []
         self.lost = False
         self.sent_at: dict[int, float] = {}  # request id -> when it was sent (monotonic)
         self.hung_for: float | None = None  # set when the watchdog kills it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # Frames queued during one turn of the loop go out in one write (one system call
+        # for every session that submitted meanwhile), at the end of that turn.
+        self.transport = CoalescingTransport(transport,  # type: ignore[arg-type]
+                                             asyncio.get_running_loop())
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -91,20 +95,10 @@ class _Protocol(asyncio.Protocol):
         self.lost = True
         self.link._lost(self)
 
-    # Frames queued during one turn of the loop go out in one write (one system call for
-    # every session that submitted meanwhile), at the end of that turn.
     def send(self, frame: bytes) -> None:
-        if self.lost:
+        if self.lost or self.transport is None:
             raise RecorderGone("the recorder process stopped")
-        if not self.outbox:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self.outbox.append(frame)
-
-    def _flush(self) -> None:
-        frames, self.outbox = self.outbox, []
-        if self.lost or self.transport is None or not frames:
-            return
-        self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        self.transport.write(frame)
 
 
 class RecorderLink:
@@ -140,7 +134,6 @@ class RecorderLink:
         current, self._current = self._current, None
         if current is None:
             return
-        current._flush()
         if current.transport is not None:
             current.transport.close()
         await asyncio.to_thread(_reap, current.process)
