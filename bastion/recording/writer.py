@@ -47,6 +47,8 @@ from .events import (
 from .storage import Storage
 
 DEFAULT_CHUNK_BYTES = 64 * 1024
+# A run of incompressible chunks is tried again every this many chunks (2 MiB at 64 KiB).
+TRIAL_EVERY = 32
 # deflate level 1: ~120-180 MB/s per core on terminal text, against ~20-80 MB/s at the
 # default level 6, for output 1.1-1.6 times larger; a bulk transfer through the bastion must
 # not be slowed down to the speed of its compression.
@@ -97,6 +99,9 @@ class RecordingWriter:
         self._started = clock() if started is None else started
         self._uid = uuid.uuid4().hex
         self._compressor = zlib.compressobj(COMPRESSION_LEVEL, zlib.DEFLATED, -15)
+        # Binary output comes in runs (an archive, a dump): once a trial found a chunk
+        # incompressible, the next ones are stored as is without a trial, until a recheck.
+        self._stored_without_trial = 0
         self._hash = b""
         self._index = 0
         self._size = 0
@@ -266,7 +271,7 @@ class RecordingWriter:
         if final:
             flags = FLAG_FINAL
             body = self._compressor.compress(plaintext) + self._compressor.flush(zlib.Z_FINISH)
-        elif _incompressible(plaintext, raw):
+        elif self._stored_run(plaintext, raw):
             flags = FLAG_STORED
             body = plaintext
         else:
@@ -274,6 +279,17 @@ class RecordingWriter:
             body = self._compressor.compress(plaintext) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
         ciphertext = encrypt_chunk(self._data_key, previous, index, flags, body)
         return encode_chunk(index, flags, ciphertext), chain_hash(previous, index, flags, ciphertext)
+
+    def _stored_run(self, plaintext: bytes, raw: int) -> bool:
+        if not _mostly_raw(plaintext, raw):
+            self._stored_without_trial = 0
+            return False
+        if 0 < self._stored_without_trial < TRIAL_EVERY:
+            self._stored_without_trial += 1
+            return True
+        stored = _incompressible(plaintext)
+        self._stored_without_trial = 1 if stored else 0
+        return stored
 
     # --- conveniences for synchronous callers -----------------------------------------
 
@@ -290,12 +306,15 @@ class RecordingWriter:
         self.append([Event(self.now(), MARKER, marker(marker_type, **fields))])
 
 
-def _incompressible(plaintext: bytes, raw: int) -> bool:
+def _mostly_raw(plaintext: bytes, raw: int) -> bool:
+    return raw >= 4096 and raw * 2 >= len(plaintext)
+
+
+def _incompressible(plaintext: bytes) -> bool:
     """A chunk mostly made of binary output that deflate would not shrink (a quick trial
     on 1 KiB of it says so) is stored as is: deflating random bytes runs at a tenth of
-    the speed of everything else and saves nothing."""
-    if raw < 4096 or raw * 2 < len(plaintext):
-        return False
+    the speed of everything else and saves nothing. The trial itself (a deflate stream
+    set up and torn down) cost as much as the chunk's SHA-256 in the bulk profile."""
     sample = plaintext[len(plaintext) // 2 - 512:len(plaintext) // 2 + 512]
     return len(zlib.compress(sample, 1)) > 0.9 * len(sample)
 

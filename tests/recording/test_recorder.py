@@ -314,3 +314,47 @@ def test_full_file_system_ends_recording_and_nothing_unrecorded_is_forwarded(
     # The cut-short append was undone: the file ends on its last whole chunk.
     assert report.ok and report.chunks == result.chunk_count
     assert report.size_bytes == storage.size(KEY) == result.size_bytes
+
+
+def _chunk_flags(storage, key: str) -> list[int]:
+    from bastion.recording.container import read_chunk, read_file_header
+
+    flags = []
+    with storage.open(key) as stream:
+        offset = len(read_file_header(stream).raw)
+        while (chunk := read_chunk(stream, len(flags), offset)) is not None:
+            flags.append(chunk.flags)
+            offset = chunk.end_offset
+    return flags
+
+
+def test_runs_of_binary_output_are_stored_as_is_text_after_them_is_deflated_again(
+        tmp_path, data_key):
+    """One trial per run of incompressible chunks (then a recheck every TRIAL_EVERY): a
+    run of random bytes is stored as is, the text after it is deflated, and binary that
+    turns compressible is deflated from the next recheck on. Every byte reads back."""
+    from bastion.recording.container import FLAG_FINAL, FLAG_STORED
+    from bastion.recording.writer import TRIAL_EVERY
+
+    storage = LocalFolderStorage(tmp_path)
+    writer = RecordingWriter.create(storage, KEY, data_key)
+    random_run = [os.urandom(16384) for _ in range(TRIAL_EVERY + 8)]  # one chunk each
+    text = [b"systemctl status dpi-app\r\n" * 600]
+    # Not UTF-8 (raw runs), yet deflate shrinks it to almost nothing.
+    compressible_binary = [bytes(range(128, 256)) * 128 for _ in range(TRIAL_EVERY + 8)]
+    pieces = random_run + text + random_run[:4] + compressible_binary
+    for piece in pieces:
+        writer.output(piece)
+    writer.close("done")
+    # The first chunk holds the asciicast header; after the pieces come the end marker
+    # and the final flag.
+    flags = _chunk_flags(storage, KEY)
+    assert len(flags) == 1 + len(pieces) + 2 and flags[-1] & FLAG_FINAL
+    stored = [bool(f & FLAG_STORED) for f in flags[1:1 + len(pieces)]]
+    assert all(stored[:len(random_run)])
+    assert not stored[len(random_run)]  # the text
+    assert all(stored[len(random_run) + 1:len(random_run) + 5])
+    tail = stored[len(random_run) + 5:]
+    # Still inside the run that began with random bytes: stored until the recheck...
+    assert all(tail[:TRIAL_EVERY - 4]) and not any(tail[TRIAL_EVERY:])
+    assert stored_output(storage, data_key) == b"".join(pieces)
