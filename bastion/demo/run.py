@@ -175,7 +175,7 @@ async def run_demo(core: Bastion, app_factory) -> None:  # type: ignore[no-untyp
     if find_sshd() and os.geteuid() == 0 and _machine_changes_agreed(folders):
         ensure_accounts()
         folders = prepare_folders(folders, as_accounts=True)
-        process, host_key_file = start_sshd(folder / "target", port, trusted_ca)
+        process, host_key_file, port = start_sshd(folder / "target", port, trusted_ca)
         kind = "OpenSSH sshd"
     else:
         files = folder / "target" / "files"

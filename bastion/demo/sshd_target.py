@@ -72,18 +72,30 @@ def ensure_accounts() -> list[str]:
     return list(DEMO_ACCOUNTS)
 
 
-def _wait_for(port: int, timeout: float = 10) -> None:
+def _listening(process: subprocess.Popen[bytes], log: Path, timeout: float = 10) -> bool:
+    """True once this sshd says it listens; False if it stopped (its port was taken).
+    Its own log, not a probe of the port: another process on the port would answer too."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"the demo sshd did not start on port {port}")
+        if log.exists() and "Server listening on" in log.read_text(errors="replace"):
+            return True
+        if process.poll() is not None:
+            return False
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"the demo sshd did not start within {timeout:g} s (see {log})")
 
 
-def start_sshd(workdir: Path, port: int, trusted_ca: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_sshd(workdir: Path, port: int, trusted_ca: Path
+               ) -> tuple[subprocess.Popen[bytes], Path, int]:
+    """The demo's OpenSSH target: its process, host key file, and the port it listens on."""
     sshd = find_sshd()
     assert sshd is not None
     workdir.mkdir(parents=True, exist_ok=True)
@@ -95,14 +107,21 @@ def start_sshd(workdir: Path, port: int, trusted_ca: Path) -> tuple[subprocess.P
     sftp_server = next((p for p in ("/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server")
                         if os.path.exists(p)), "internal-sftp")
     config = workdir / "sshd_config"
-    config.write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
-        f"PidFile {workdir / 'sshd.pid'}", f"TrustedUserCAKeys {trusted_ca}",
-        "AuthorizedKeysFile none", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-        "UsePAM no", "PermitRootLogin no", "X11Forwarding no", "PrintMotd no",
-        f"Subsystem sftp {sftp_server}", "",
-    ]))
-    process = subprocess.Popen([sshd, "-D", "-e", "-f", str(config), "-E",
-                                str(workdir / "sshd.log")], stdin=subprocess.DEVNULL)
-    _wait_for(port)
-    return process, Path(f"{host_key}.pub")
+    log = workdir / "sshd.log"
+    # The port was free when chosen; something may take it before sshd binds it (then sshd
+    # stops at once): another free port, rather than a demo talking to someone else's sshd.
+    for attempt in range(3):
+        config.write_text("\n".join([
+            f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
+            f"PidFile {workdir / 'sshd.pid'}", f"TrustedUserCAKeys {trusted_ca}",
+            "AuthorizedKeysFile none", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "UsePAM no", "PermitRootLogin no",
+            "X11Forwarding no", "PrintMotd no", f"Subsystem sftp {sftp_server}", "",
+        ]))
+        log.unlink(missing_ok=True)
+        process = subprocess.Popen([sshd, "-D", "-e", "-f", str(config), "-E", str(log)],
+                                   stdin=subprocess.DEVNULL)
+        if _listening(process, log):
+            return process, Path(f"{host_key}.pub"), port
+        port = _free_port()
+    raise RuntimeError(f"the demo sshd could not listen on a port (see {log})")

@@ -6,8 +6,8 @@ The line is read off the technician's screen as the bastion shows it
 of the recording). A line a deny rule matches is never entered: the bastion keeps the
 Enter, cancels the line on the target instead (Ctrl-E Ctrl-U Ctrl-C: to its end, erase it,
 interrupt), shows the technician one line saying why, and audits ``command.refused``. A
-line a flag rule matches is entered, and ``command.flagged`` is audited at once, so the
-flag shows while the session is still live. The decision is the contracts engine's
+line a flag rule matches is audited as ``command.flagged``, then entered: the flag is in
+the trail before the command runs, and shows while the session is still live. The decision is the contracts engine's
 (``check_command``, as for exec commands). The tracking is pure CPU work on bounded input,
 done only on terminals whose grant has command rules; audits go through the worker
 threads like every other audit of the proxy.
@@ -86,10 +86,10 @@ class TypedCommands:
                 self.shown(line)
                 await send(CANCEL_LINE)
                 continue
-            pending += piece
             if verdict.action == "flag":
-                await send(pending)
-                pending = b""
+                # Audited before the Enter leaves: the flag is in the trail before the
+                # command can run, and a trail that cannot be written keeps it from running.
                 await self.report("command.flagged", details, "allowed")
+            pending += piece
         if pending:
             await send(pending)

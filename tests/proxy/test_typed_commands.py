@@ -264,8 +264,10 @@ def _type(gate: TypedCommands, happened: list[tuple[str, object]], data: bytes) 
     # A denied line: its keys went, its Enter never does; the line is cancelled instead.
     (b"touch /x\r", [("sent", b"touch /x"), ("command.refused", "touch /x"),
                      ("shown", refusal_line(TOUCH_RULE["reason"])), ("sent", CANCEL_LINE)]),
-    # A flagged line runs, then is reported; typed-ahead keys after it follow.
-    (b"sudo -i\rid", [("sent", b"sudo -i\r"), ("command.flagged", "sudo -i"), ("sent", b"id")]),
+    # A flagged line is reported, then runs (with the keys typed ahead after it).
+    (b"sudo -i\rid", [("command.flagged", "sudo -i"), ("sent", b"sudo -i\rid")]),
+    # A flagged line after a line already entered: the trail has the flag before its Enter.
+    (b"ls\rsudo -i\r", [("command.flagged", "sudo -i"), ("sent", b"ls\rsudo -i\r")]),
     # Pasted lines: each is judged alone, the allowed one after the denied one runs.
     (b"TOUCH y\rpwd\r", [("sent", b"TOUCH y"), ("command.refused", "TOUCH y"),
                          ("shown", refusal_line(TOUCH_RULE["reason"])), ("sent", CANCEL_LINE),
