@@ -110,7 +110,7 @@ def start_sshd(workdir: Path, port: int, trusted_ca: Path
     log = workdir / "sshd.log"
     # The port was free when chosen; something may take it before sshd binds it (then sshd
     # stops at once): another free port, rather than a demo talking to someone else's sshd.
-    for attempt in range(3):
+    for _ in range(3):
         config.write_text("\n".join([
             f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {host_key}",
             f"PidFile {workdir / 'sshd.pid'}", f"TrustedUserCAKeys {trusted_ca}",
