@@ -8,9 +8,9 @@ Enter, cancels the line on the target instead (Ctrl-E Ctrl-U Ctrl-C: to its end,
 interrupt), shows the technician one line saying why, and audits ``command.refused``. A
 line a flag rule matches is audited as ``command.flagged``, then entered: the flag is in
 the trail before the command runs, and shows while the session is still live. The
-decision is the contracts engine's (``check_command``, as for exec commands). The tracking is pure CPU work on bounded input,
-done only on terminals whose grant has command rules; audits go through the worker
-threads like every other audit of the proxy.
+decision is the contracts engine's (``check_command``, as for exec commands). The
+tracking is pure CPU work on bounded input, done only on terminals whose grant has command
+rules; audits go through the worker threads like every other audit of the proxy.
 """
 
 from __future__ import annotations
