@@ -1,12 +1,13 @@
-"""CoalescingTransport over a real socket pair: the writes of one loop turn leave in one
-write of the real transport, in order; close sends what is pending, abort drops it."""
+"""CoalescingTransport over a real socket pair: a bulk write and those after it in the same
+loop turn leave in one write of the real transport, in order; a lone small write leaves at
+once; close sends what is pending, abort drops it."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 
-from bastion.coalescing import CoalescingTransport
+from bastion.coalescing import SMALL_WRITE_BYTES, CoalescingTransport
 
 
 async def _pair() -> tuple[CoalescingTransport, list[bytes], socket.socket]:
@@ -36,19 +37,34 @@ async def _received(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def test_writes_of_one_turn_leave_in_one_write_in_order() -> None:
+BIG = b"x" * SMALL_WRITE_BYTES  # a bulk packet's size
+
+
+def test_writes_of_one_turn_after_a_big_one_leave_in_one_write_in_order() -> None:
     async def scenario() -> None:
         coalescing, written, theirs = await _pair()
-        coalescing.write(b"one ")
-        coalescing.write(bytearray(b"two "))
+        coalescing.write(BIG)
+        coalescing.write(bytearray(b"two "))  # small, but after a pending one: in order
         coalescing.write(memoryview(b"three"))
-        assert written == [] and coalescing.get_write_buffer_size() == 13
+        assert written == [] and coalescing.get_write_buffer_size() == len(BIG) + 9
         await asyncio.sleep(0)  # the end of this turn
-        assert written == [b"one two three"]
-        coalescing.write(b"!")
+        assert written == [BIG + b"two three"]
+        assert await _received(theirs, len(BIG) + 9) == BIG + b"two three"
+        coalescing.close()
+        theirs.close()
+    asyncio.run(scenario())
+
+
+def test_a_lone_small_write_goes_at_once() -> None:
+    async def scenario() -> None:
+        coalescing, written, theirs = await _pair()
+        coalescing.write(b"a key")
+        assert written == [b"a key"]  # not held to the end of the turn
+        coalescing.write(BIG)
+        coalescing.write(b"its echo")
+        assert written == [b"a key"]
         await asyncio.sleep(0)
-        assert written == [b"one two three", b"!"]
-        assert await _received(theirs, 14) == b"one two three!"
+        assert written == [b"a key", BIG + b"its echo"]
         coalescing.close()
         theirs.close()
     asyncio.run(scenario())
@@ -57,13 +73,14 @@ def test_writes_of_one_turn_leave_in_one_write_in_order() -> None:
 def test_close_sends_what_is_pending_and_abort_drops_it() -> None:
     async def scenario() -> None:
         coalescing, written, theirs = await _pair()
+        coalescing.write(BIG)
         coalescing.write(b"last words")
         coalescing.close()
-        assert written == [b"last words"]
-        assert await _received(theirs, 100) == b"last words"  # then the end of the stream
+        assert written == [BIG + b"last words"]
+        assert await _received(theirs, 2 * len(BIG)) == BIG + b"last words"  # then its end
         theirs.close()
         coalescing, written, theirs = await _pair()
-        coalescing.write(b"never sent")
+        coalescing.write(BIG)
         coalescing.abort()
         await asyncio.sleep(0)
         assert written == [] and await _received(theirs, 100) == b""

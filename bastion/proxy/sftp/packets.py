@@ -61,6 +61,11 @@ def pack_string(value: bytes) -> bytes:
     return pack_uint32(len(value)) + value
 
 
+# A packet's length, type and request id.
+HEAD = struct.Struct(">IBI")
+LENGTH = struct.Struct(">I")
+
+
 def frame(body: bytes) -> bytes:
     return pack_uint32(len(body)) + body
 
@@ -131,8 +136,10 @@ def parse_request(body: bytes) -> Request:
     return request
 
 
-def build_request(kind: int, request_id: int, body: bytes) -> bytes:
-    return frame(bytes([kind]) + pack_uint32(request_id) + body)
+def build_packet(kind: int, request_id: int, body: bytes) -> bytes:
+    """A request or a reply of ``kind`` with ``request_id``: the body is copied once (a WRITE's or a
+    DATA's 32 KiB crosses the relay, so every copy counts per byte)."""
+    return b"".join((HEAD.pack(len(body) + 5, kind, request_id), body))
 
 
 def build_status(request_id: int, code: int, message: str) -> bytes:
@@ -224,12 +231,16 @@ class FrameBuffer:
     def feed(self, data: bytes) -> list[bytes]:
         self._buffer += data
         packets = []
-        while len(self._buffer) >= 4:
-            length = struct.unpack(">I", self._buffer[:4])[0]
-            if length == 0 or length > MAX_PACKET:
-                raise MalformedPacket(f"packet length {length} is out of bounds")
-            if len(self._buffer) < 4 + length:
-                break
-            packets.append(bytes(self._buffer[4:4 + length]))
-            del self._buffer[:4 + length]
+        start, size = 0, len(self._buffer)
+        # One copy per packet, and the consumed packets dropped from the buffer at once.
+        with memoryview(self._buffer) as view:
+            while size - start >= 4:
+                (length,) = LENGTH.unpack_from(view, start)
+                if length == 0 or length > MAX_PACKET:
+                    raise MalformedPacket(f"packet length {length} is out of bounds")
+                if size - start < 4 + length:
+                    break
+                packets.append(view[start + 4:start + 4 + length].tobytes())
+                start += 4 + length
+        del self._buffer[:start]
         return packets

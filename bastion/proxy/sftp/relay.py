@@ -141,7 +141,7 @@ class SftpRelay:
         if version is None or version[0] != p.VERSION:
             raise p.MalformedPacket("the target did not answer SFTP INIT with VERSION")
         probe_id = self._new_id()
-        await self._to_target(p.build_request(p.REALPATH, probe_id, p.pack_string(b".")))
+        await self._to_target(p.build_packet(p.REALPATH, probe_id, p.pack_string(b".")))
         answer = await self._read_packet(self.back.stdout, target_buffer, target_queue)
         if answer is not None:
             response = p.parse_response(answer)
@@ -200,13 +200,13 @@ class SftpRelay:
             pending.transfer.account(request.offset, request.data)
         upstream_id = self._new_id()
         self.pending[upstream_id] = pending
-        await self._to_target(p.build_request(request.kind, upstream_id, request.body))
+        await self._to_target(p.build_packet(request.kind, upstream_id, request.body))
 
     async def _ask(self, kind: int, body: bytes) -> p.Response:
         future: asyncio.Future[p.Response] = asyncio.get_running_loop().create_future()
         upstream_id = self._new_id()
         self.pending[upstream_id] = future
-        await self._to_target(p.build_request(kind, upstream_id, body))
+        await self._to_target(p.build_packet(kind, upstream_id, body))
         return await future
 
     async def _realpath(self, path: str) -> str | None:
@@ -311,12 +311,11 @@ class SftpRelay:
                     # so ask the target for the next batch instead.
                     upstream_id = self._new_id()
                     self.pending[upstream_id] = waiting
-                    await self._to_target(p.build_request(p.READDIR, upstream_id,
+                    await self._to_target(p.build_packet(p.READDIR, upstream_id,
                                                           waiting.request.body))
                     continue
             await self._observe(waiting, response)
-            await self._to_client(p.frame(bytes([response.kind]) + p.pack_uint32(waiting.client_id)
-                                          + body))
+            await self._to_client(p.build_packet(response.kind, waiting.client_id, body))
 
     async def _visible_entries(self, pending: Pending, body: bytes) -> bytes | None:
         """A listing shows only what the technician may reach: entries the rules refuse are
