@@ -60,9 +60,10 @@ if TYPE_CHECKING:
 
 
 REQUESTABLE = ("shell", "exec", "sftp", "forward")
-# How long a closing connection waits for its last line to reach the technician: within
-# the 2 s in which a revocation, a spent budget or a failed recording must end a session.
-CLOSE_GRACE_SECONDS = 1.5
+# How long a closing connection waits for its last line to reach the technician, well
+# within the 2 s in which a revocation, a spent budget or a failed recording must end a
+# session (a loaded node needs the margin); the disconnect message carries the line anyway.
+CLOSE_GRACE_SECONDS = 1.0
 # The window asked for from SSH; the contracts engine narrows it to what the contract allows.
 REQUEST_WINDOW_MINUTES = 120
 
@@ -700,14 +701,13 @@ class ProxyConnection(asyncssh.SSHServer):
         output flood it waits behind what the client has not taken in yet. Each channel
         closes once its data is delivered; the connection closes then, or after the grace
         time whatever the client does. Nothing reaches the target meanwhile: the channels
-        and the target connection are already closed."""
-        try:
+        and the target connection are already closed.
+
+        The disconnect message carries the line too, and OpenSSH prints it ("Received
+        disconnect ...: <line>"): a client still busy showing earlier output (a slow
+        terminal, a flood) drops what it holds when the connection ends, the line with it,
+        and CI showed that even channels that closed in time can lose it."""
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*(p.wait_closed() for p in processes),
                                                   return_exceptions=True), CLOSE_GRACE_SECONDS)
-        except TimeoutError:
-            # A client still busy showing earlier output (a slow terminal) drops what it
-            # holds when the connection ends, the line too: the disconnect message carries
-            # it, and OpenSSH prints that message ("Received disconnect ...: <line>").
-            conn.disconnect(asyncssh.DISC_BY_APPLICATION, disconnect_text(line))
-        else:
-            conn.close()
+        conn.disconnect(asyncssh.DISC_BY_APPLICATION, disconnect_text(line))
