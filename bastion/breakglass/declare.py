@@ -110,7 +110,6 @@ def _check_text(core: Bastion, justification: str, ticket: str | None) -> None:
             N_("the ticket is longer than {most} characters"), most=MAX_TICKET))
 
 
-
 def _declarer(session: Session, staff: StaffRef | None) -> StaffUser | None:
     if staff is None:
         return None

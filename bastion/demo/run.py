@@ -24,6 +24,7 @@ from .sshd_target import (
     account_creation_warning,
     ensure_accounts,
     find_sshd,
+    free_port,
     may_create_accounts,
     missing_accounts,
     start_sshd,
@@ -45,8 +46,7 @@ def _free(port: int) -> int:
             probe.bind(("127.0.0.1", port))
             return port
         except OSError:
-            probe.bind(("127.0.0.1", 0))
-            return probe.getsockname()[1]
+            return free_port()
 
 
 def prepare(core: Bastion) -> setup.DemoAccounts:

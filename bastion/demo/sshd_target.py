@@ -87,7 +87,8 @@ def _listening(process: subprocess.Popen[bytes], log: Path, timeout: float = 10)
     raise RuntimeError(f"the demo sshd did not start within {timeout:g} s (see {log})")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nobody listens on now (the system's pick)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -123,5 +124,5 @@ def start_sshd(workdir: Path, port: int, trusted_ca: Path
                                    stdin=subprocess.DEVNULL)
         if _listening(process, log):
             return process, Path(f"{host_key}.pub"), port
-        port = _free_port()
+        port = free_port()
     raise RuntimeError(f"the demo sshd could not listen on a port (see {log})")

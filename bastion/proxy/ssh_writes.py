@@ -11,7 +11,7 @@ from bastion.coalescing import CoalescingTransport
 log = logging.getLogger(__name__)
 
 
-def coalesce_ssh_writes(conn: Any) -> bool:
+def coalesce_ssh_writes(conn: Any) -> None:
     """Put an asyncssh connection's transport behind a :class:`CoalescingTransport`.
 
     Called from the connection's ``connection_made`` callback (SSHServer / SSHClient),
@@ -20,9 +20,8 @@ def coalesce_ssh_writes(conn: Any) -> bool:
     one) if a future asyncssh keeps it elsewhere."""
     transport = getattr(conn, "_transport", None)
     if isinstance(transport, CoalescingTransport):
-        return True
+        return
     if not isinstance(transport, asyncio.Transport):
         log.warning("asyncssh keeps its transport elsewhere: SSH writes are not coalesced")
-        return False
+        return
     conn._transport = CoalescingTransport(transport, asyncio.get_running_loop())
-    return True

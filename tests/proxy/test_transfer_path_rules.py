@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,13 +144,20 @@ def test_read_only_refuses_uploads(scenario: Scenario, folder: str, tool: str,
     assert scenario.ssh(f"test -e {folder}/in/x").returncode != 0
 
 
-def test_what_the_shell_would_expand_is_refused(scenario: Scenario, folder: str,
-                                                tmp_path: Path) -> None:
+def _scp_glob(scenario: Scenario, folder: str, tmp_path: Path
+              ) -> tuple[subprocess.CompletedProcess[bytes], Path]:
+    """A legacy scp download of ``logs/*.log``, which the target's shell would expand."""
     scenario.grant(sftp={"access": "read", "allow": [f"{folder}/logs/**"]})
     out = tmp_path / "out"
     out.mkdir()
     result = scenario.client.scp(f"{scenario.user}@127.0.0.1:{folder}/logs/*.log",
                                  str(out), port=scenario.proxy.port, legacy=True)
+    return result, out
+
+
+def test_what_the_shell_would_expand_is_refused(scenario: Scenario, folder: str,
+                                                tmp_path: Path) -> None:
+    result, out = _scp_glob(scenario, folder, tmp_path)
     assert result.returncode != 0
     lines = bastion_lines(result.stderr)
     assert len(lines) == 1
@@ -162,11 +170,7 @@ def test_what_the_shell_would_expand_is_refused(scenario: Scenario, folder: str,
 def test_a_french_contract_says_why_scp_cannot_be_checked_in_french(
         scenario: Scenario, folder: str, tmp_path: Path) -> None:
     scenario.speak("fr")
-    scenario.grant(sftp={"access": "read", "allow": [f"{folder}/logs/**"]})
-    out = tmp_path / "out"
-    out.mkdir()
-    result = scenario.client.scp(f"{scenario.user}@127.0.0.1:{folder}/logs/*.log",
-                                 str(out), port=scenario.proxy.port, legacy=True)
+    result, out = _scp_glob(scenario, folder, tmp_path)
     assert result.returncode != 0
     lines = [line for line in result.stderr.decode().splitlines() if line.startswith("bastion")]
     assert lines == ["bastion : scp refusé : le caractère '*' serait interprété par le shell du "

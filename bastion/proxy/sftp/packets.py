@@ -137,8 +137,8 @@ def parse_request(body: bytes) -> Request:
 
 
 def build_packet(kind: int, request_id: int, body: bytes) -> bytes:
-    """A request or a reply of ``kind`` with ``request_id``: the body is copied once (a WRITE's or a
-    DATA's 32 KiB crosses the relay, so every copy counts per byte)."""
+    """A request or a reply of ``kind`` with ``request_id``. The body is copied once: a
+    WRITE's or a DATA's 32 KiB crosses the relay, so every copy counts per byte."""
     return b"".join((HEAD.pack(len(body) + 5, kind, request_id), body))
 
 
