@@ -177,6 +177,13 @@ class RecordingSettings(_Section):
     # A one-process node (the SQLite demo) records in its own threads, as does a worker
     # with this off.
     recorder_process: bool = True
+    # Even with the recorder process, a terminal (pty) channel is recorded by the worker's
+    # own threads: every keystroke and every echo waits for its recording, and a hop to
+    # another process and back for each costs more than the recording itself (measured:
+    # key echo p99 +3 to +6 ms through the recorder process, about +1 ms in the worker;
+    # docs/benchmarks.md). Exec, scp/sftp and forwards, where the bytes are, still go to
+    # the recorder process. A flood typed into a terminal is bounded by the budget.
+    terminals_in_worker: bool = True
     # A recorder process that leaves a write unanswered this long is killed (its sessions
     # end, recording failed) and replaced: held output must not wait forever.
     recorder_hung_seconds: float = Field(60, ge=1, le=3600)

@@ -45,7 +45,7 @@ from .policy import (
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
 from .second_step import BREAK_GLASS_WORD, Plan, Questions, RequestDetails, SuccessGate
-from .ssh_writes import coalesce_ssh_writes
+from .ssh_writes import coalesce_ssh_writes, skip_ignore_packets_under_aead
 from .upstream import (
     TargetLogin,
     UpstreamError,
@@ -140,6 +140,7 @@ class ProxyConnection(asyncssh.SSHServer):
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         coalesce_ssh_writes(conn)
+        skip_ignore_packets_under_aead(conn)
         self.conn = conn
         peer = conn.get_extra_info("peername")
         self.peer = self._source or (peer[0] if peer else "?")

@@ -166,6 +166,11 @@ def _discard(task: asyncio.Task[None]) -> None:
 
 async def _put(queue: asyncio.Queue, item: object, forwarder: asyncio.Task[None]) -> None:  # type: ignore[type-arg]
     """Queue ``item`` unless the forwarder has already stopped (its error comes out here)."""
+    if not forwarder.done() and not queue.full():
+        # The common case (an echo, a piece of output with room behind it): no task and no
+        # wait to set up for every piece.
+        queue.put_nowait(item)
+        return
     put = asyncio.ensure_future(queue.put(item))
     done, _ = await asyncio.wait({put, forwarder}, return_when=asyncio.FIRST_COMPLETED)
     if forwarder in done and put not in done:

@@ -159,7 +159,7 @@ class RecordingService:
             )
             # The file is created inside the transaction: if it cannot be, no row claims a
             # recording that does not exist, and the caller must refuse the session.
-            create = (self.recorder_link.create_writer if self.recorder_link is not None
+            create = (self.recorder_link.create_writer if self._in_recorder_process(terminal)
                       else RecordingWriter.create)
             writer = create(
                 self.storage,
@@ -178,6 +178,13 @@ class RecordingService:
         )
         recorder.recording_id = recording_id
         return recorder
+
+    def _in_recorder_process(self, terminal: TerminalInfo | None) -> bool:
+        """Whether a new recording is written by the recorder process (config.py,
+        ``terminals_in_worker``, says why a terminal's is not)."""
+        if self.recorder_link is None:
+            return False
+        return terminal is None or not self.core.settings.recording.terminals_in_worker
 
     def _finish(self, recording_id: int, result: SealResult) -> None:
         """Store the seal in the catalog and the audit log, then index the commands."""

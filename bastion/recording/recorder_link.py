@@ -38,6 +38,7 @@ from bastion.coalescing import CoalescingTransport
 
 from .errors import RecordingClosed, RecordingFailed
 from .events import Event, TerminalInfo
+from .recorder_ring import RING_BYTES, RING_MIN_BYTES, SharedRing
 from .recorder_wire import CreateRequest, FrameBuffer, encode
 from .storage import Storage
 from .writer import DEFAULT_CHUNK_BYTES, SealResult
@@ -54,9 +55,11 @@ class RecorderGone(RecordingFailed):
 
 
 class _Protocol(asyncio.Protocol):
-    def __init__(self, link: RecorderLink, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, link: RecorderLink, process: subprocess.Popen[bytes],
+                 ring: SharedRing | None) -> None:
         self.link = link
         self.process = process
+        self.ring = ring  # this process's own (recorder_ring.py); None: all through the socket
         self.frames = FrameBuffer()
         self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -104,8 +107,9 @@ class _Protocol(asyncio.Protocol):
 class RecorderLink:
     """One recorder process at a time for this process; replaced when it dies."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, *, ring_bytes: int = RING_BYTES) -> None:
         self._settings = settings  # bastion.config.Settings: the storage to write to
+        self._ring_bytes = ring_bytes  # 0: everything through the socket (recorder_ring.py)
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._current: _Protocol | None = None
@@ -119,6 +123,11 @@ class RecorderLink:
     @property
     def pid(self) -> int | None:
         return self._current.process.pid if self._current is not None else None
+
+    @property
+    def ring(self) -> SharedRing | None:
+        """The current recorder process's shared memory (None: none, or no process)."""
+        return self._current.ring if self._current is not None else None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -147,15 +156,23 @@ class RecorderLink:
 
     async def _spawn(self) -> _Protocol:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ring = _new_ring(self._ring_bytes)
+        argv = [sys.executable, "-m", "bastion.recording.recorder_process",
+                "--fd", str(theirs.fileno())]
+        passed = [theirs.fileno()]
+        if ring is not None:
+            argv += ["--ring-fd", str(ring.fd), "--ring-bytes", str(ring.size)]
+            passed.append(ring.fd)
         try:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bastion.recording.recorder_process",
-                 "--fd", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(argv, pass_fds=passed, stdin=subprocess.DEVNULL)
+        except BaseException:
+            if ring is not None:
+                ring.close()
+            raise
         finally:
             theirs.close()
         loop = asyncio.get_running_loop()
-        protocol = _Protocol(self, process)
+        protocol = _Protocol(self, process, ring)
         await loop.create_unix_connection(lambda: protocol, sock=ours)
         protocol.send(encode(("hello", self._settings)))
         try:
@@ -185,6 +202,8 @@ class RecorderLink:
             answer(why, None)
         for writer in list(protocol.writers):
             writer._gone(why)
+        if protocol.ring is not None:
+            protocol.ring.close()  # nothing reads it any more: every request it held failed
         if self._stopping:
             return
         log.error("%s: its recordings fail (their sessions end); starting another", why)
@@ -310,7 +329,14 @@ class RemoteWriter:
             done(RecordingClosed(f"recording {self.storage_key} is sealed"))
             return
 
+        payload: list[tuple[float, str, Any]] = [(event.time, event.code, event.data)
+                                                 for event in events]
+        protocol = self._protocol
+        held = None if protocol.lost else _into_ring(protocol.ring, payload)
+
         def answer(error: str | None, result: SealResult | None) -> None:
+            if held is not None and not protocol.lost:
+                protocol.ring.free(held)  # type: ignore[union-attr]
             if result is not None:
                 self._result = result
             if error is not None:
@@ -319,8 +345,7 @@ class RemoteWriter:
             else:
                 done(None)
 
-        self._link._request(self._protocol, "append", self._handle,
-                            [(event.time, event.code, event.data) for event in events], answer)
+        self._link._request(protocol, "append", self._handle, payload, answer)
 
     def close(self, end_reason: str | None = None) -> SealResult:
         """Seal (from a worker thread, like ``RecordingWriter.close``)."""
@@ -346,6 +371,35 @@ class RemoteWriter:
                 listener(why)
             except Exception:  # noqa: BLE001 - one session's handler must not stop the others
                 log.exception("a recording's failure listener failed")
+
+
+def _new_ring(size: int) -> SharedRing | None:
+    if size <= 0:
+        return None
+    try:
+        return SharedRing(size)
+    except OSError as exc:  # no memfd (an old kernel, a seccomp profile): the socket only
+        log.warning("no shared memory for the recorder process (%s): bulk output goes "
+                    "through its socket", exc)
+        return None
+
+
+def _into_ring(ring: SharedRing | None, payload: list[tuple[float, str, Any]]) -> Any:
+    """Move the large bodies of ``payload`` into the ring, in place; the allocation to free
+    once answered, or None when nothing moved (no ring, small events, or no room)."""
+    if ring is None:
+        return None
+    large = [i for i, (_, _, data) in enumerate(payload)
+             if isinstance(data, bytes) and len(data) >= RING_MIN_BYTES]
+    if not large:
+        return None
+    placed = ring.put([payload[i][2] for i in large])
+    if placed is None:
+        return None
+    allocation, slices = placed
+    for i, where in zip(large, slices, strict=True):
+        payload[i] = (payload[i][0], payload[i][1], where)
+    return allocation
 
 
 def _reap(process: subprocess.Popen[bytes] | None) -> None:

@@ -7,7 +7,9 @@ Requests (parent -> recorder): ``(request_id, op, handle, payload)``
 
 - ``("hello", settings)``: the first frame, the storage to write to (``Settings``);
 - ``"create"``: payload a :class:`CreateRequest`; the recording file is created;
-- ``"append"``: payload a list of ``(time, code, data)`` events; answered once stored;
+- ``"append"``: payload a list of ``(time, code, data)`` events, ``data`` a
+  :class:`~.recorder_ring.RingSlice` when the parent put it in shared memory; answered
+  once stored;
 - ``"close"``: payload the end reason; the recording is sealed and synced.
 
 Replies (recorder -> parent): ``(request_id, error or None, SealResult)``: the writer's

@@ -169,3 +169,65 @@ def test_a_recorder_killed_mid_flood_shows_nothing_unrecorded(supervised: Superv
                                                  Actor("dpo:test", "dpo"), purpose="test")
     assert len(out.getvalue()) >= len(received) > 0
     assert out.getvalue()[:len(received)] == received
+
+
+def _open_files(pid: int) -> set[str]:
+    folder = Path(f"/proc/{pid}/fd")
+    found = set()
+    for entry in folder.iterdir():
+        try:
+            found.add(os.readlink(entry))
+        except OSError:
+            continue
+    return found
+
+
+def _holds(pid: int, storage_key: str) -> bool:
+    return any(path.endswith(storage_key) for path in _open_files(pid))
+
+
+def test_a_terminal_is_recorded_by_its_worker_and_a_command_by_the_recorder_process(
+        supervised: Supervised) -> None:
+    before = supervised.live_ids()
+    terminal = subprocess.Popen(
+        supervised.client.ssh_argv(supervised.user, "127.0.0.1", supervised.node.ssh_port,
+                                   "cat", extra=["-tt"]),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert terminal.stdin and terminal.stdout
+    deadline = time.monotonic() + 30
+    while not supervised.live_ids() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (terminal_id,) = supervised.live_ids() - before
+    command, command_id = supervised.open_session("cat", stdin=subprocess.PIPE)
+    assert command.stdin and command.stdout
+    try:
+        terminal.stdin.write(b"typed\r")
+        terminal.stdin.flush()
+        seen = b""
+        while b"typed" not in seen:
+            seen += terminal.stdout.read1(4096)
+        command.stdin.write(b"piped\n")
+        command.stdin.flush()
+        assert command.stdout.readline() == b"piped\n"
+        for session_id, in_worker in ((terminal_id, True), (command_id, False)):
+            (recording,) = _recordings_of(supervised, session_id)
+            worker = _worker_of(supervised, session_id)
+            deadline = time.monotonic() + 30  # an earlier test's killed recorder: replaced
+            while len(_recorders_of(worker)) != 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            (recorder,) = _recorders_of(worker)
+            assert _holds(worker, recording.storage_key) is in_worker, session_id
+            assert _holds(recorder, recording.storage_key) is not in_worker, session_id
+    finally:
+        terminal.stdin.write(b"\x04")  # Ctrl-D: end of input on a terminal
+        for process in (terminal, command):
+            process.stdin.close()  # type: ignore[union-attr]
+            process.wait(30)
+    for session_id in (terminal_id, command_id):
+        deadline = time.monotonic() + 30
+        while _recordings_of(supervised, session_id)[0].status == "open" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (recording,) = _recordings_of(supervised, session_id)
+        assert recording.status == "sealed"
+        report = RecordingService(supervised.core).verify(recording.id)
+        assert report.ok and report.sealed, report.describe()

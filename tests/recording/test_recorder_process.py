@@ -9,6 +9,7 @@ import io
 import os
 import signal
 
+import pytest
 from sqlalchemy import select
 
 from bastion.audit import Actor
@@ -16,6 +17,7 @@ from bastion.context import Bastion
 from bastion.models import AuditEvent, Recording
 from bastion.recording import RecordingFailed, RecordingReader, RecordingService
 from bastion.recording.recorder_link import RecorderLink
+from bastion.recording.recorder_ring import RING_BYTES
 
 from .conftest import add_session
 
@@ -43,20 +45,33 @@ def recorder_key(service: RecordingService, recording_id: int) -> bytes:
         return service.data_key(session.get(Recording, recording_id))
 
 
-def test_a_flood_through_the_recorder_process_exports_byte_exact(rec_core: Bastion) -> None:
+@pytest.mark.parametrize("ring_bytes, through", [
+    (RING_BYTES, "shared memory"),
+    (64 * 1024, "the socket: no room in a ring this small"),
+    (0, "the socket: no ring"),
+])
+def test_a_flood_through_the_recorder_process_exports_byte_exact(
+        rec_core: Bastion, ring_bytes: int, through: str) -> None:
     session_id = add_session(rec_core)
     payload = os.urandom(3 * 1024 * 1024) + "journal: démarrage terminé\n".encode() * 20000
+    placed: list[int] = []
 
     async def run() -> int:
-        link = RecorderLink(rec_core.settings)
+        link = RecorderLink(rec_core.settings, ring_bytes=ring_bytes)
         await link.start()
         try:
             service = RecordingService(rec_core, recorder_link=link, index_on_close=False)
-            return await _flood(service, session_id, payload)
+            recording_id = await _flood(service, session_id, payload)
+            placed.append(link.ring.bytes_placed if link.ring is not None else 0)
+            return recording_id
         finally:
             await link.stop()
 
     recording_id = asyncio.run(run())
+    if through == "shared memory":
+        assert placed[0] >= len(payload) * 0.9, placed  # the small tail pieces: the socket
+    else:
+        assert placed == [0]
     # Read back in this process: the recorder process wrote the usual format and seals.
     service = RecordingService(rec_core)
     report = service.verify(recording_id)
