@@ -25,9 +25,10 @@ import os
 from collections import deque
 from typing import NamedTuple
 
-# 8 MiB: sixteen bulk streams at the relay's full depth (8 pieces of 64 KiB each); more
-# at once overflow to the socket, which only costs CPU.
-RING_BYTES = 8 * 1024 * 1024
+# 2 MiB: four bulk streams at the relay's full depth (8 pieces of 64 KiB each); more at
+# once overflow to the socket, which only costs CPU. Both processes map it, so a node's RSS
+# counts it twice per worker: 8 MiB rings added 28 MiB to the ten-floods benchmark's peak.
+RING_BYTES = 2 * 1024 * 1024
 # Below this, an event body goes in the request itself.
 RING_MIN_BYTES = 2048
 
