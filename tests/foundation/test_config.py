@@ -1,8 +1,10 @@
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from bastion.config import ConfigError, load_settings
+from bastion.config import ConfigError, Settings, load_settings
 
 
 def test_embedded_defaults_need_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -68,3 +70,12 @@ def test_access_traces_beyond_a_year_need_a_stated_reason(tmp_path: Path) -> Non
     assert kept.audit.retention_days == 700
     with pytest.raises(ConfigError, match="greater than or equal to 180"):
         load_settings(env={"BASTION_AUDIT__RETENTION_DAYS": "90"})
+
+
+def test_the_readme_configuration_example_is_one_valid_file() -> None:
+    """An operator copies the README's example into bastion.toml: it must load as it is
+    (a section declared twice made it a file TOML refuses)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```toml\n(.*?)```", readme, re.S)
+    assert example is not None, "the README has no configuration example"
+    Settings.model_validate(tomllib.loads(example.group(1)))
