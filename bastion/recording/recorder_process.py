@@ -2,10 +2,10 @@
 
 ``python -m bastion.recording.recorder_process --fd N [--ring-fd M --ring-bytes S]``: N is
 this end of a socket pair whose other end the parent holds (recorder_link.py); M, the
-shared memory the parent puts the bodies of large events in (recorder_ring.py). Everything a recording costs per byte
-(event encoding, the deflate trial and deflate, AES-GCM sealing, the SHA-256 chain, the
-file append) runs here, on this process's own GIL and core, never on the parent's, which
-keeps its CPU for SSH. The file format is the one :class:`RecordingWriter` writes: this
+shared memory the parent puts the bodies of large events in (recorder_ring.py).
+Everything a recording costs per byte (event encoding, the deflate trial and deflate,
+AES-GCM sealing, the SHA-256 chain, the file append) runs here, on this process's own GIL
+and core, never on the parent's, which keeps its CPU for SSH. The file format is the one :class:`RecordingWriter` writes: this
 process only runs the writers.
 
 Requests are read on the main thread and run on a pool of threads (a write blocked on
