@@ -5,8 +5,8 @@ this end of a socket pair whose other end the parent holds (recorder_link.py); M
 shared memory the parent puts the bodies of large events in (recorder_ring.py).
 Everything a recording costs per byte (event encoding, the deflate trial and deflate,
 AES-GCM sealing, the SHA-256 chain, the file append) runs here, on this process's own GIL
-and core, never on the parent's, which keeps its CPU for SSH. The file format is the one :class:`RecordingWriter` writes: this
-process only runs the writers.
+and core, never on the parent's, which keeps its CPU for SSH. The file format is the one
+:class:`RecordingWriter` writes: this process only runs the writers.
 
 Requests are read on the main thread and run on a pool of threads (a write blocked on
 slow storage holds one thread, the others go on), except small appends to a local folder:
