@@ -81,6 +81,15 @@ def _recordings_of(world: Supervised, session_id: int) -> list[Recording]:
         return rows
 
 
+def _settled_recording(world: Supervised, session_id: int) -> Recording:
+    """The session's one recording once it is no longer open (sealed or interrupted)."""
+    deadline = time.monotonic() + 30
+    while _recordings_of(world, session_id)[0].status == "open" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (recording,) = _recordings_of(world, session_id)
+    return recording
+
+
 def test_every_worker_records_through_its_own_recorder_and_a_flood_exports_byte_exact(
         supervised: Supervised) -> None:
     workers = _worker_processes(supervised)
@@ -95,11 +104,7 @@ def test_every_worker_records_through_its_own_recorder_and_a_flood_exports_byte_
     with supervised.core.db.session() as s:
         session_id = max(s.scalars(select(Recording.session_id)))
     assert session_id not in before
-    (recording,) = _recordings_of(supervised, supervised.ended(session_id).id)
-    deadline = time.monotonic() + 30
-    while recording.status == "open" and time.monotonic() < deadline:
-        time.sleep(0.1)
-        (recording,) = _recordings_of(supervised, session_id)
+    recording = _settled_recording(supervised, supervised.ended(session_id).id)
     assert recording.status == "sealed" and recording.output_bytes == size
     service = RecordingService(supervised.core)
     report = service.verify(recording.id)
@@ -128,10 +133,7 @@ def test_a_killed_recorder_ends_its_sessions_audited_and_is_replaced(
         failed = s.scalars(select(AuditEvent).where(AuditEvent.session_id == session_id,
                                                     AuditEvent.action == "recording.failed")).all()
         assert len(failed) == 1 and "recorder process" in failed[0].details["error"]
-    deadline = time.monotonic() + 30
-    while _recordings_of(supervised, session_id)[0].status == "open" and time.monotonic() < deadline:
-        time.sleep(0.1)
-    (recording,) = _recordings_of(supervised, session_id)
+    recording = _settled_recording(supervised, session_id)
     assert recording.status == "interrupted"
     report = RecordingService(supervised.core).verify(recording.id)
     assert report.ok and not report.sealed and report.output_bytes >= len(b"recorded\n")
@@ -157,10 +159,7 @@ def test_a_recorder_killed_mid_flood_shows_nothing_unrecorded(supervised: Superv
     received += flood.stdout.read()
     assert flood.wait(30) != 0
     assert messages.RECORDING_FAILED.encode() in flood.stderr.read().replace(b"\r\n", b" ")
-    deadline = time.monotonic() + 30
-    while _recordings_of(supervised, session_id)[0].status == "open" and time.monotonic() < deadline:
-        time.sleep(0.1)
-    (recording,) = _recordings_of(supervised, session_id)
+    recording = _settled_recording(supervised, session_id)
     assert recording.status == "interrupted"
     # Everything the technician received was recorded first (the recording may hold a
     # little more: pieces stored but not yet forwarded when the session ended).
@@ -224,10 +223,7 @@ def test_a_terminal_is_recorded_by_its_worker_and_a_command_by_the_recorder_proc
             process.stdin.close()  # type: ignore[union-attr]
             process.wait(30)
     for session_id in (terminal_id, command_id):
-        deadline = time.monotonic() + 30
-        while _recordings_of(supervised, session_id)[0].status == "open" and time.monotonic() < deadline:
-            time.sleep(0.1)
-        (recording,) = _recordings_of(supervised, session_id)
+        recording = _settled_recording(supervised, session_id)
         assert recording.status == "sealed"
         report = RecordingService(supervised.core).verify(recording.id)
         assert report.ok and report.sealed, report.describe()
