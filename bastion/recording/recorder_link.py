@@ -38,7 +38,7 @@ from bastion.coalescing import CoalescingTransport
 
 from .errors import RecordingClosed, RecordingFailed
 from .events import Event, TerminalInfo
-from .recorder_ring import RING_BYTES, RING_MIN_BYTES, SharedRing
+from .recorder_ring import RING_BYTES, RING_MIN_BYTES, RingAllocation, SharedRing
 from .recorder_wire import CreateRequest, FrameBuffer, encode
 from .storage import Storage
 from .writer import DEFAULT_CHUNK_BYTES, SealResult
@@ -384,7 +384,8 @@ def _new_ring(size: int) -> SharedRing | None:
         return None
 
 
-def _into_ring(ring: SharedRing | None, payload: list[tuple[float, str, Any]]) -> Any:
+def _into_ring(ring: SharedRing | None,
+               payload: list[tuple[float, str, Any]]) -> RingAllocation | None:
     """Move the large bodies of ``payload`` into the ring, in place; the allocation to free
     once answered, or None when nothing moved (no ring, small events, or no room)."""
     if ring is None:
