@@ -22,6 +22,7 @@ from bastion.models import AuditEvent, Recording
 from bastion.proxy import messages
 from bastion.recording import RecordingService
 from tests.harness.postgres import PostgresServer
+from tests.harness.processes import open_files
 
 from .cluster import approver_token, base_environment, grant, node, technician_world
 from .test_process_model import Supervised, _worker_processes
@@ -170,19 +171,8 @@ def test_a_recorder_killed_mid_flood_shows_nothing_unrecorded(supervised: Superv
     assert out.getvalue()[:len(received)] == received
 
 
-def _open_files(pid: int) -> set[str]:
-    folder = Path(f"/proc/{pid}/fd")
-    found = set()
-    for entry in folder.iterdir():
-        try:
-            found.add(os.readlink(entry))
-        except OSError:
-            continue
-    return found
-
-
 def _holds(pid: int, storage_key: str) -> bool:
-    return any(path.endswith(storage_key) for path in _open_files(pid))
+    return any(path.endswith(storage_key) for path in open_files(pid))
 
 
 def test_a_terminal_is_recorded_by_its_worker_and_a_command_by_the_recorder_process(

@@ -5,23 +5,16 @@ open only while it is being written."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from pathlib import Path
 
 from bastion.recording import LocalFolderStorage, RecordingFailed, RecordingWriter, SessionRecorder
 from bastion.recording.write_queue import WriteQueue
+from tests.harness.processes import open_files
 
 
 def _open_descriptors_of(path: Path) -> int:
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
-                count += 1
-        except OSError:
-            continue  # closed meanwhile (the listing's own descriptor)
-    return count
+    return open_files().count(str(path))
 
 
 def test_outcomes_reach_the_loop_thread_and_errors_are_handed_over() -> None:
