@@ -159,7 +159,8 @@ class RecordingService:
             )
             # The file is created inside the transaction: if it cannot be, no row claims a
             # recording that does not exist, and the caller must refuse the session.
-            create = (self.recorder_link.create_writer if self._in_recorder_process(terminal)
+            remote = self._in_recorder_process(terminal)
+            create = (self.recorder_link.create_writer if remote  # type: ignore[union-attr]
                       else RecordingWriter.create)
             writer = create(
                 self.storage,
@@ -174,7 +175,7 @@ class RecordingService:
             writer,
             budget=budget or self.new_budget(),
             executor=self.executor,
-            on_close=partial(self._finish, recording_id),
+            on_close=partial(self._finish, recording_id, remote=remote),
         )
         recorder.recording_id = recording_id
         return recorder
@@ -186,13 +187,14 @@ class RecordingService:
             return False
         return terminal is None or not self.core.settings.recording.terminals_in_worker
 
-    def _finish(self, recording_id: int, result: SealResult) -> None:
-        """Store the seal in the catalog and the audit log, then index the commands."""
+    def _finish(self, recording_id: int, result: SealResult, *, remote: bool) -> None:
+        """Store the seal in the catalog and the audit log, then index the commands.
+        ``remote``: the recorder process wrote it (its state is then read from the file)."""
         with self.core.db.session() as session:
             recording = session.get(Recording, recording_id)
             if recording is None:
                 raise RecordingNotFound(f"recording {recording_id} vanished from the catalog")
-            if not result.sealed and self.recorder_link is not None:
+            if not result.sealed and remote:
                 result = self._as_stored(recording, result)
             recording.chunk_count = result.chunk_count
             recording.size_bytes = result.size_bytes
