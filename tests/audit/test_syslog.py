@@ -65,6 +65,9 @@ def test_events_arrive_as_rfc5424(acore, receiver) -> None:
 def test_only_new_events_are_sent_and_progress_survives_a_restart(acore, receiver) -> None:
     append(acore, 4)
     assert SyslogForwarder(acore.db, settings_for(receiver)).forward_once() == 4
+    # The receiver reads each TCP connection on a thread of its own: the first four must be
+    # in before the restarted forwarder's connection, or a loaded machine reorders them.
+    receiver.wait_for(4)
     append(acore, 2, start=4)
     restarted = SyslogForwarder(acore.db, settings_for(receiver), batch=1)
     assert restarted.forward_once() == 2
