@@ -122,6 +122,12 @@ def technician_key(folder: Path) -> Path:
     return key
 
 
+def open_at_all_hours(document: dict) -> None:
+    """Replace a contract document's maintenance windows by one open every day, all day."""
+    document.setdefault("scope", {})["windows"] = [
+        {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "24:00"}]
+
+
 def demo_contracts(folder: Path, key: Path) -> list[Path]:
     """The example contracts, with the demo technician's key in place of the example one
     and maintenance windows open at all hours, so the demo works whenever it is run."""
@@ -134,9 +140,7 @@ def demo_contracts(folder: Path, key: Path) -> list[Path]:
         for technician in document.get("technicians", []):
             if technician["id"] == DEMO_TECHNICIAN:
                 technician["keys"] = [public.read_text().strip()]
-        document.setdefault("scope", {})["windows"] = [
-            {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-             "start": "00:00", "end": "24:00"}]
+        open_at_all_hours(document)
         path = out / example.name
         path.write_text("# Demo copy of contracts/examples/" + example.name + "\n"
                         + yaml.safe_dump(document, allow_unicode=True, sort_keys=False))

@@ -17,7 +17,7 @@ import yaml
 
 from bastion.audit import Actor
 from bastion.context import Bastion
-from bastion.demo.setup import DEMO_TARGETS, EXAMPLES
+from bastion.demo.setup import DEMO_TARGETS, EXAMPLES, open_at_all_hours
 from bastion.inventory import add_target
 from bastion.models import AccessRequest, ContractVersion, SshSession, Target, Technician, Vendor, utcnow
 
@@ -37,14 +37,21 @@ def seed_inventory(core: Bastion) -> None:
                        data_categories=categories, description="Serveur DPI de test", actor=SEED_ACTOR)
 
 
-def seed_vendors(core: Bastion) -> dict[str, int]:
-    """Vendors, technicians and current contracts from contracts/examples; ident -> id."""
+def seed_vendors(core: Bastion, *, at_all_hours: bool = False) -> dict[str, int]:
+    """Vendors, technicians and current contracts from contracts/examples; ident -> id.
+
+    ``at_all_hours`` opens the contracts' maintenance windows all day, every day (as the
+    demo does), for a test that files a request: the examples' weekday hours would make
+    it pass or fail by the time of day the suite runs."""
     technicians = {}
     now = utcnow()
     with core.db.session() as db:
         for path in sorted(EXAMPLES.glob("*.yaml")):
             text = path.read_text(encoding="utf-8")
             document = yaml.safe_load(text)
+            if at_all_hours:
+                open_at_all_hours(document)
+                text = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
             # Get or create: the `people` fixture may have made the first vendor already.
             vendor = db.query(Vendor).filter_by(slug=document["vendor"]["id"]).one_or_none()
             if vendor is None:

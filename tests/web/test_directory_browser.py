@@ -55,7 +55,7 @@ def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Bast
 def test_a_directory_approver_signs_in_enrols_a_key_and_approves(live: tuple[Bastion, str]) -> None:
     core, base = live
     seed_inventory(core)
-    seed_vendors(core)
+    seed_vendors(core, at_all_hours=True)
     dpo = make_staff(core, "chloe", ["dpo"], full_name="Chloé Petit")
     request = approvals.file_request(
         core, technician="jdupont", target="dpi-app-01", window_end=utcnow() + timedelta(hours=1),
