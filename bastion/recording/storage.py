@@ -190,10 +190,17 @@ class LocalFolderStorage:
                     yield key
 
 
+# Larger writes make the kernel fill the page cache with large folios; on a VM that hands
+# free memory back to its host (virtio-balloon free page reporting), each one is fresh
+# host memory to fault in: 300 MB written in 128 KiB pieces cost 2-2.7 s of system time
+# here, in 64 KiB pieces 0.1 s (docs/benchmarks.md).
+WRITE_PIECE = 64 * 1024
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        written = os.write(fd, view[:WRITE_PIECE])
         view = view[written:]
 
 
