@@ -205,7 +205,8 @@ def slowest_statement_plan(core: Bastion, client: Any, path: str) -> dict[str, A
 
 
 def run(world: World, sessions: int, commands: int, repeat: int) -> dict[str, Any]:
-    url = world.postgres.create_database(f"console_{uuid.uuid4().hex[:8]}")
+    name = f"console_{uuid.uuid4().hex[:8]}"
+    url = world.postgres.create_database(name)
     core = prepare_core(world.core.settings.var_dir, url, node="bench-console")
     try:
         seeding = seed(core, url, sessions, commands)
@@ -252,3 +253,7 @@ def run(world: World, sessions: int, commands: int, repeat: int) -> dict[str, An
         return results
     finally:
         core.close()
+        # Its million rows would otherwise be vacuumed, and their pages written out by
+        # the checkpointer, while the next benchmark runs.
+        world.postgres.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        world.postgres.execute("CHECKPOINT")
