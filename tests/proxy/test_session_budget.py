@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -92,6 +93,9 @@ def test_a_spent_budget_ends_an_interactive_session_and_the_next_one_works(
     # to show the relay that its forwarder has stopped.
     tmux.type("yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 60000000; sleep 600\n")
     event = _ends_within_two_seconds(scenario, tmux, "recording.budget_spent")
+    # The line comes after the flood's last bytes: under load tmux may not have drawn it
+    # yet when the session is already recorded as ended.
+    tmux.wait_for(re.escape(BUDGET_LINE), timeout=10)
     screen = tmux.screen()
     assert BUDGET_LINE in screen and "50 MB" in screen, screen
     assert STORAGE_LINE not in screen
