@@ -77,6 +77,13 @@ def _ends_within_two_seconds(scenario: Scenario, tmux: TmuxSession, action: str)
     return event
 
 
+def _screen_once_it_shows(tmux: TmuxSession, line: str) -> str:
+    """The terminal once ``line`` is drawn: the line comes after the output's last bytes,
+    and under load tmux may not have drawn it yet when the session is recorded as ended."""
+    tmux.wait_for(re.escape(line), timeout=10)
+    return tmux.screen()
+
+
 def _start_shell(scenario: Scenario, tmux: TmuxSession) -> None:
     tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
                                         extra=["-t"]))
@@ -93,10 +100,7 @@ def test_a_spent_budget_ends_an_interactive_session_and_the_next_one_works(
     # to show the relay that its forwarder has stopped.
     tmux.type("yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 60000000; sleep 600\n")
     event = _ends_within_two_seconds(scenario, tmux, "recording.budget_spent")
-    # The line comes after the flood's last bytes: under load tmux may not have drawn it
-    # yet when the session is already recorded as ended.
-    tmux.wait_for(re.escape(BUDGET_LINE), timeout=10)
-    screen = tmux.screen()
+    screen = _screen_once_it_shows(tmux, BUDGET_LINE)
     assert BUDGET_LINE in screen and "50 MB" in screen, screen
     assert STORAGE_LINE not in screen
     assert event.outcome == "denied" and event.details["budget_bytes"] == 50 * MIB
@@ -126,7 +130,7 @@ def test_a_full_disk_ends_an_interactive_session_with_the_storage_reason(
     # Random text does not compress: 400 kB of it cannot fit in 256 kB.
     tmux.type("head -c 300000 /dev/urandom | base64; sleep 600\n")
     event = _ends_within_two_seconds(scenario, tmux, "recording.failed")
-    screen = tmux.screen()
+    screen = _screen_once_it_shows(tmux, STORAGE_LINE)
     assert STORAGE_LINE in screen and BUDGET_LINE not in screen, screen
     assert event.outcome == "error" and event.details["error"]
     session = _sessions(scenario)[-1]
@@ -162,7 +166,8 @@ def test_multiplexed_channels_share_one_budget(
     assert BUDGET_LINE in results[2].stderr.decode(), results[2].stderr
     # The idle shell of the same connection ends with it, told why.
     event = _ends_within_two_seconds(scenario, tmux, "recording.budget_spent")
-    assert BUDGET_LINE in tmux.screen() and "connection" in tmux.screen()
+    screen = _screen_once_it_shows(tmux, BUDGET_LINE)
+    assert BUDGET_LINE in screen and "connection" in screen, screen
     (session,) = _sessions(scenario)
     assert session.status == "terminated" and "budget" in session.end_reason
     assert event.session_id == session.id and event.details["scope"] == "connection"
