@@ -45,6 +45,7 @@ from .policy import (
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
 from .second_step import BREAK_GLASS_WORD, Plan, Questions, RequestDetails, SuccessGate
+from .ssh_reads import read_in_small_pieces
 from .ssh_writes import coalesce_ssh_writes, skip_ignore_packets_under_aead
 from .upstream import (
     TargetLogin,
@@ -139,6 +140,7 @@ class ProxyConnection(asyncssh.SSHServer):
         return _(messages.REFUSED, reason=reason)
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        read_in_small_pieces(conn)
         coalesce_ssh_writes(conn)
         skip_ignore_packets_under_aead(conn)
         self.conn = conn
