@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from bastion.coalescing import SMALL_WRITE_BYTES, CoalescingTransport
+from bastion.coalescing import JOIN_BYTES, SMALL_WRITE_BYTES, CoalescingTransport
 
 
 async def _pair() -> tuple[CoalescingTransport, list[bytes], socket.socket]:
@@ -84,5 +84,24 @@ def test_close_sends_what_is_pending_and_abort_drops_it() -> None:
         coalescing.abort()
         await asyncio.sleep(0)
         assert written == [] and await _received(theirs, 100) == b""
+        theirs.close()
+    asyncio.run(scenario())
+
+
+def test_a_bulk_turn_leaves_in_pieces_the_heap_can_reuse_in_order() -> None:
+    # Joins larger than JOIN_BYTES were mapped fresh by the C library for each turn.
+    async def scenario() -> None:
+        coalescing, written, theirs = await _pair()
+        packets = [bytes([n]) * (32 * 1024) + b"tail" for n in range(7)] + [b"x" * (200 * 1024)]
+        for packet in packets:
+            coalescing.write(packet)
+        assert written == []
+        await asyncio.sleep(0)
+        assert b"".join(written) == b"".join(packets)
+        assert len(written) > 1 and written[-1] == packets[-1]  # a larger write goes alone
+        assert all(len(piece) <= JOIN_BYTES for piece in written[:-1])
+        received = await _received(theirs, sum(map(len, packets)))
+        assert received == b"".join(packets)
+        coalescing.close()
         theirs.close()
     asyncio.run(scenario())
