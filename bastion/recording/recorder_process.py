@@ -33,6 +33,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bastion.free_memory import keep_freed_memory_for_reuse
+
 from .errors import RecordingError
 from .events import Event
 from .recorder_ring import RingReader, RingSlice
@@ -156,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     # while the node stops cleanly. A parent that dies closes its end all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    keep_freed_memory_for_reuse()
     sock = socket.socket(fileno=args.fd)
     stream = sock.makefile("rb", buffering=1024 * 1024)
     hello = _read_frame(stream)
