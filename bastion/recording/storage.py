@@ -294,10 +294,11 @@ class _PageCacheEvictor:
                 done.set()
 
 
-# Larger writes make the kernel fill the page cache with large folios; on a VM that hands
-# free memory back to its host (virtio-balloon free page reporting), each one is fresh
-# host memory to fault in: 300 MB written in 128 KiB pieces cost 2-2.7 s of system time
-# here, in 64 KiB pieces 0.1 s (docs/benchmarks.md).
+# Appends reach the file in writes of at most this size. Larger writes make the kernel
+# allocate larger page-cache folios; with the eviction above, 300 MB in 64 KiB writes cost
+# 0.16-0.18 s of system time in three runs here, in 1 MiB writes 0.13-0.56 s. (The first
+# measurement blamed the write size for a 20-30x cost: fresh page-cache pages were the
+# cause, as docs/benchmarks.md says.)
 WRITE_PIECE = 64 * 1024
 
 
