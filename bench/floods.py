@@ -15,24 +15,39 @@ import threading
 import time
 from typing import Any
 
-from .measure import rss_bytes, wait_quiet
+from .measure import rss_by_process, rss_bytes, wait_quiet
 from .world import World
 
 MIB = 1024 * 1024
 
 
 class _PeakRss:
-    """RSS of ``pid`` sampled on a thread until stopped; keeps the highest."""
+    """RSS of ``pid`` and its descendants sampled on a thread until stopped; keeps the
+    highest total, and each process's own highest (which process grew)."""
 
     def __init__(self, pid: int, every: float = 0.05) -> None:
         self.pid, self.every = pid, every
-        self.peak = rss_bytes(pid)
+        self.before = rss_by_process(pid)
+        self.peak = sum(rss for _, rss in self.before.values())
+        self.peaks = {member: rss for member, (_, rss) in self.before.items()}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.wait(self.every):
-            self.peak = max(self.peak, rss_bytes(self.pid))
+            now = rss_by_process(self.pid)
+            self.peak = max(self.peak, sum(rss for _, rss in now.values()))
+            for member, (_, rss) in now.items():
+                self.peaks[member] = max(self.peaks.get(member, 0), rss)
+
+    def added_by_process_mib(self) -> dict[str, float]:
+        """Each process's peak less its RSS before, where it grew by 1 MiB or more."""
+        added = {}
+        for member, peak in self.peaks.items():
+            role, before = self.before.get(member, ("new", 0))
+            if peak - before >= MIB:
+                added[f"{role} {member}"] = round((peak - before) / MIB, 1)
+        return added
 
     def __enter__(self) -> _PeakRss:
         self._thread.start()
@@ -63,6 +78,7 @@ def _flood(world: World, count: int, size_mb: int) -> dict[str, Any]:
     return {"floods": count, "size_mb": size_mb, "seconds": round(seconds, 1),
             "rss_before_mib": round(before / MIB, 1), "rss_peak_mib": round(peak.peak / MIB, 1),
             "rss_added_peak_mib": round((peak.peak - before) / MIB, 1),
+            "rss_added_peak_by_process_mib": peak.added_by_process_mib(),
             "rss_after_housekeeping_mib": round(after / MIB, 1)}
 
 

@@ -64,17 +64,24 @@ def process_tree(pid: int) -> list[int]:
 def rss_bytes(pid: int) -> int:
     """Resident memory of ``pid`` and its descendants (VmRSS summed; pages shared after a
     fork count twice, which differences between two readings cancel)."""
-    total = 0
-    for member in process_tree(pid):
-        try:
-            lines = Path(f"/proc/{member}/status").read_text().splitlines()
-        except OSError:
-            continue  # it ended meanwhile
-        total += next((int(line.split()[1]) * 1024 for line in lines
-                       if line.startswith("VmRSS:")), 0)
+    total = sum(rss for _, rss in rss_by_process(pid).values())
     if total == 0:
         raise RuntimeError(f"no VmRSS for process {pid}")
     return total
+
+
+def rss_by_process(pid: int) -> dict[int, tuple[str, int]]:
+    """pid -> (its role, VmRSS in bytes) for ``pid`` and its descendants."""
+    found = {}
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+            argv = Path(f"/proc/{member}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # it ended meanwhile
+        found[member] = (_role(argv), next((int(line.split()[1]) * 1024 for line in lines
+                                            if line.startswith("VmRSS:")), 0))
+    return found
 
 
 def cpu_seconds(pid: int) -> float:
@@ -92,6 +99,11 @@ def cpu_seconds(pid: int) -> float:
 
 def cpu_by_process(pid: int) -> dict[int, tuple[str, float]]:
     """pid -> (its role, CPU seconds so far) for the node's tree: where the CPU went."""
+    return {member: (role, cpu) for member, (role, cpu, _, _) in spent_by_process(pid).items()}
+
+
+def spent_by_process(pid: int) -> dict[int, tuple[str, float, float, int]]:
+    """pid -> (its role, CPU seconds so far, of which system, minor page faults)."""
     found = {}
     for member in process_tree(pid):
         try:
@@ -99,7 +111,8 @@ def cpu_by_process(pid: int) -> dict[int, tuple[str, float]]:
             argv = Path(f"/proc/{member}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        found[member] = (_role(argv), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+        user, system = int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
+        found[member] = (_role(argv), user + system, system, int(fields[7]))
     return found
 
 

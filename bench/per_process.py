@@ -14,25 +14,11 @@ import os
 import subprocess
 from pathlib import Path
 
-from .measure import CLOCK_TICKS, _role, process_tree, timed, wait_quiet
+from .measure import spent_by_process, timed, wait_quiet
 from .throughput import MIB, _write_random
 from .world import World, build
 
 MODES = ("cat", "down", "up")
-
-
-def _spent(pid: int) -> dict[int, tuple[str, float, float, int]]:
-    """Per node process: (role, CPU seconds, of which system, minor page faults)."""
-    found = {}
-    for member in process_tree(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            argv = Path(f"/proc/{member}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        user, system = int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
-        found[member] = (_role(argv), user + system, system, int(fields[7]))
-    return found
 
 
 def _transfer(world: World, mode: str, path: str, name: str, upload: Path) -> None:
@@ -68,9 +54,9 @@ def main() -> None:
             for run in range(1, args.runs + 1):
                 direct = timed(lambda m=mode: _transfer(world, m, "direct", name, upload))
                 wait_quiet(pid)
-                before = _spent(pid)
+                before = spent_by_process(pid)
                 through = timed(lambda m=mode: _transfer(world, m, "bastion", name, upload))
-                after = _spent(pid)
+                after = spent_by_process(pid)
                 spent = {after[p][0]: tuple(round(a - b, 2) if isinstance(a, float) else a - b
                                             for a, b in zip(after[p][1:], before[p][1:], strict=True))
                          for p in after if p in before and after[p][1] - before[p][1] > 0.05}
