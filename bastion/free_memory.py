@@ -48,7 +48,7 @@ _mallopt = _libc_function("mallopt", ctypes.c_int, ctypes.c_int)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 THRESHOLDS = {M_MMAP_THRESHOLD: 128 * 1024, M_TRIM_THRESHOLD: 1024 * 1024, M_ARENA_MAX: 4}
 # The recorder process's (keep_freed_memory_for_reuse).
-RECORDER_THRESHOLDS = {M_MMAP_THRESHOLD: 1024 * 1024, M_TRIM_THRESHOLD: 4 * 1024 * 1024,
+RECORDER_THRESHOLDS = {M_MMAP_THRESHOLD: 4 * 1024 * 1024, M_TRIM_THRESHOLD: 8 * 1024 * 1024,
                        M_ARENA_MAX: 4}
 
 
@@ -68,9 +68,11 @@ def keep_freed_memory_for_reuse() -> bool:
     and what glibc gives back it must fault in again page by page: mapped on their own
     (128 KiB and more) or trimmed off its threads' arenas, a 300 MB exec cat cost the
     recorder 22,000 to 66,000 page faults, about 1,450 with this (docs/benchmarks.md).
-    Buffers below 1 MiB come from the arenas, which keep up to 4 MiB of free top each; the
-    recorders grew no more under floods than without it. False where the C library has
-    no mallopt."""
+    Buffers below 4 MiB (the shared ring's 2 MiB bodies and their chunks included) come
+    from the arenas, which keep up to 8 MiB of free top each; the recorders grew no more
+    under floods than without it. A lower mmap threshold is a trap: at 1 MiB, every
+    larger buffer is mapped and faulted in afresh (130 times the faults of glibc's own
+    thresholds for 2.6 MiB buffers). False where the C library has no mallopt."""
     if _mallopt is None:
         return False
     return all(_mallopt(param, value) == 1 for param, value in RECORDER_THRESHOLDS.items())

@@ -68,3 +68,34 @@ def test_buffers_freed_by_threads_go_back_to_the_system() -> None:
     trimmed, before, after = result.stdout.split()
     assert trimmed == "True"
     assert int(before) - int(after) > 60, (before, after)
+
+
+RECORDER_CHURN = """
+import resource, sys, threading
+from bastion.free_memory import keep_freed_memory_for_reuse
+if sys.argv[1] == "keep":
+    assert keep_freed_memory_for_reuse()
+def work():
+    # A recorder thread's buffers: bodies copied out of the 2 MiB ring, chunks, their join.
+    for _ in range(200):
+        held = [bytes(size) for size in (48 << 10, 200 << 10, 96 << 10, 700 << 10, 64 << 10, 1500 << 10)]
+        held.append(b"".join(held))
+        del held
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+threads = [threading.Thread(target=work) for _ in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_the_recorders_thresholds_keep_its_largest_buffers_in_the_arenas() -> None:
+    # Each buffer mapped afresh would be ~650 pages to fault in per join, 260,000 in all;
+    # kept in the arenas, the churn faults a few thousand (glibc's own thresholds too).
+    faults = {}
+    for mode in ("default", "keep"):
+        result = subprocess.run([sys.executable, "-c", RECORDER_CHURN, mode], capture_output=True,
+                                text=True, check=True, timeout=120)
+        faults[mode] = int(result.stdout)
+    assert faults["keep"] < 20_000, faults
+    assert faults["keep"] <= 2 * faults["default"], faults
