@@ -48,7 +48,10 @@ async def run_proxy_worker(core: Bastion, listener: socket.socket,
     stop_wait = asyncio.create_task(stop.wait())
     drain_wait = asyncio.create_task(drain.wait())
     while not (stop.is_set() or drain.is_set()):
-        await asyncio.wait({stop_wait, drain_wait}, timeout=MEMORY_RELEASE_SECONDS)
+        # FIRST_COMPLETED: asyncio.wait's default waits for both, so a SIGTERM sat out the
+        # rest of the memory round (up to 30 s, past the supervisor's 20 s before it kills).
+        await asyncio.wait({stop_wait, drain_wait}, timeout=MEMORY_RELEASE_SECONDS,
+                           return_when=asyncio.FIRST_COMPLETED)
         # Buffers freed by bulk transfers go back to the system (see free_memory).
         await asyncio.to_thread(release_free_memory)
     if drain.is_set() and not stop.is_set():

@@ -203,3 +203,21 @@ def test_a_killed_worker_is_replaced_and_its_sessions_marked_interrupted(
     assert len(_worker_processes(supervised)) == 2
     again = supervised.client.ssh(supervised.user, "127.0.0.1", supervised.node.ssh_port, "echo back")
     assert again.returncode == 0 and again.stdout == b"back\n", again.stderr
+
+
+def test_sigterm_stops_every_worker_at_once(supervised: Supervised) -> None:
+    # Last in this module: it stops the node. A worker used to sit out the rest of its
+    # 30 s memory round after SIGTERM (asyncio.wait waited for both of its events), and
+    # the supervisor or systemd killed it instead.
+    process = supervised.node.process
+    assert process is not None and process.poll() is None
+    workers = _worker_processes(supervised)
+    assert len(workers) == 2
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(60)
+    took = time.monotonic() - started
+    log = supervised.node.log()
+    assert all(f"proxy worker {name} stopping" in log for name in workers), log[-3000:]
+    assert "did not stop" not in log
+    assert took < 15, f"the node took {took:.1f} s to stop (a memory round is 30 s)"
