@@ -56,9 +56,7 @@ def bound_retained_memory() -> bool:
     """Fix glibc's allocation thresholds (see above). Setting them turns off glibc's
     dynamic threshold, which otherwise rises to the largest buffer freed so far and
     keeps every later one. False where the C library has no mallopt."""
-    if _mallopt is None:
-        return False
-    return all(_mallopt(param, value) == 1 for param, value in THRESHOLDS.items())
+    return _set_thresholds(THRESHOLDS)
 
 
 def keep_freed_memory_for_reuse() -> bool:
@@ -73,9 +71,13 @@ def keep_freed_memory_for_reuse() -> bool:
     under floods than without it. A lower mmap threshold is a trap: at 1 MiB, every
     larger buffer is mapped and faulted in afresh (130 times the faults of glibc's own
     thresholds for 2.6 MiB buffers). False where the C library has no mallopt."""
+    return _set_thresholds(RECORDER_THRESHOLDS)
+
+
+def _set_thresholds(thresholds: dict[int, int]) -> bool:
     if _mallopt is None:
         return False
-    return all(_mallopt(param, value) == 1 for param, value in RECORDER_THRESHOLDS.items())
+    return all(_mallopt(param, value) == 1 for param, value in thresholds.items())
 
 
 def release_free_memory() -> bool:

@@ -44,6 +44,28 @@ def _cpu_by_role(before: dict[int, tuple[str, float]], after: dict[int, tuple[st
     return {name: cpu for name, cpu in sorted(spent.items()) if cpu >= 0.05}
 
 
+MODES = ("exec cat", "scp download", "scp upload")
+
+
+def transfer(world: World, mode: str, path: str, name: str, upload: Path) -> None:
+    """One bulk transfer of ``mode`` (one of MODES), ``path`` "direct" or "bastion": ``name``
+    in the target account's home down, or ``upload`` up."""
+    client, target = world.client, world.target
+    user, port = ((target.account, target.port) if path == "direct"
+                  else (world.user, world.bastion.ssh_port))
+    if mode == "exec cat":
+        argv = client.ssh_argv(user, "127.0.0.1", port, f"cat {name}")
+        with open(os.devnull, "wb") as sink:
+            result = subprocess.run(argv, stdout=sink, stderr=subprocess.PIPE, timeout=900)
+    elif mode == "scp download":
+        result = client.scp(f"{user}@127.0.0.1:{name}", os.devnull, port=port, timeout=900)
+    elif mode == "scp upload":
+        result = client.scp(str(upload), f"{user}@127.0.0.1:upload-{path}.bin", port=port, timeout=900)
+    else:
+        raise ValueError(f"unknown transfer {mode!r}")
+    _check(result, f"{mode} ({path})")
+
+
 def run(world: World, size_mb: int, runs: int, profile_dir: Path) -> dict[str, Any]:
     size = size_mb * MIB
     name = f"bench-{size_mb}M.bin"
@@ -51,41 +73,19 @@ def run(world: World, size_mb: int, runs: int, profile_dir: Path) -> dict[str, A
     _write_random(remote, size)
     local = world.workdir / "upload.bin"
     _write_random(local, size)
-    client, target, bastion = world.client, world.target, world.bastion
-    paths = {
-        "direct": (f"{target.account}@127.0.0.1", target.port),
-        "bastion": (f"{world.user}@127.0.0.1", bastion.ssh_port),
-    }
-
-    def exec_cat(path: str) -> None:
-        user, port = paths[path]
-        argv = client.ssh_argv(user.split("@")[0], "127.0.0.1", port, f"cat {name}")
-        with open(os.devnull, "wb") as sink:
-            result = subprocess.run(argv, stdout=sink, stderr=subprocess.PIPE, timeout=900)
-        _check(result, f"exec cat ({path})")
-
-    def scp_download(path: str) -> None:
-        user, port = paths[path]
-        _check(client.scp(f"{user}:{name}", os.devnull, port=port, timeout=900), f"scp download ({path})")
-
-    def scp_upload(path: str) -> None:
-        user, port = paths[path]
-        _check(client.scp(str(local), f"{user}:upload-{path}.bin", port=port, timeout=900),
-               f"scp upload ({path})")
-
-    modes = {"exec cat": exec_cat, "scp download": scp_download, "scp upload": scp_upload}
+    bastion = world.bastion
     results: dict[str, Any] = {"size_mb": size_mb, "runs": runs, "modes": {}}
-    for label, transfer in modes.items():
+    for label in MODES:
         seconds: dict[str, list[float]] = {"direct": [], "bastion": []}
         bastion_cpu = []
         by_role: dict[str, float] = {}
         after: list[float] = []
         for _ in range(runs):
-            seconds["direct"].append(timed(lambda t=transfer: t("direct")))
+            seconds["direct"].append(timed(lambda m=label: transfer(world, m, "direct", name, local)))
             wait_quiet(bastion.pid)
             roles_before = cpu_by_process(bastion.pid)
             with cpu_window(bastion.pid) as window:
-                seconds["bastion"].append(timed(lambda t=transfer: t("bastion")))
+                seconds["bastion"].append(timed(lambda m=label: transfer(world, m, "bastion", name, local)))
             bastion_cpu.append(window.cpu)
             by_role = _cpu_by_role(roles_before, cpu_by_process(bastion.pid))
             # Sealing, then indexing the commands (which reads the recording back), goes
@@ -105,7 +105,7 @@ def run(world: World, size_mb: int, runs: int, profile_dir: Path) -> dict[str, A
         }
     # Where the bastion spends its time on the recorded path (for the report).
     with Profile(bastion.pid, profile_dir / "throughput-exec-cat.txt") as profile:
-        exec_cat("bastion")
+        transfer(world, "exec cat", "bastion", name, local)
     wait_quiet(bastion.pid)
     results["profile_exec_cat"] = profile.summary()
     remote.unlink(missing_ok=True)

@@ -164,7 +164,7 @@ class LocalFolderStorage:
         except OSError as exc:
             os.close(fd)
             raise StorageError(f"cannot open recording {key}: {exc.strerror}") from exc
-        recording = self._open_for_append[key] = _OpenRecording(fd, size, evicted=0)
+        recording = self._open_for_append[key] = _OpenRecording(fd, size)
         return recording
 
     def sync(self, key: str) -> None:
@@ -237,10 +237,10 @@ class LocalFolderStorage:
 class _OpenRecording:
     __slots__ = ("fd", "size", "evicted", "eviction")
 
-    def __init__(self, fd: int, size: int, *, evicted: int) -> None:
+    def __init__(self, fd: int, size: int) -> None:
         self.fd = fd
         self.size = size
-        self.evicted = evicted  # bytes before this offset are written back and dropped...
+        self.evicted = 0  # bytes before this offset are written back and dropped...
         self.eviction: threading.Event | None = None  # ...once this is set
 
 
