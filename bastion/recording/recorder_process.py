@@ -30,7 +30,7 @@ import signal
 import socket
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from bastion.free_memory import keep_freed_memory_for_reuse
@@ -40,6 +40,7 @@ from .events import Event
 from .recorder_ring import RingReader, RingSlice
 from .recorder_wire import LENGTH, MAX_FRAME_BYTES, CreateRequest, decode, encode
 from .storage import LocalFolderStorage, Storage
+from .write_threads import WriteThreads
 from .writer import RecordingWriter, SealResult
 
 log = logging.getLogger("bastion.recording.recorder_process")
@@ -56,7 +57,7 @@ class RecorderServer:
         self._ring = ring  # where the parent put the bodies of large events (recorder_ring.py)
         self._send_lock = threading.Lock()
         self._writers: dict[int, RecordingWriter] = {}
-        self._pool = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="recorder")
+        self._threads = WriteThreads(THREADS, "recorder")
         # A small append to a local file returns in microseconds; one to object storage is
         # a network round trip, which must not hold the requests of other recordings.
         self._quick_appends = isinstance(storage, LocalFolderStorage) and not storage.fsync_appends
@@ -69,8 +70,8 @@ class RecorderServer:
                 # cost more than the append itself, and every echo waits for two of them.
                 self._run(request_id, op, handle, payload)
             else:
-                self._pool.submit(self._run, request_id, op, handle, payload)
-        self._pool.shutdown(wait=True)
+                self._threads.submit(partial(self._run, request_id, op, handle, payload))
+        self._threads.stop(timeout=None)
         for writer in self._writers.values():
             self._storage.release(writer.storage_key)
 

@@ -5,7 +5,7 @@
 one self-pipe wake-up per finished write). A proxy with 1,000 interactive sessions makes
 2,000 tiny writes a second, and that cost lands on the one thread every keystroke needs.
 
-Here a write is a plain tuple on a ``SimpleQueue``; a worker thread runs it and drops its
+Here a write goes to the first idle thread (write_threads.py), which runs it and drops its
 outcome in the loop's mailbox, waking the loop only when no wake-up is already pending, so
 one wake-up delivers every write finished meanwhile. A write blocked on slow storage (an
 object store's round trip) holds one thread; the others go on with other recordings.
@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import queue
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
+from functools import partial
+
+from .write_threads import WriteThreads
 
 log = logging.getLogger("bastion.recording")
 
@@ -69,10 +71,7 @@ class _Mailbox:
 
 class WriteQueue:
     def __init__(self, threads: int = WORKER_THREADS) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Job, _Mailbox, Done] | None] = queue.SimpleQueue()
-        self._size = threads
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
+        self._threads = WriteThreads(threads, "recording")
         self._mailboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Mailbox] = (
             weakref.WeakKeyDictionary())
 
@@ -83,37 +82,20 @@ class WriteQueue:
         mailbox = self._mailboxes.get(loop)
         if mailbox is None:
             mailbox = self._mailboxes.setdefault(loop, _Mailbox(loop))
-        if len(self._threads) < self._size:
-            self._start_thread()
-        self._jobs.put((job, mailbox, done))
+        self._threads.submit(partial(_run, job, mailbox, done))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Let queued writes finish, then end the threads (at interpreter exit)."""
-        with self._lock:
-            threads, self._threads = self._threads, []
-        for _ in threads:
-            self._jobs.put(None)
-        for thread in threads:
-            thread.join(timeout)
+        self._threads.stop(timeout)
 
-    def _start_thread(self) -> None:
-        with self._lock:
-            if len(self._threads) >= self._size:
-                return
-            thread = threading.Thread(target=self._work, daemon=True,
-                                      name=f"recording_{len(self._threads)}")
-            self._threads.append(thread)
-        thread.start()
 
-    def _work(self) -> None:
-        while (item := self._jobs.get()) is not None:
-            job, mailbox, done = item
-            error: BaseException | None = None
-            try:
-                job()
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting recording
-                error = exc
-            mailbox.post(done, error)
+def _run(job: Job, mailbox: _Mailbox, done: Done) -> None:
+    error: BaseException | None = None
+    try:
+        job()
+    except BaseException as exc:  # noqa: BLE001 - handed to the waiting recording
+        error = exc
+    mailbox.post(done, error)
 
 
 _shared: WriteQueue | None = None

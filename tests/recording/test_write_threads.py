@@ -1,0 +1,120 @@
+"""The recording write threads (write_threads.py): a run of writes stays on the thread that
+went idle last, a job that raises does not take its thread down, and a stop lets every job
+already submitted finish."""
+
+from __future__ import annotations
+
+import threading
+
+from bastion.recording.write_threads import WriteThreads
+
+
+def _run_and_wait(threads: WriteThreads, job) -> None:  # type: ignore[no-untyped-def]
+    finished = threading.Event()
+
+    def wrapped() -> None:
+        try:
+            job()
+        finally:
+            finished.set()
+
+    threads.submit(wrapped)
+    assert finished.wait(5), "the job never ran"
+
+
+def test_writes_one_after_another_stay_on_one_thread() -> None:
+    # A keystroke's write, then its echo's: each on the thread just used (warm in the
+    # cache), none waking a thread of its own. A shared queue spread them over the pool.
+    threads = WriteThreads(4, "test")
+    ran_on: list[int] = []
+    try:
+        for _ in range(20):
+            _run_and_wait(threads, lambda: ran_on.append(threading.get_ident()))
+    finally:
+        threads.stop()
+    assert len(ran_on) == 20
+    assert len(set(ran_on)) == 1
+
+
+def test_the_thread_idle_last_takes_the_next_job() -> None:
+    threads = WriteThreads(3, "test")
+    gates = [threading.Event() for _ in range(3)]
+    started = threading.Barrier(4)
+    finished: list[int] = []
+    lock = threading.Lock()
+
+    def blocked(gate: threading.Event) -> None:
+        started.wait(5)
+        gate.wait(5)
+        with lock:
+            finished.append(threading.get_ident())
+
+    try:
+        for gate in gates:  # three writes at once: three threads
+            threads.submit(lambda gate=gate: blocked(gate))
+        started.wait(5)
+        for count, gate in enumerate(gates, 1):  # they go idle in this order
+            gate.set()
+            while len(finished) < count:
+                threading.Event().wait(0.001)
+            threading.Event().wait(0.05)  # back on the idle list before the next one
+        ran_on: list[int] = []
+        _run_and_wait(threads, lambda: ran_on.append(threading.get_ident()))
+    finally:
+        threads.stop()
+    assert ran_on == [finished[-1]]
+
+
+def test_more_writes_than_threads_wait_for_the_first_thread_free() -> None:
+    threads = WriteThreads(2, "test")
+    gate = threading.Event()
+    done: list[int] = []
+    all_done = threading.Event()
+
+    def job(n: int) -> None:
+        gate.wait(5)
+        done.append(n)
+        if len(done) == 10:
+            all_done.set()
+
+    try:
+        for n in range(10):
+            threads.submit(lambda n=n: job(n))
+        gate.set()
+        assert all_done.wait(5)
+    finally:
+        threads.stop()
+    assert sorted(done) == list(range(10))
+
+
+def test_a_job_that_raises_leaves_its_thread_working() -> None:
+    threads = WriteThreads(1, "test")
+
+    def failing() -> None:
+        raise OSError("disk gone")
+
+    ran: list[str] = []
+    try:
+        threads.submit(failing)
+        _run_and_wait(threads, lambda: ran.append("after"))
+    finally:
+        threads.stop()
+    assert ran == ["after"]
+
+
+def test_a_stop_lets_every_submitted_job_finish() -> None:
+    # At exit, writes already queued must still reach storage: a clean stop loses no
+    # recorded byte.
+    threads = WriteThreads(1, "test")
+    gate = threading.Event()
+    ran: list[int] = []
+    threads.submit(lambda: (gate.wait(5), ran.append(0)))
+    for n in range(1, 4):
+        threads.submit(lambda n=n: ran.append(n))
+    stopping = threading.Thread(target=threads.stop)
+    stopping.start()
+    gate.set()
+    stopping.join(10)
+    assert not stopping.is_alive()
+    assert ran == [0, 1, 2, 3]
+    assert not [t for t in threading.enumerate() if t.name.startswith("test_")]
