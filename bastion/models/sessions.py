@@ -16,6 +16,9 @@ SESSION_STATES = ("live", "ended", "terminated", "interrupted", "refused")
 
 class SshSession(Base):
     __tablename__ = "ssh_sessions"
+    # Each node looks up its own live sessions every second (the watchdog's termination
+    # orders, bastion.proxy.directory) and at start-up: a handful among years of sessions.
+    __table_args__ = (Index("ix_ssh_sessions_status_node", "status", "node"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     grant_id: Mapped[int | None] = mapped_column(ForeignKey("grants.id"))
