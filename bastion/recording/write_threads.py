@@ -24,70 +24,85 @@ Job = Callable[[], None]
 
 
 class _Idle:
-    """A thread waiting for a job: ``wake`` is held until a job (or the stop) is handed over."""
+    """A thread with nothing to do, asleep on ``wake`` until a job may be in the backlog."""
 
     def __init__(self) -> None:
         self.wake = threading.Lock()
         self.wake.acquire()
-        self.job: Job | None = None
 
 
 class WriteThreads:
     """Up to ``size`` daemon threads, started as jobs need them. A job runs at once on an
-    idle thread, else waits for the first thread to finish; jobs never run on the caller."""
+    idle thread, else on the first thread to finish; jobs never run on the caller.
+
+    The caller (an event loop) never waits for a lock a writing thread may hold: were a
+    thread to lose the GIL inside such a lock, the loop would stop on it and then wait its
+    turn for the GIL (up to 5 ms). The idle list and the backlog are a list and a deque,
+    whose ``append`` and ``pop`` the GIL makes atomic; a thread going idle lists itself,
+    then looks at the backlog once more, so a job added meanwhile is never left behind."""
 
     def __init__(self, size: int, name: str) -> None:
         self._size = size
         self._name = name
-        self._lock = threading.Lock()
         self._idle: list[_Idle] = []  # last in, first woken: the warmest thread
         self._backlog: deque[Job] = deque()
         self._threads: list[threading.Thread] = []
+        self._starting = threading.Lock()  # taken only by callers, to start a thread
         self._stopping = False
 
     def submit(self, job: Job) -> None:
-        with self._lock:
-            if self._idle:
+        self._backlog.append(job)
+        try:
+            idle = self._idle.pop()
+        except IndexError:
+            if len(self._threads) < self._size:
+                self._start_thread()
+            return  # else the first thread to finish takes it
+        idle.wake.release()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Let the jobs already submitted finish, then end the threads (waiting at most
+        ``timeout`` seconds for each; None: for as long as they take)."""
+        self._stopping = True
+        with self._starting:
+            threads, self._threads = self._threads, []
+        while True:
+            try:
                 idle = self._idle.pop()
-                idle.job = job
-                idle.wake.release()
-                return
-            self._backlog.append(job)
+            except IndexError:
+                break
+            idle.wake.release()
+        for thread in threads:
+            thread.join(timeout)
+
+    def _start_thread(self) -> None:
+        with self._starting:
             if len(self._threads) >= self._size:
-                return  # the first thread to finish takes it
+                return
             thread = threading.Thread(target=self._work, daemon=True,
                                       name=f"{self._name}_{len(self._threads)}")
             self._threads.append(thread)
         thread.start()
 
-    def stop(self, timeout: float | None = 10.0) -> None:
-        """Let the jobs already submitted finish, then end the threads (waiting at most
-        ``timeout`` seconds for each; None: for as long as they take)."""
-        with self._lock:
-            self._stopping = True
-            threads, self._threads = self._threads, []
-            idle, self._idle = self._idle, []
-        for waiting in idle:
-            waiting.wake.release()  # with no job: the thread ends
-        for thread in threads:
-            thread.join(timeout)
-
     def _work(self) -> None:
         me = _Idle()
         while True:
-            with self._lock:
-                if self._backlog:
-                    job: Job | None = self._backlog.popleft()
-                elif self._stopping:
+            try:
+                job = self._backlog.popleft()
+            except IndexError:
+                if self._stopping:
                     return
-                else:
-                    job = None
-                    self._idle.append(me)
-            if job is None:
+                self._idle.append(me)
+                if self._backlog or self._stopping:
+                    # A job (or the stop) came between the look and the listing: unlist,
+                    # unless a caller already took this thread, whose wake-up is then due.
+                    try:
+                        self._idle.remove(me)
+                    except ValueError:
+                        me.wake.acquire()
+                    continue
                 me.wake.acquire()
-                job, me.job = me.job, None
-                if job is None:
-                    return
+                continue
             try:
                 job()
             except Exception:  # noqa: BLE001 - a job hands its own errors over; this thread goes on

@@ -5,6 +5,9 @@ already submitted finish."""
 from __future__ import annotations
 
 import threading
+import time
+
+import pytest
 
 from bastion.recording.write_threads import WriteThreads
 
@@ -118,3 +121,39 @@ def test_a_stop_lets_every_submitted_job_finish() -> None:
     assert not stopping.is_alive()
     assert ran == [0, 1, 2, 3]
     assert not [t for t in threading.enumerate() if t.name.startswith("test_")]
+
+
+class _ListingHook(list):  # type: ignore[type-arg]
+    """The idle list, with a job submitted at the racy moment: just before (``before``) or
+    just after a thread lists itself idle, as a caller on another thread could."""
+
+    def __init__(self, threads: WriteThreads, job, *, before: bool) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.threads, self.job, self.before, self.fired = threads, job, before, False
+
+    def append(self, item) -> None:  # type: ignore[no-untyped-def]
+        if self.before and not self.fired:
+            self.fired = True
+            self.threads.submit(self.job)  # finds no idle thread: into the backlog
+        super().append(item)
+        if not self.before and not self.fired:
+            self.fired = True
+            self.threads.submit(self.job)  # takes this thread and wakes it
+
+
+@pytest.mark.parametrize("before", [True, False], ids=["just-before", "just-after"])
+def test_a_job_racing_a_thread_going_idle_still_runs(before: bool) -> None:
+    # No lock between a caller and the threads (see WriteThreads): a job that arrives
+    # while the only thread is going idle must not stay in the backlog, nor a thread sleep
+    # on a wake-up already spent.
+    threads = WriteThreads(1, "test")
+    raced = threading.Event()
+    threads._idle = _ListingHook(threads, raced.set, before=before)  # type: ignore[assignment]
+    try:
+        _run_and_wait(threads, lambda: None)  # the thread then goes idle: the race
+        assert raced.wait(2), "the job submitted as the thread went idle never ran"
+        _run_and_wait(threads, lambda: None)  # and the thread still takes jobs after it
+    finally:
+        stopped_at = time.monotonic()
+        threads.stop()
+    assert time.monotonic() - stopped_at < 5  # the idle thread was woken to end
