@@ -53,7 +53,7 @@ class WriteThreads:
         self._idle: list[_Idle] = []  # last in, first woken: the warmest thread
         self._backlog: deque[Job] = deque()
         self._threads: list[threading.Thread] = []
-        self._starting = threading.Lock()  # taken only by callers, to start a thread
+        self._starting = threading.Lock()  # taken only to start a thread (rare)
         self._stopping = False
         self._waking = False  # a woken thread has not yet taken its job
 
@@ -118,8 +118,11 @@ class WriteThreads:
                 me.wake.acquire()
                 self._waking = False
                 continue
-            if self._backlog and not self._waking:
-                self._wake_one()  # more jobs: the next thread, woken from here, not the loop
+            if self._backlog and not self._waking and not self._wake_one():
+                # More jobs and no idle thread: one more thread, if allowed, for this job
+                # may hang on slow storage (the caller queued them without starting any).
+                if len(self._threads) < self._size and not self._stopping:
+                    self._start_thread()
             try:
                 job()
             except Exception:  # noqa: BLE001 - a job hands its own errors over; this thread goes on

@@ -191,3 +191,19 @@ def test_a_burst_of_jobs_costs_the_caller_one_wake_up() -> None:
         threads.stop()
     assert wakers.count(caller) == 1
     assert len(wakers) >= 4
+
+
+def test_a_write_stuck_on_storage_holds_up_no_job_of_its_burst() -> None:
+    # One idle thread takes the first job of a burst, which hangs (an object store's round
+    # trip); the job that came behind it in the same burst must get a thread of its own.
+    threads = WriteThreads(4, "test")
+    stuck = threading.Event()
+    try:
+        _run_and_wait(threads, lambda: None)  # one thread, idle
+        quick = threading.Event()
+        threads.submit(lambda: stuck.wait(10))
+        threads.submit(quick.set)  # while the woken thread has not taken its job yet
+        assert quick.wait(2), "the second write waited for the stuck one"
+    finally:
+        stuck.set()
+        threads.stop()
