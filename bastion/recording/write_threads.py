@@ -105,18 +105,7 @@ class WriteThreads:
             except IndexError:
                 if self._stopping:
                     return
-                self._idle.append(me)
-                if self._backlog or self._stopping:
-                    # A job (or the stop) came between the look and the listing: unlist,
-                    # unless a caller already took this thread, whose wake-up is then due.
-                    try:
-                        self._idle.remove(me)
-                    except ValueError:
-                        me.wake.acquire()
-                        self._waking = False
-                    continue
-                me.wake.acquire()
-                self._waking = False
+                self._wait_for_work(me)
                 continue
             if self._backlog and not self._waking and not self._wake_one():
                 # More jobs and no idle thread: one more thread, if allowed, for this job
@@ -127,3 +116,16 @@ class WriteThreads:
                 job()
             except Exception:  # noqa: BLE001 - a job hands its own errors over; this thread goes on
                 log.exception("a recording write thread's job failed")
+
+    def _wait_for_work(self, me: _Idle) -> None:
+        self._idle.append(me)
+        if self._backlog or self._stopping:
+            # A job (or the stop) came between the look and the listing: unlist and go
+            # back to it, unless a caller already took this thread: its wake-up is due.
+            try:
+                self._idle.remove(me)
+                return
+            except ValueError:
+                pass
+        me.wake.acquire()
+        self._waking = False
