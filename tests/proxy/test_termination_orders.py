@@ -10,29 +10,9 @@ from datetime import timedelta
 from sqlalchemy import event
 
 from bastion.context import Bastion
-from bastion.models import AccessRequest, Grant, SshSession, utcnow
+from bastion.models import SshSession, utcnow
 from bastion.proxy.directory import termination_orders
-from tests.recording.conftest import add_session
-
-
-def _on_a_grant(core: Bastion, session_id: int, *, status: str = "active",
-                ends_in: timedelta = timedelta(hours=1), why: str | None = None) -> None:
-    with core.db.session() as s:
-        row = s.get(SshSession, session_id)
-        now = utcnow()
-        request = AccessRequest(technician_id=row.technician_id, target_id=row.target_id,
-                                account_name="maint", window_start=now - timedelta(hours=1),
-                                window_end=now + ends_in, reason="test", source="api",
-                                status="approved")
-        s.add(request)
-        s.flush()
-        grant = Grant(request_id=request.id, technician_id=row.technician_id,
-                      target_id=row.target_id, account_name="maint",
-                      not_before=now - timedelta(hours=1), not_after=now + ends_in,
-                      status=status, revoke_reason=why)
-        s.add(grant)
-        s.flush()
-        row.grant_id = grant.id
+from tests.recording.conftest import add_grant, add_session
 
 
 def _terminate(core: Bastion, session_id: int) -> None:
@@ -46,13 +26,13 @@ def _terminate(core: Bastion, session_id: int) -> None:
 def test_each_reason_to_end_reaches_only_this_nodes_live_sessions(any_core: Bastion) -> None:
     core = any_core
     running = add_session(core)
-    _on_a_grant(core, running)
+    add_grant(core, running, status="active")
     terminated = add_session(core)
     _terminate(core, terminated)
     revoked = add_session(core)
-    _on_a_grant(core, revoked, status="revoked", why="contract ended")
+    add_grant(core, revoked, status="revoked", revoke_reason="contract ended")
     expired = add_session(core)
-    _on_a_grant(core, expired, ends_in=-timedelta(minutes=1))
+    add_grant(core, expired, status="active", ends_in=-timedelta(minutes=1))
     elsewhere = add_session(core, node="other-node")
     _terminate(core, elsewhere)
     already_over = add_session(core, status="terminated")

@@ -4,13 +4,14 @@ keys, migrations) with a session to hang recordings on, and the service over the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bastion.config import load_settings
 from bastion.context import Bastion
-from bastion.models import SshSession, Target, Technician, Vendor
+from bastion.models import AccessRequest, Grant, SshSession, Target, Technician, Vendor, utcnow
 from bastion.recording import LocalFolderStorage, RecordingService
 from bastion.recording.encryption import new_data_key
 
@@ -62,6 +63,29 @@ def add_session(core: Bastion, *, node: str | None = None, status: str = "live")
         session.add(row)
         session.flush()
         return row.id
+
+
+def add_grant(core: Bastion, session_id: int, *, status: str = "approved",
+              ends_in: timedelta = timedelta(hours=1), revoke_reason: str | None = None) -> int:
+    """A grant (begun an hour ago, ending ``ends_in`` from now) for the session's technician
+    and target, with its approved request; the session is put under it."""
+    with core.db.session() as session:
+        row = session.get(SshSession, session_id)
+        now = utcnow()
+        request = AccessRequest(technician_id=row.technician_id, target_id=row.target_id,
+                                account_name="maint", window_start=now - timedelta(hours=1),
+                                window_end=now + ends_in, reason="test", source="api",
+                                status="approved")
+        session.add(request)
+        session.flush()
+        grant = Grant(request_id=request.id, technician_id=row.technician_id,
+                      target_id=row.target_id, account_name="maint",
+                      not_before=now - timedelta(hours=1), not_after=now + ends_in,
+                      status=status, revoke_reason=revoke_reason)
+        session.add(grant)
+        session.flush()
+        row.grant_id = grant.id
+        return grant.id
 
 
 @pytest.fixture

@@ -5,34 +5,14 @@ the same on SQLite and PostgreSQL; its sessions' recordings still open are not c
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import pytest
 
 from bastion.context import Bastion
-from bastion.models import AccessRequest, Grant, SshSession, utcnow
+from bastion.models import SshSession
 from bastion.recording import BudgetExceeded, Limits, RecordingService
 
-from .conftest import add_session
-
-
-def _grant_of(core: Bastion, session_id: int) -> int:
-    with core.db.session() as s:
-        row = s.get(SshSession, session_id)
-        now = utcnow()
-        request = AccessRequest(technician_id=row.technician_id, target_id=row.target_id,
-                                account_name="maint", window_start=now,
-                                window_end=now + timedelta(hours=1), reason="test",
-                                source="api", status="approved")
-        s.add(request)
-        s.flush()
-        grant = Grant(request_id=request.id, technician_id=row.technician_id,
-                      target_id=row.target_id, account_name="maint", not_before=now,
-                      not_after=now + timedelta(hours=1))
-        s.add(grant)
-        s.flush()
-        row.grant_id = grant.id
-        return grant.id
+from .conftest import add_grant, add_session
 
 
 def _on_grant(core: Bastion, grant_id: int) -> int:
@@ -45,9 +25,9 @@ def _on_grant(core: Bastion, grant_id: int) -> int:
 def test_the_grant_budget_starts_from_its_closed_recordings(any_core: Bastion) -> None:
     service = RecordingService(any_core, limits=Limits(budget_bytes=10_000, soft_fraction=1.0))
     first = add_session(any_core)
-    grant = _grant_of(any_core, first)
+    grant = add_grant(any_core, first)
     second, other = _on_grant(any_core, grant), add_session(any_core)
-    _grant_of(any_core, other)
+    add_grant(any_core, other)
 
     async def record(session_id: int, size: int, close: bool = True) -> None:
         recorder = await service.start(session_id, "exec")
