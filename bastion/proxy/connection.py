@@ -45,8 +45,7 @@ from .policy import (
 from .process import RelayedProcess
 from .routing import Route, RouteError, parse_route
 from .second_step import BREAK_GLASS_WORD, Plan, Questions, RequestDetails, SuccessGate
-from .ssh_reads import read_in_small_pieces
-from .ssh_writes import coalesce_ssh_writes, skip_ignore_packets_under_aead
+from .ssh_legs import prepare_ssh_leg
 from .upstream import (
     TargetLogin,
     UpstreamError,
@@ -140,9 +139,7 @@ class ProxyConnection(asyncssh.SSHServer):
         return _(messages.REFUSED, reason=reason)
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        read_in_small_pieces(conn)
-        coalesce_ssh_writes(conn)
-        skip_ignore_packets_under_aead(conn)
+        prepare_ssh_leg(conn)
         self.conn = conn
         peer = conn.get_extra_info("peername")
         self.peer = self._source or (peer[0] if peer else "?")

@@ -14,8 +14,7 @@ from bastion.i18n.catalogue import Translator
 from . import messages
 from .algorithms import KEX, UPSTREAM_CIPHERS
 from .directory import Destination
-from .ssh_reads import read_in_small_pieces
-from .ssh_writes import coalesce_ssh_writes, skip_ignore_packets_under_aead
+from .ssh_legs import prepare_ssh_leg
 
 
 class UpstreamError(Exception):
@@ -74,9 +73,7 @@ def issue_target_login(target_ca: asyncssh.SSHKey, *, account: str, session_id: 
 
 class _CoalescingClient(asyncssh.SSHClient):
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        read_in_small_pieces(conn)
-        coalesce_ssh_writes(conn)
-        skip_ignore_packets_under_aead(conn)
+        prepare_ssh_leg(conn)
 
 
 async def connect_target(destination: Destination, account: str, login: TargetLogin,
