@@ -41,15 +41,24 @@ class ChannelRecording:
         self.metrics = metrics
 
     async def output(self, data: bytes, *, stderr: bool = False) -> None:
-        try:
-            await self.recorder.output(data, stderr=stderr)
-        except BudgetExceeded:
+        await self.output_stored(data, stderr=stderr)
+
+    def output_stored(self, data: bytes, *, stderr: bool = False) -> asyncio.Future[None]:
+        """Queue ``data`` now; what comes back completes once it is stored (relay.py reads
+        on meanwhile). Counted in the node's metrics when it completes."""
+        stored = self.recorder.output_stored(data, stderr=stderr)
+        stored.add_done_callback(partial(self._count, len(data)))
+        return stored
+
+    def _count(self, size: int, stored: asyncio.Future[None]) -> None:
+        error = None if stored.cancelled() else stored.exception()
+        if error is None:
+            if not stored.cancelled():
+                self.metrics.recording_bytes.inc(size)
+        elif isinstance(error, BudgetExceeded):
             self.metrics.recording_errors.labels("budget").inc()
-            raise
-        except RecordingFailed:
+        elif isinstance(error, RecordingFailed):
             self.metrics.recording_errors.labels("storage").inc()
-            raise
-        self.metrics.recording_bytes.inc(len(data))
 
     async def input(self, data: bytes) -> None:
         await self.recorder.input(data)

@@ -41,6 +41,7 @@ class ChannelRecorder(Protocol):
     stored, so forwarding after it means nothing unrecorded reaches the technician."""
 
     async def output(self, data: bytes, *, stderr: bool = False) -> None: ...
+    def output_stored(self, data: bytes, *, stderr: bool = False) -> asyncio.Future[None]: ...
     async def input(self, data: bytes) -> None: ...
     async def resize(self, cols: int, rows: int) -> None: ...
     async def marker(self, kind: str, details: dict[str, object]) -> None: ...
@@ -103,7 +104,7 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
     """Read from the target while earlier bytes are still being stored, and forward each
     piece only once its own storage is confirmed, in order. The recorder then batches what
     accumulates during a write (group commit) instead of writing one piece at a time."""
-    in_flight: asyncio.Queue[tuple[asyncio.Task[None], bytes] | None] = asyncio.Queue(
+    in_flight: asyncio.Queue[tuple[asyncio.Future[None], bytes] | None] = asyncio.Queue(
         maxsize=MAX_PIECES_IN_FLIGHT)
 
     async def forward() -> None:
@@ -133,7 +134,7 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
             data = await reader.read(READ_SIZE)
             if not data:
                 break
-            stored = asyncio.create_task(recorder.output(data, stderr=stderr))
+            stored = recorder.output_stored(data, stderr=stderr)
             try:
                 await _put(in_flight, (stored, data), forwarder)
             except BaseException:
@@ -154,7 +155,7 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
                 _discard(item[0])
 
 
-def _discard(task: asyncio.Task[None]) -> None:
+def _discard(task: asyncio.Future[None]) -> None:
     """Drop a storage task whose bytes will never be forwarded (the channel is ending):
     cancel it, or collect its error so it is not reported as never retrieved."""
     if task.done():

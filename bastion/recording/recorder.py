@@ -118,31 +118,49 @@ class SessionRecorder:
     async def output(self, data: bytes, *, stderr: bool = False) -> None:
         """Record output (``stderr``: the target's stderr stream); return once it is
         stored. Only then may it be forwarded."""
+        await self.output_stored(data, stderr=stderr)
+
+    def output_stored(self, data: bytes, *, stderr: bool = False) -> asyncio.Future[None]:
+        """:meth:`output` for a relay that reads on while earlier output is being stored:
+        ``data`` is queued now, in call order, and what comes back completes once it is
+        stored (or fails with the reason it is not). Usually the group commit's own future:
+        no coroutine or task for each piece of a bulk transfer."""
         if self._budget_spent:
-            raise self.budget.exceeded()
+            return _failed(self.budget.exceeded())
         try:
             delay = self.budget.draw(len(data))
-        except BudgetExceeded:
+        except BudgetExceeded as exceeded:
             self._budget_spent = True
-            await self._record(
-                MARKER,
-                marker(
-                    "budget",
-                    budget_bytes=self.limits.budget_bytes,
-                    scope=self.budget.scope,
-                    recorded_bytes=self.output_bytes,
-                    spent_bytes=self.budget.spent_bytes,
-                    refused_bytes=len(data),
-                ),
-            )
-            raise
+            return asyncio.ensure_future(self._refuse(exceeded, len(data)))
         self.output_bytes += len(data)
         if delay:  # this call's own share of the throttle (the delay also queues others')
             self.throttled_seconds += len(data) / self.limits.throttle_bytes_per_second
         self._output_tail = (self._output_tail + data[-TAIL_BYTES:])[-TAIL_BYTES:]
-        await self._record(STDERR if stderr else OUTPUT, bytes(data))
+        try:
+            stored = self._queue(STDERR if stderr else OUTPUT, bytes(data))
+        except (RecordingFailed, RecordingClosed) as exc:
+            return _failed(exc)
         if delay:
-            await self._sleep(delay)
+            return asyncio.ensure_future(self._throttled(stored, delay))
+        return stored
+
+    async def _refuse(self, exceeded: BudgetExceeded, refused: int) -> None:
+        await self._record(
+            MARKER,
+            marker(
+                "budget",
+                budget_bytes=self.limits.budget_bytes,
+                scope=self.budget.scope,
+                recorded_bytes=self.output_bytes,
+                spent_bytes=self.budget.spent_bytes,
+                refused_bytes=refused,
+            ),
+        )
+        raise exceeded
+
+    async def _throttled(self, stored: asyncio.Future[None], delay: float) -> None:
+        await stored
+        await self._sleep(delay)
 
     async def input(self, data: bytes, *, masked: bool | None = None) -> None:
         """Record what the technician typed. Masked (``masked=True``, or by default when
@@ -196,17 +214,19 @@ class SessionRecorder:
     # --- group commit -----------------------------------------------------------------
 
     async def _record(self, code: str, data: Any) -> None:
+        await self._queue(code, data)
+
+    def _queue(self, code: str, data: Any) -> asyncio.Future[None]:
         if self._failure is not None:
             raise RecordingFailed(f"the recording failed: {self._failure}")
         if self._closing:
             raise RecordingClosed("the recording is closed")
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[None] = loop.create_future()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(Event(self.writer.now(), code, data))
         self._waiters.append(waiter)
         if not self._flushing:
             self._start_flush()
-        await waiter
+        return waiter
 
     def _start_flush(self) -> None:
         events, waiters = self._pending, self._waiters
@@ -258,3 +278,9 @@ class SessionRecorder:
             self._idle = asyncio.Event()
         self._idle.clear()
         await self._idle.wait()
+
+
+def _failed(error: BaseException) -> asyncio.Future[None]:
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    failed.set_exception(error)
+    return failed

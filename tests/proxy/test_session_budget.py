@@ -57,6 +57,11 @@ def _sessions(scenario: Scenario) -> list[SshSession]:
         return list(s.scalars(select(SshSession).order_by(SshSession.id)))
 
 
+def _recording_errors(scenario: Scenario, kind: str) -> float:
+    registry = scenario.core.metrics.registry
+    return registry.get_sample_value("bastion_recording_errors_total", {"kind": kind}) or 0.0
+
+
 def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -104,6 +109,7 @@ def test_a_spent_budget_ends_an_interactive_session_and_the_next_one_works(
     assert BUDGET_LINE in screen and "50 MB" in screen, screen
     assert STORAGE_LINE not in screen
     assert event.outcome == "denied" and event.details["budget_bytes"] == 50 * MIB
+    assert _recording_errors(scenario, "budget") >= 1
     session = _sessions(scenario)[-1]
     assert session.status == "terminated" and "budget" in session.end_reason
     nxt = scenario.ssh("echo next")
@@ -133,6 +139,7 @@ def test_a_full_disk_ends_an_interactive_session_with_the_storage_reason(
     screen = _screen_once_it_shows(tmux, STORAGE_LINE)
     assert STORAGE_LINE in screen and BUDGET_LINE not in screen, screen
     assert event.outcome == "error" and event.details["error"]
+    assert _recording_errors(scenario, "storage") >= 1 and _recording_errors(scenario, "budget") == 0
     session = _sessions(scenario)[-1]
     assert session.status == "terminated" and "recording" in session.end_reason
     # While the disk is full (to the last byte: the failed write may have left a little

@@ -135,6 +135,52 @@ def test_group_commit_batches_what_arrives_during_a_write(tmp_path, data_key):
     asyncio.run(scenario())
 
 
+def test_output_stored_queues_at_once_in_call_order(tmp_path, data_key):
+    """The relay's bulk path: each piece is queued when read, with no task of its own, and
+    each future completes only once its piece is stored."""
+    storage = GatedStorage(tmp_path)
+
+    async def scenario():
+        recorder = new_recorder(storage, data_key)
+        storage.gate.clear()
+        first = recorder.output_stored(b"first ")
+        while not storage.appending.is_set():
+            await asyncio.sleep(0.001)
+        rest = [recorder.output_stored(f"<{n}>".encode()) for n in range(20)]
+        stderr = recorder.output_stored(b"oops", stderr=True)
+        await asyncio.sleep(0.01)
+        assert not first.done() and not any(stored.done() for stored in rest)
+        storage.gate.set()
+        await asyncio.gather(first, *rest, stderr)
+        assert storage.appends == 2  # "first", then everything queued behind it
+        await recorder.close("done")
+
+    asyncio.run(scenario())
+    expected = b"first " + b"".join(f"<{n}>".encode() for n in range(20)) + b"oops"
+    assert stored_output(storage, data_key) == expected
+    events = list(RecordingReader(storage, KEY, data_key).events())
+    assert [e.data for e in events if e.code == "e"] == [b"oops"]
+
+
+def test_output_stored_after_a_storage_failure_fails_as_a_future(tmp_path, data_key):
+    storage = FailingStorage(tmp_path, fail_after=1)
+
+    async def scenario():
+        recorder = new_recorder(storage, data_key)
+        stored = recorder.output_stored(b"kept")
+        lost = recorder.output_stored(b"lost")  # queued behind the failing write
+        await stored
+        with pytest.raises(RecordingFailed, match="simulated I/O error"):
+            await lost
+        after = recorder.output_stored(b"after")  # no exception here: the relay reads on
+        with pytest.raises(RecordingFailed):
+            await after
+        await recorder.close("recording failed")
+
+    asyncio.run(scenario())
+    assert stored_output(storage, data_key) == b"kept"
+
+
 def test_input_at_a_password_prompt_is_masked(storage, data_key):
     async def scenario():
         recorder = new_recorder(storage, data_key)
