@@ -55,7 +55,7 @@ class CommandExtractor:
 
     def feed(self, event: Event) -> None:
         if event.code == OUTPUT:
-            self._feed_output(self.terminal.decode(event.data))
+            self._feed_output(event.data)
         elif event.code == INPUT:
             self._feed_input(event.time, self._input.decode(event.data))
         elif event.code == RESIZE:
@@ -72,12 +72,13 @@ class CommandExtractor:
 
     # --- output -----------------------------------------------------------------------
 
-    def _feed_output(self, text: str) -> None:
+    def _feed_output(self, data: bytes) -> None:
         if not self._entered:
-            self.terminal.buffer(text)
+            self.terminal.buffer(data)
             return
         # Enters wait for their echo: emulate exactly, stopping at each line feed.
         self.terminal.flush()
+        text = self.terminal.decode(data)
         while self._entered and "\n" in text:
             before, _, text = text.partition("\n")
             self.terminal.emulate(before)

@@ -12,8 +12,8 @@ so the screen shows the command as the shell has it. The prompt is what the curs
 held when typing began, and is stripped.
 
 Long output bursts: the screen after a burst depends (almost) only on its end, so of the
-output between two keystrokes only the last ``burst_keep`` characters are emulated. This
-bounds the cost of an output flood.
+output between two keystrokes only the last ``burst_keep`` bytes are decoded and emulated.
+This bounds the cost of an output flood.
 """
 
 from __future__ import annotations
@@ -82,43 +82,60 @@ class TerminalScreen:
         self.screen = _Screen(width, height)
         self.stream = pyte.Stream(self.screen)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._burst: list[str] = []
+        # Output not emulated yet, as shown (bytes): only its end is ever decoded. Decoding a
+        # binary flood in full cost half of its indexing (replacement characters).
+        self._burst: list[bytes] = []
         self._burst_size = 0
         self._burst_keep = burst_keep
+        self._scrolled_away = False  # nothing emulated since the last trim scrolled it away
 
     def decode(self, data: bytes) -> str:
+        """For output emulated at once (:meth:`emulate`): :meth:`flush` the burst first."""
         return self._decoder.decode(data)
 
-    def buffer(self, text: str) -> None:
+    def buffer(self, data: bytes) -> None:
         """Output to emulate later, when the screen is next read (only its end counts)."""
-        self._burst.append(text)
-        self._burst_size += len(text)
+        self._burst.append(data)
+        self._burst_size += len(data)
         if self._burst_size > 4 * self._burst_keep:
             self._trim_burst()
 
     def emulate(self, text: str) -> None:
         self.flush()
         self.stream.feed(text)
+        self._scrolled_away = False
 
     def flush(self) -> None:
         if self._burst_size > self._burst_keep:
             self._trim_burst()
         if self._burst:
-            joined = "".join(self._burst)
+            joined = b"".join(self._burst)
             self._burst, self._burst_size = [], 0
-            self.stream.feed(joined)
+            self.stream.feed(self._decoder.decode(joined))
+            self._scrolled_away = False
 
     def resize(self, width: int, height: int) -> None:
         self.flush()
         self.screen.resize(height, width)
+        self._scrolled_away = False
 
     def _trim_burst(self) -> None:
-        joined = "".join(self._burst)
+        joined = b"".join(self._burst)
         tail = joined[-self._burst_keep:]
-        # Start at a line start, so the kept part does not begin inside an escape sequence.
-        newline = tail.find("\n")
-        tail = tail[newline + 1:] if newline >= 0 else tail
-        self.stream.feed("\r\n" * self.screen.lines)  # what came before scrolls away
+        # Start at a line start, so the kept part does not begin inside an escape sequence
+        # (nor inside a character: a line feed is never part of one in UTF-8).
+        newline = tail.find(b"\n")
+        if newline >= 0:
+            tail = tail[newline + 1:]
+        else:
+            for _ in range(3):  # no line start: at least a character's start
+                if tail[:1] and tail[0] & 0xC0 == 0x80:
+                    tail = tail[1:]
+        if not self._scrolled_away:
+            # What came before scrolls away; once is enough until something is emulated.
+            self.stream.feed("\r\n" * self.screen.lines)
+            self._scrolled_away = True
+        self._decoder.reset()  # a character cut at the start of the dropped part is dropped
         self._burst, self._burst_size = [tail], len(tail)
 
     # --- reading (the burst is flushed first by the callers' flush) ---------------------
@@ -231,7 +248,7 @@ class LiveLine:
         self._unechoed: list[str] | None = []  # plain keys typed since the last output
 
     def output(self, data: bytes) -> None:
-        self.terminal.buffer(self.terminal.decode(data))
+        self.terminal.buffer(data)
         self._unechoed = []
 
     def resize(self, width: int, height: int) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.recording import (
     CommandExtractor,
@@ -131,6 +135,67 @@ def test_an_output_flood_is_emulated_only_by_its_tail():
     extractor.feed(Event(1.1, "i", b"uptime\r"))
     extractor.feed(Event(1.2, OUTPUT, b"uptime\r\n"))
     assert [c.text for c in extractor.finish()] == ["cat big.log", "uptime"]
+
+
+def _scrolls_counted(terminal) -> list[int]:
+    """How many line feeds the emulated screen processed (pyte's index), in a list cell."""
+    count = [0]
+    index = terminal.screen.index
+
+    def counting() -> None:
+        count[0] += 1
+        index()
+
+    terminal.screen.index = counting
+    return count
+
+
+def test_a_flood_is_scrolled_away_once_not_at_every_trim():
+    """Between two keystrokes a flood is trimmed again and again; the screen it scrolled
+    away stays blank until something is emulated, so scrolling it again would be wasted
+    work (it was most of the cost of indexing a bulk transfer, and runs live on the
+    proxy's loop for terminals under command rules)."""
+    live = LiveLine(80, 24, burst_keep=4096)
+    scrolls = _scrolls_counted(live.terminal)
+    for _ in range(200):  # 200 trims' worth of binary output
+        live.output(os.urandom(16 * 1024))
+    assert scrolls[0] == 24
+    live.terminal.flush()  # the kept tail is emulated: the next flood scrolls it away again
+    scrolls[0] = 0
+    for _ in range(10):
+        live.output(os.urandom(16 * 1024))
+    assert scrolls[0] == 24
+
+
+# BEL and ST end an OSC or DCS string; G0 back to ASCII and shifted in; insert mode, origin
+# mode, scrolling margins and attributes back to their defaults.
+RESET = b"\x07\x1b\\\x1b(B\x0f\x1b[4l\x1b[?6l\x1b[r\x1b[0m"
+
+
+@settings(max_examples=60, deadline=None)
+@given(flood=st.lists(st.binary(min_size=1, max_size=5000), min_size=1, max_size=40),
+       text_flood=st.text(min_size=0, max_size=3000))
+def test_the_command_after_any_flood_is_read(flood: list[bytes], text_flood: str) -> None:
+    """Whatever the flood (binary, or text cut anywhere inside its characters), the line
+    typed at the prompt after it is read exactly, live and from the recording. (The prompt
+    first ends any control string and character set the flood's bytes may have opened, as
+    a terminal's reset would: a real terminal would also swallow or redraw what follows.)"""
+    extractor = CommandExtractor(80, 24)
+    live = LiveLine(80, 24, burst_keep=1024)
+    outputs = [*flood, text_flood.encode() * 3, RESET + b"\r\n$ \x1b[K"]
+    for data in outputs:
+        extractor.feed(Event(0.1, OUTPUT, data))
+        live.output(data)
+    for key in (b"u", b"p", b"t", b"i", b"m", b"e"):
+        extractor.feed(Event(0.2, "i", key))
+        extractor.feed(Event(0.2, OUTPUT, key))
+        live.keys(key)
+        live.output(key)
+    extractor.feed(Event(0.3, "i", b"\r"))
+    extractor.feed(Event(0.3, OUTPUT, b"\r\n"))
+    (_, entered), = live.keys(b"\r")
+    assert [c.text for c in extractor.finish()] == ["uptime"]
+    assert "uptime" in entered.readings
 
 
 def test_live_line_reads_each_line_when_enter_is_pressed(bash_session):
