@@ -1,7 +1,7 @@
 """SFTP version 3 packets (draft-ietf-secsh-filexfer-02 plus OpenSSH's extensions):
 just enough parsing to see each operation's paths, handles, offsets and sizes.
 
-Pure functions over bytes; malformed input raises :class:`MalformedPacket`.
+Pure functions over bytes (or views of them); malformed input raises :class:`MalformedPacket`.
 """
 
 from __future__ import annotations
@@ -28,28 +28,41 @@ class MalformedPacket(ValueError):
     pass
 
 
+# A packet's bytes as read: a view into the read that carried it (relay.py passes 32 KiB
+# WRITE and DATA bodies on without copying them), or bytes.
+Buffer = bytes | memoryview
+
+
 @dataclass
 class Reader:
-    data: bytes
+    data: Buffer
     pos: int = 0
 
-    def take(self, n: int) -> bytes:
+    def _span(self, n: int) -> Buffer:
         if self.pos + n > len(self.data):
             raise MalformedPacket("packet ends too early")
         chunk = self.data[self.pos:self.pos + n]
         self.pos += n
         return chunk
 
+    def take(self, n: int) -> bytes:
+        """A field of its own (a path, a handle): copied, small."""
+        return bytes(self._span(n))
+
     def uint32(self) -> int:
-        return struct.unpack(">I", self.take(4))[0]
+        return LENGTH.unpack(self._span(4))[0]
 
     def uint64(self) -> int:
-        return struct.unpack(">Q", self.take(8))[0]
+        return _UINT64.unpack(self._span(8))[0]
 
     def string(self) -> bytes:
         return self.take(self.uint32())
 
-    def rest(self) -> bytes:
+    def string_view(self) -> Buffer:
+        """A string read in place (a WRITE's or a DATA's payload): not copied."""
+        return self._span(self.uint32())
+
+    def rest(self) -> Buffer:
         return self.data[self.pos:]
 
 
@@ -64,6 +77,7 @@ def pack_string(value: bytes) -> bytes:
 # A packet's length, type and request id.
 HEAD = struct.Struct(">IBI")
 LENGTH = struct.Struct(">I")
+_UINT64 = struct.Struct(">Q")
 
 
 def frame(body: bytes) -> bytes:
@@ -76,12 +90,12 @@ class Request:
 
     kind: int
     request_id: int
-    body: bytes  # everything after the id, forwarded unchanged
+    body: Buffer  # everything after the id, forwarded unchanged
     paths: list[bytes] = field(default_factory=list)
     handle: bytes | None = None
     offset: int = 0
     length: int = 0
-    data: bytes = b""
+    data: Buffer = b""
     pflags: int = 0
     extension: str | None = None
 
@@ -104,8 +118,8 @@ EXTENSION_PATHS = {
 EXTENSION_HANDLE = {"fstatvfs@openssh.com", "fsync@openssh.com"}
 
 
-def parse_request(body: bytes) -> Request:
-    reader = Reader(body)
+def parse_request(body: Buffer) -> Request:
+    reader = Reader(memoryview(body))
     kind = reader.take(1)[0]
     request_id = reader.uint32()
     request = Request(kind, request_id, reader.rest())
@@ -122,7 +136,7 @@ def parse_request(body: bytes) -> Request:
             request.offset, request.length = reader.uint64(), reader.uint32()
         elif kind == WRITE:
             request.offset = reader.uint64()
-            request.data = reader.string()
+            request.data = reader.string_view()
             request.length = len(request.data)
     elif kind == EXTENDED:
         name = reader.string().decode("utf-8", "replace")
@@ -136,7 +150,7 @@ def parse_request(body: bytes) -> Request:
     return request
 
 
-def build_packet(kind: int, request_id: int, body: bytes) -> bytes:
+def build_packet(kind: int, request_id: int, body: Buffer) -> bytes:
     """A request or a reply of ``kind`` with ``request_id``. The body is copied once: a
     WRITE's or a DATA's 32 KiB crosses the relay, so every copy counts per byte."""
     return b"".join((HEAD.pack(len(body) + 5, kind, request_id), body))
@@ -151,15 +165,15 @@ def build_status(request_id: int, code: int, message: str) -> bytes:
 class Response:
     kind: int
     request_id: int
-    body: bytes
+    body: Buffer
     status: int | None = None
     handle: bytes | None = None
-    data: bytes = b""
+    data: Buffer = b""
     names: list[bytes] = field(default_factory=list)
 
 
-def parse_response(body: bytes) -> Response:
-    reader = Reader(body)
+def parse_response(body: Buffer) -> Response:
+    reader = Reader(memoryview(body))
     kind = reader.take(1)[0]
     if kind == VERSION:
         return Response(kind, 0, reader.rest())
@@ -170,7 +184,7 @@ def parse_response(body: bytes) -> Response:
     elif kind == HANDLE:
         response.handle = reader.string()
     elif kind == DATA:
-        response.data = reader.string()
+        response.data = reader.string_view()
     elif kind == NAME:
         count = reader.uint32()
         if count:
@@ -187,7 +201,7 @@ class NameEntry:
     """One entry of a NAME reply: its file name, and its bytes to pass on unchanged."""
 
     filename: bytes
-    raw: bytes
+    raw: Buffer
 
 
 def _skip_attrs(reader: Reader) -> None:
@@ -205,7 +219,7 @@ def _skip_attrs(reader: Reader) -> None:
             reader.string()
 
 
-def parse_names(body: bytes) -> list[NameEntry]:
+def parse_names(body: Buffer) -> list[NameEntry]:
     """Every entry of a NAME reply's body (after the request id): name, long name, attrs."""
     reader = Reader(body)
     entries = []
@@ -223,24 +237,53 @@ def build_names_body(entries: list[NameEntry]) -> bytes:
 
 
 class FrameBuffer:
-    """Splits a byte stream into SFTP packets (uint32 length, then the body)."""
+    """Splits a byte stream into SFTP packets (uint32 length, then the body).
+
+    Packets come out as views into the reads that carried them: a 32 KiB WRITE or DATA is
+    not copied here, only the few packets cut across two reads are (once each)."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # the start of a packet the next read completes
 
-    def feed(self, data: bytes) -> list[bytes]:
-        self._buffer += data
-        packets = []
-        start, size = 0, len(self._buffer)
-        # One copy per packet, and the consumed packets dropped from the buffer at once.
-        with memoryview(self._buffer) as view:
-            while size - start >= 4:
-                (length,) = LENGTH.unpack_from(view, start)
-                if length == 0 or length > MAX_PACKET:
-                    raise MalformedPacket(f"packet length {length} is out of bounds")
-                if size - start < 4 + length:
-                    break
-                packets.append(view[start + 4:start + 4 + length].tobytes())
-                start += 4 + length
-        del self._buffer[:start]
+    def feed(self, data: bytes) -> list[Buffer]:
+        packets: list[Buffer] = []
+        view = memoryview(data)
+        start = 0
+        if self._buffer:
+            start = self._complete(view)
+            if self._buffer:
+                return packets
+            packets.append(self._completed)
+        while len(view) - start >= 4:
+            length = _packet_length(view, start)
+            if len(view) - start < 4 + length:
+                break
+            packets.append(view[start + 4:start + 4 + length])
+            start += 4 + length
+        self._buffer += view[start:]
         return packets
+
+    def _complete(self, view: memoryview) -> int:
+        """Add to the packet begun earlier what ``view`` has of it; how much was used.
+        Once whole, it is in ``_completed`` and the buffer is empty."""
+        used = 0
+        if len(self._buffer) < 4:
+            used = min(4 - len(self._buffer), len(view))
+            self._buffer += view[:used]
+            if len(self._buffer) < 4:
+                return used
+        missing = 4 + _packet_length(self._buffer, 0) - len(self._buffer)
+        more = min(missing, len(view) - used)
+        self._buffer += view[used:used + more]
+        used += more
+        if more == missing:
+            self._completed = bytes(self._buffer[4:])
+            self._buffer.clear()
+        return used
+
+
+def _packet_length(buffer: Buffer | bytearray, start: int) -> int:
+    (length,) = LENGTH.unpack_from(buffer, start)
+    if length == 0 or length > MAX_PACKET:
+        raise MalformedPacket(f"packet length {length} is out of bounds")
+    return length

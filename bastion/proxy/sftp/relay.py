@@ -51,7 +51,7 @@ class Transfer:
     pending: dict[int, bytes] = field(default_factory=dict)
     pending_bytes: int = 0
 
-    def account(self, offset: int, data: bytes) -> None:
+    def account(self, offset: int, data: p.Buffer) -> None:
         self.bytes += len(data)
         if not self.contiguous:
             return
@@ -64,7 +64,7 @@ class Transfer:
                 self.digest.update(chunk)
                 self.next_offset += len(chunk)
         elif offset > self.next_offset and self.pending_bytes + len(data) <= MAX_REORDER_BYTES:
-            self.pending[offset] = data
+            self.pending[offset] = bytes(data)  # not a view: it would hold its whole read
             self.pending_bytes += len(data)
         else:
             self.contiguous = False
@@ -122,7 +122,7 @@ class SftpRelay:
     # --- start-up: version exchange and the account's home, for relative paths ----------
 
     async def _read_packet(self, reader: asyncssh.SSHReader[bytes], buffer: p.FrameBuffer,
-                           queue: list[bytes]) -> bytes | None:
+                           queue: list[p.Buffer]) -> p.Buffer | None:
         while not queue:
             data = await reader.read(65536)
             if not data:
@@ -168,7 +168,7 @@ class SftpRelay:
 
     # --- client -> target ----------------------------------------------------------------
 
-    async def _client_loop(self, buffer: p.FrameBuffer, queue: list[bytes]) -> None:
+    async def _client_loop(self, buffer: p.FrameBuffer, queue: list[p.Buffer]) -> None:
         while True:
             packet = await self._read_packet(self.front_in, buffer, queue)
             if packet is None:
@@ -291,7 +291,7 @@ class SftpRelay:
 
     # --- target -> client ----------------------------------------------------------------
 
-    async def _target_loop(self, buffer: p.FrameBuffer, queue: list[bytes]) -> None:
+    async def _target_loop(self, buffer: p.FrameBuffer, queue: list[p.Buffer]) -> None:
         while True:
             packet = await self._read_packet(self.back.stdout, buffer, queue)
             if packet is None:
@@ -317,7 +317,7 @@ class SftpRelay:
             await self._observe(waiting, response)
             await self._to_client(p.build_packet(response.kind, waiting.client_id, body))
 
-    async def _visible_entries(self, pending: Pending, body: bytes) -> bytes | None:
+    async def _visible_entries(self, pending: Pending, body: p.Buffer) -> bytes | None:
         """A listing shows only what the technician may reach: entries the rules refuse are
         left out (their names alone can be personal data). ``None``: nothing left."""
         folder = pending.transfer.path if pending.transfer is not None else ""
