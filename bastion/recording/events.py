@@ -120,23 +120,25 @@ _ESCAPED = re.compile("[\udc80-\udcff]+")
 _MAX_RUNS = 8
 
 
-def _utf8_runs(data: bytes) -> list[str | bytes]:
-    """Split into runs: text for valid UTF-8, raw bytes for the rest.
+def _utf8_runs(data: bytes | memoryview) -> list[str | bytes | memoryview]:
+    """Split into runs: text for valid UTF-8, raw bytes for the rest (``data`` itself, not
+    a copy, when the whole of it is one raw run).
 
     surrogateescape maps each undecodable byte to one lone surrogate U+DC80..U+DCFF (and
-    never produces one from valid input), so one linear pass finds the runs.
+    never produces one from valid input), so one linear pass finds the runs. (``str(data,
+    ...)`` is ``data.decode(...)`` for any buffer: a memoryview has no decode.)
     """
     try:
-        return [data.decode("utf-8")]  # the common case, at C speed
+        return [str(data, "utf-8")]  # the common case, at C speed
     except UnicodeDecodeError as error:
         first_bad = error.start
     # Binary output: a short look from the first undecodable byte says whether splitting is
     # worth it (the profile of bulk output showed a longer look costing a sixth of the CPU).
-    window = data[first_bad:first_bad + 256].decode("utf-8", errors="surrogateescape")
+    window = str(data[first_bad:first_bad + 256], "utf-8", "surrogateescape")
     if len(_ESCAPED.findall(window)) > _MAX_RUNS:
         return [data]
-    decoded = data.decode("utf-8", errors="surrogateescape")
-    runs: list[str | bytes] = []
+    decoded = str(data, "utf-8", "surrogateescape")
+    runs: list[str | bytes | memoryview] = []
     position = 0
     for match in _ESCAPED.finditer(decoded):
         if match.start() > position:
@@ -152,22 +154,39 @@ def _utf8_runs(data: bytes) -> list[str | bytes]:
 
 def encode_event(event: Event) -> tuple[bytes, int]:
     """The stored form of an event, and how many of its bytes are raw (binary) runs."""
+    parts, _, raw = encode_event_parts(event)
+    return b"".join(parts), raw
+
+
+_NEWLINE = b"\n"
+
+
+def encode_event_parts(event: Event) -> tuple[list[bytes | memoryview], int, int]:
+    """:func:`encode_event`'s record as pieces to join: a raw run is the event's own
+    buffer, never copied here (the writer joins a chunk's pieces once). With the pieces,
+    their total length and how many of those bytes are raw runs."""
     time = round(event.time, 6)
     if event.code in _STREAMS:
-        parts = []
-        raw = 0
+        parts: list[bytes | memoryview] = []
+        size = raw = 0
         for run in _utf8_runs(event.data):
             if isinstance(run, str):
-                parts.append(_dump([time, event.code, run]) + b"\n")
+                line = _dump([time, event.code, run])
+                parts += (line, _NEWLINE)
+                size += len(line) + 1
             else:
-                parts.append(_dump([time, event.code + _RAW_SUFFIX, len(run)]) + b"\n" + run + b"\n")
+                line = _dump([time, event.code + _RAW_SUFFIX, len(run)])
+                parts += (line, _NEWLINE, run, _NEWLINE)
+                size += len(line) + len(run) + 2
                 raw += len(run)
-        return b"".join(parts), raw
+        return parts, size, raw
     if event.code == RESIZE:
-        return _dump([time, RESIZE, event.data]) + b"\n", 0
-    if event.code == MARKER:
-        return _dump([time, MARKER, json.dumps(event.data, ensure_ascii=False)]) + b"\n", 0
-    raise ValueError(f"unknown event code {event.code!r}")
+        line = _dump([time, RESIZE, event.data])
+    elif event.code == MARKER:
+        line = _dump([time, MARKER, json.dumps(event.data, ensure_ascii=False)])
+    else:
+        raise ValueError(f"unknown event code {event.code!r}")
+    return [line, _NEWLINE], len(line) + 1, 0
 
 
 def _decode_line(line: bytes) -> tuple[Event | None, int]:

@@ -40,7 +40,7 @@ from .events import (
     STDERR,
     Event,
     TerminalInfo,
-    encode_event,
+    encode_event_parts,
     header_line,
     marker,
 )
@@ -248,18 +248,20 @@ class RecordingWriter:
 
     def _pack(self, events: Sequence[Event]) -> list[tuple[bytes, int]]:
         """Encode events, group them into chunk plaintexts of at most chunk_bytes (a single
-        longer event makes a chunk of its own); with each, how many bytes are raw runs."""
+        longer event makes a chunk of its own); with each, how many bytes are raw runs.
+        A chunk's records are kept as pieces (a raw run: the event's own buffer) and joined
+        once, into the chunk's plaintext."""
         chunks: list[tuple[bytes, int]] = []
-        current: list[bytes] = []
+        current: list[bytes | memoryview] = []
         size = raw = 0
         for event in events:
             for piece in _split_large(event, self.chunk_bytes // 2):
-                record, record_raw = encode_event(piece)
-                if current and size + len(record) > self.chunk_bytes:
+                parts, length, record_raw = encode_event_parts(piece)
+                if current and size + length > self.chunk_bytes:
                     chunks.append((b"".join(current), raw))
                     current, size, raw = [], 0, 0
-                current.append(record)
-                size += len(record)
+                current += parts
+                size += length
                 raw += record_raw
         if current:
             chunks.append((b"".join(current), raw))
@@ -325,7 +327,7 @@ def _split_large(event: Event, limit: int) -> Iterable[Event]:
     if event.code not in (OUTPUT, STDERR, INPUT) or len(event.data) <= limit:
         yield event
         return
-    data = event.data
+    data = memoryview(event.data)  # pieces are views, not copies (see _pack)
     start = 0
     while start < len(data):
         end = min(start + limit, len(data))
