@@ -7,9 +7,10 @@ around the cipher (the ciphertext joined to its tag to open it, joined again to 
 once sealed, the tag split off and joined back on by the caller). On a bulk transfer that
 is every 32 KiB packet, in and out, on both legs. :func:`reuse_gcm_contexts` replaces the
 two methods of asyncssh's GCM shim: the same AES-GCM, nonce sequence and associated data
-(RFC 5647 as OpenSSH does it), computed by the same library; only the object is kept and
-the copies are skipped. Process-wide and idempotent; if a future asyncssh names these
-otherwise, nothing changes (a slower node, never a weaker one)."""
+(RFC 5647 as OpenSSH does it), computed by the same library; the AEAD object and the nonce
+counter are kept per direction, and the copies are skipped. Process-wide and idempotent;
+if a future asyncssh names these otherwise, nothing changes (a slower node, never a
+weaker one)."""
 
 from __future__ import annotations
 
@@ -41,17 +42,36 @@ def reuse_gcm_contexts() -> None:
     setattr(GCMEncryption, _MARK, True)
 
 
-def _aead(encryption: Any) -> AESGCM:
-    aead = encryption.__dict__.get("_bastion_aead")
-    if aead is None:
-        aead = encryption._bastion_aead = AESGCM(encryption._cipher._key)
-    return aead
+class _Direction:
+    """One direction's AES-GCM: its AEAD object, and its nonce (RFC 5647: a fixed field and
+    a 64-bit invocation counter, incremented per packet, wrapping)."""
+
+    __slots__ = ("aead", "fixed", "counter")
+
+    def __init__(self, key: bytes, iv: bytes) -> None:
+        self.aead = AESGCM(key)
+        self.fixed = iv[:4]
+        self.counter = int.from_bytes(iv[4:], "big")
+
+    def next_nonce(self) -> bytes:
+        nonce = self.fixed + self.counter.to_bytes(8, "big")
+        self.counter = (self.counter + 1) & 0xFFFF_FFFF_FFFF_FFFF
+        return nonce
+
+
+def _direction(encryption: Any) -> _Direction:
+    # Taken over from asyncssh's shim at the first packet; from then on the shim's own
+    # nonce is not used (these two methods are its only users).
+    direction = encryption.__dict__.get("_bastion_direction")
+    if direction is None:
+        cipher = encryption._cipher
+        direction = encryption._bastion_direction = _Direction(cipher._key, cipher._iv)
+    return direction
 
 
 def _encrypt_packet(self: Any, seq: int, header: bytes, packet: bytes) -> tuple[bytes, bytes]:
-    cipher = self._cipher
-    sealed = _aead(self).encrypt(cipher._iv, packet, header)
-    cipher._update_iv()
+    direction = _direction(self)
+    sealed = direction.aead.encrypt(direction.next_nonce(), packet, header)
     # Header, ciphertext and tag in one piece; the caller appends the (empty) second part
     # without a copy (bytes + b"" is the same object).
     return header + sealed, b""
@@ -59,11 +79,9 @@ def _encrypt_packet(self: Any, seq: int, header: bytes, packet: bytes) -> tuple[
 
 def _decrypt_packet(self: Any, seq: int, first: bytes, rest: bytes, header_len: int,
                     mac: bytes) -> bytes | None:
-    cipher = self._cipher
+    direction = _direction(self)
     try:
-        opened: bytes | None = _aead(self).decrypt(
-            cipher._iv, b"".join((first[header_len:], rest, mac)), first[:header_len])
+        return direction.aead.decrypt(direction.next_nonce(),
+                                      b"".join((first[header_len:], rest, mac)), first[:header_len])
     except InvalidTag:
-        opened = None
-    cipher._update_iv()
-    return opened
+        return None

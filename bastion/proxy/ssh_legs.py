@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .ssh_gcm import reuse_gcm_contexts
+from .ssh_keepalive import rearm_keepalive_lazily
 from .ssh_packet_log import format_packet_logs_only_when_dumped
 from .ssh_reads import read_in_small_pieces
 from .ssh_writes import coalesce_ssh_writes, skip_ignore_packets_under_aead
@@ -14,9 +15,10 @@ from .ssh_writes import coalesce_ssh_writes, skip_ignore_packets_under_aead
 def prepare_ssh_leg(conn: Any) -> None:
     """Before asyncssh reads or writes anything on ``conn``: small reads, writes joined per
     loop turn, no ignore packets under AEAD ciphers, no packet log formatted unread, one
-    AES-GCM context per direction."""
+    AES-GCM context per direction, a keepalive timer not moved on every read."""
     read_in_small_pieces(conn)
     coalesce_ssh_writes(conn)
     skip_ignore_packets_under_aead(conn)
     format_packet_logs_only_when_dumped()
     reuse_gcm_contexts()
+    rearm_keepalive_lazily(conn)
