@@ -90,8 +90,12 @@ def _screen_once_it_shows(tmux: TmuxSession, line: str) -> str:
 
 
 def _start_shell(scenario: Scenario, tmux: TmuxSession) -> None:
+    # At the stock client's log level (the harness's is ERROR), as a technician's: it prints
+    # the disconnect message, which carries the stop's line too. A client still drawing a
+    # flood's tail when the connection ends drops what it holds, the line with it (a loaded
+    # clean-clone run showed the session ended and no line on screen).
     tmux.start(scenario.client.ssh_argv(scenario.user, "127.0.0.1", scenario.proxy.port,
-                                        extra=["-t"]))
+                                        extra=["-t", "-o", "LogLevel=INFO"]))
     tmux.type("PS1='dpi> '\n")
     tmux.wait_for(r"^dpi> ")
 
