@@ -239,11 +239,13 @@ def build_names_body(entries: list[NameEntry]) -> bytes:
 class FrameBuffer:
     """Splits a byte stream into SFTP packets (uint32 length, then the body).
 
-    Packets come out as views into the reads that carried them: a 32 KiB WRITE or DATA is
-    not copied here, only the few packets cut across two reads are (once each)."""
+    Packets come out as views: of the read that carried them whole, or of the buffer a
+    packet cut across reads was gathered in (each of its bytes copied once, into it). A
+    32 KiB WRITE or DATA usually spans two SSH packets, so two reads."""
 
     def __init__(self) -> None:
         self._buffer = bytearray()  # the start of a packet the next read completes
+        self._completed: Buffer = b""
 
     def feed(self, data: bytes) -> list[Buffer]:
         packets: list[Buffer] = []
@@ -277,8 +279,9 @@ class FrameBuffer:
         self._buffer += view[used:used + more]
         used += more
         if more == missing:
-            self._completed = bytes(self._buffer[4:])
-            self._buffer.clear()
+            # The buffer itself becomes the packet: its bytes were copied once, into it.
+            self._completed = memoryview(self._buffer)[4:]
+            self._buffer = bytearray()
         return used
 
 
