@@ -1,6 +1,6 @@
 """The proxy's SSH connections send no SSH_MSG_IGNORE before each packet under an AEAD
-cipher (ssh_writes.skip_ignore_packets_under_aead), and keep asyncssh's countermeasure
-under a cipher that needs it. Both ends are set up as the proxy's two legs are (its
+cipher (ssh_writes.skip_ignore_packets_under_aead, part of ssh_legs.prepare_ssh_leg), and
+keep asyncssh's countermeasure under a cipher that needs it. Both ends are set up as the proxy's two legs are (its
 listener, its client to the target), over a real socket; what each receives is read from
 asyncssh's own packet log."""
 
@@ -12,22 +12,9 @@ import logging
 import asyncssh
 import pytest
 
-from bastion.proxy.ssh_writes import skip_ignore_packets_under_aead
+from tests.proxy.legs import ProxyClient, ProxyListener
 
 WRITES = 20
-
-
-class _Listener(asyncssh.SSHServer):
-    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        skip_ignore_packets_under_aead(conn)
-
-    def begin_auth(self, username: str) -> bool:
-        return False  # no authentication: the test is about the packets after it
-
-
-class _TargetLeg(asyncssh.SSHClient):
-    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        skip_ignore_packets_under_aead(conn)
 
 
 async def _echo_each(process: asyncssh.SSHServerProcess[bytes]) -> None:
@@ -40,13 +27,13 @@ async def _echo_each(process: asyncssh.SSHServerProcess[bytes]) -> None:
 
 async def _echoes(cipher: str) -> bytes:
     server = await asyncssh.create_server(
-        _Listener, "127.0.0.1", 0, server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+        ProxyListener, "127.0.0.1", 0, server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
         process_factory=_echo_each, encryption_algs=[cipher], encoding=None)
     port = server.sockets[0].getsockname()[1]
     try:
         async with asyncssh.connect("127.0.0.1", port, known_hosts=None, username="t",
                                     encryption_algs=[cipher], agent_path=None, config=None,
-                                    client_keys=None, client_factory=_TargetLeg) as conn:
+                                    client_keys=None, client_factory=ProxyClient) as conn:
             result = await conn.run(encoding=None)
     finally:
         server.close()

@@ -16,7 +16,7 @@ from asyncssh.encryption import GCMEncryption
 
 from bastion.proxy import ssh_gcm
 from bastion.proxy.ssh_gcm import reuse_gcm_contexts
-from bastion.proxy.ssh_legs import prepare_ssh_leg
+from tests.proxy.legs import ProxyClient, ProxyListener
 
 # (the SSH algorithm name, asyncssh's name for its cipher)
 CIPHERS = [("aes128-gcm@openssh.com", "aes128-gcm"), ("aes256-gcm@openssh.com", "aes256-gcm")]
@@ -72,19 +72,6 @@ def test_a_tampered_packet_is_refused() -> None:
     assert opener.decrypt_packet(0, bytes(wire[:16]), bytes(wire[16:-16]), 4, bytes(wire[-16:])) is None
 
 
-class _Server(asyncssh.SSHServer):
-    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        prepare_ssh_leg(conn)
-
-    def begin_auth(self, username: str) -> bool:
-        return False
-
-
-class _Client(asyncssh.SSHClient):
-    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        prepare_ssh_leg(conn)
-
-
 async def _digest_of_stdin(process: asyncssh.SSHServerProcess[bytes]) -> None:
     digest = hashlib.sha256()
     while data := await process.stdin.read(65536):
@@ -101,14 +88,14 @@ def test_bytes_survive_many_rekeys(name: str, aead_objects: list[object]) -> Non
 
     async def run() -> bytes:
         server = await asyncssh.create_server(
-            _Server, "127.0.0.1", 0, server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+            ProxyListener, "127.0.0.1", 0, server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
             process_factory=_digest_of_stdin, encryption_algs=[name], encoding=None,
             rekey_bytes=256 * 1024)
         port = server.sockets[0].getsockname()[1]
         try:
             async with asyncssh.connect("127.0.0.1", port, known_hosts=None, username="t",
                                         encryption_algs=[name], agent_path=None, config=None,
-                                        client_keys=None, client_factory=_Client,
+                                        client_keys=None, client_factory=ProxyClient,
                                         rekey_bytes=256 * 1024) as conn:
                 result = await conn.run(input=payload, encoding=None)
         finally:

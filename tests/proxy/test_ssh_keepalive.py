@@ -11,24 +11,20 @@ import time
 import asyncssh
 import pytest
 
-from bastion.proxy.ssh_legs import prepare_ssh_leg
+from tests.proxy.legs import ProxyListener
 
 INTERVAL = 0.2
 
 
-class _Listener(asyncssh.SSHServer):
+class _Listener(ProxyListener):
+    """Says when its connection is lost."""
+
     def __init__(self) -> None:
         self.lost: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        prepare_ssh_leg(conn)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.lost.done():
             self.lost.set_result(time.monotonic())
-
-    def begin_auth(self, username: str) -> bool:
-        return False
 
 
 async def _sink(process: asyncssh.SSHServerProcess[bytes]) -> None:

@@ -12,20 +12,7 @@ import asyncssh
 import pytest
 from asyncssh.packet import SSHPacketLogger
 
-from bastion.proxy.ssh_legs import prepare_ssh_leg
-
-
-class _Listener(asyncssh.SSHServer):
-    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        prepare_ssh_leg(conn)
-
-    def begin_auth(self, username: str) -> bool:
-        return False
-
-
-class _TargetLeg(asyncssh.SSHClient):
-    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        prepare_ssh_leg(conn)
+from tests.proxy.legs import ProxyClient, ProxyListener
 
 
 async def _hello(process: asyncssh.SSHServerProcess[bytes]) -> None:
@@ -35,13 +22,13 @@ async def _hello(process: asyncssh.SSHServerProcess[bytes]) -> None:
 
 async def _session() -> bytes:
     server = await asyncssh.create_server(
-        _Listener, "127.0.0.1", 0, server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+        ProxyListener, "127.0.0.1", 0, server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
         process_factory=_hello, encoding=None)
     port = server.sockets[0].getsockname()[1]
     try:
         async with asyncssh.connect("127.0.0.1", port, known_hosts=None, username="t",
                                     agent_path=None, config=None, client_keys=None,
-                                    client_factory=_TargetLeg) as conn:
+                                    client_factory=ProxyClient) as conn:
             result = await conn.run(encoding=None)
     finally:
         server.close()
