@@ -51,10 +51,11 @@ class ChannelRecording:
         return stored
 
     def _count(self, size: int, stored: asyncio.Future[None]) -> None:
-        error = None if stored.cancelled() else stored.exception()
+        if stored.cancelled():
+            return
+        error = stored.exception()
         if error is None:
-            if not stored.cancelled():
-                self.metrics.recording_bytes.inc(size)
+            self.metrics.recording_bytes.inc(size)
         elif isinstance(error, BudgetExceeded):
             self.metrics.recording_errors.labels("budget").inc()
         elif isinstance(error, RecordingFailed):

@@ -152,19 +152,13 @@ def _utf8_runs(data: bytes | memoryview) -> list[str | bytes | memoryview]:
     return runs
 
 
-def encode_event(event: Event) -> tuple[bytes, int]:
-    """The stored form of an event, and how many of its bytes are raw (binary) runs."""
-    parts, _, raw = encode_event_parts(event)
-    return b"".join(parts), raw
-
-
 _NEWLINE = b"\n"
 
 
 def encode_event_parts(event: Event) -> tuple[list[bytes | memoryview], int, int]:
-    """:func:`encode_event`'s record as pieces to join: a raw run is the event's own
-    buffer, never copied here (the writer joins a chunk's pieces once). With the pieces,
-    their total length and how many of those bytes are raw runs."""
+    """The stored form of an event (its record), as pieces to join: a raw run is the
+    event's own buffer, never copied here (the writer joins a chunk's pieces once). With
+    the pieces, their total length and how many of those bytes are raw (binary) runs."""
     time = round(event.time, 6)
     if event.code in _STREAMS:
         parts: list[bytes | memoryview] = []

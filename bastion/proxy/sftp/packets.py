@@ -245,17 +245,16 @@ class FrameBuffer:
 
     def __init__(self) -> None:
         self._buffer = bytearray()  # the start of a packet the next read completes
-        self._completed: Buffer = b""
 
     def feed(self, data: bytes) -> list[Buffer]:
         packets: list[Buffer] = []
         view = memoryview(data)
         start = 0
         if self._buffer:
-            start = self._complete(view)
-            if self._buffer:
+            start, completed = self._complete(view)
+            if completed is None:
                 return packets
-            packets.append(self._completed)
+            packets.append(completed)
         while len(view) - start >= 4:
             length = _packet_length(view, start)
             if len(view) - start < 4 + length:
@@ -265,24 +264,24 @@ class FrameBuffer:
         self._buffer += view[start:]
         return packets
 
-    def _complete(self, view: memoryview) -> int:
-        """Add to the packet begun earlier what ``view`` has of it; how much was used.
-        Once whole, it is in ``_completed`` and the buffer is empty."""
+    def _complete(self, view: memoryview) -> tuple[int, Buffer | None]:
+        """Add to the packet begun earlier what ``view`` has of it: how much of ``view`` was
+        used, and the packet once whole (the buffer is then empty), else None."""
         used = 0
         if len(self._buffer) < 4:
             used = min(4 - len(self._buffer), len(view))
             self._buffer += view[:used]
             if len(self._buffer) < 4:
-                return used
+                return used, None
         missing = 4 + _packet_length(self._buffer, 0) - len(self._buffer)
         more = min(missing, len(view) - used)
         self._buffer += view[used:used + more]
         used += more
-        if more == missing:
-            # The buffer itself becomes the packet: its bytes were copied once, into it.
-            self._completed = memoryview(self._buffer)[4:]
-            self._buffer = bytearray()
-        return used
+        if more < missing:
+            return used, None
+        # The buffer itself becomes the packet: its bytes were copied once, into it.
+        completed, self._buffer = self._buffer, bytearray()
+        return used, memoryview(completed)[4:]
 
 
 def _packet_length(buffer: Buffer | bytearray, start: int) -> int:
