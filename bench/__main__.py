@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import platform
+import signal
 import subprocess
 import sys
 import traceback
@@ -33,9 +34,12 @@ from . import (
     throughput,
     typed_commands,
 )
+from .measure import machine_busy
 from .world import build
 
 ROOT = Path(__file__).resolve().parents[1]
+# Above this (of a core) before the run starts, something else is running: say so.
+QUIET_CORES = 0.25
 ORDER = ["setup", "keystrokes", "typed", "throughput", "recording", "revocation", "console", "concurrency",
          "floods"]
 
@@ -90,6 +94,13 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     logging.basicConfig(level=logging.WARNING)
+    # A stopped run (Ctrl-C, kill, timeout) still stops its node, sshd and PostgreSQL:
+    # left running, they would weigh on every later run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    busy, busiest = machine_busy()
+    if busy > QUIET_CORES:
+        print(f"warning: the machine is already busy ({busy:.2f} core: {'; '.join(busiest)}); "
+              "the figures will be skewed, stop what runs first", flush=True)
     size = sizes(arguments.quick)
     profiles = ROOT / "bench" / "profiles"
     results: dict[str, Any] = {"quick": arguments.quick, "machine": machine(), "sizes": size,

@@ -124,6 +124,42 @@ def _role(argv: list[str]) -> str:
     return "supervisor" if "serve" in argv else Path(argv[0]).name
 
 
+def machine_busy(seconds: float = 2.0) -> tuple[float, list[str]]:
+    """Cores the whole machine kept busy over ``seconds``, and the busiest processes then
+    (command lines, most CPU first): anything else running skews every figure."""
+    def busy_and_total() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields[:8]) - idle, sum(fields[:8])
+
+    def per_process() -> dict[int, tuple[int, str]]:
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                head, _, tail = (entry / "stat").read_text().rpartition(")")
+                argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            stat = tail.split()
+            name = argv.strip()[:100] or f"[{head.partition('(')[2]}]"  # a kernel thread
+            found[int(entry.name)] = (int(stat[11]) + int(stat[12]), name)
+        return found
+
+    cores = os.cpu_count() or 1
+    busy_before, total_before = busy_and_total()
+    before = per_process()
+    time.sleep(seconds)
+    busy_after, total_after = busy_and_total()
+    after = per_process()
+    share = (busy_after - busy_before) / max(1, total_after - total_before)
+    spent = sorted(((ticks - before[pid][0], argv) for pid, (ticks, argv) in after.items()
+                    if pid in before and pid != os.getpid() and ticks > before[pid][0]),
+                   reverse=True)
+    return share * cores, [argv for _, argv in spent[:3]]
+
+
 def wait_quiet(pid: int, *, below: float = 0.05, window: float = 0.5, timeout: float = 120) -> float:
     """Wait until ``pid`` uses less than ``below`` of a core over ``window`` seconds: the
     bastion seals and indexes a recording after the client has gone (re-reading it all),
