@@ -4,8 +4,9 @@ A small reference encoder, written from the layout documented in container.py an
 events.py (one record per event piece, chunks of whole records, "CHNK" heads, nonce ||
 AES-GCM, the deflate stream), builds the file the writer must produce for a fixed mix of
 events, drawing the same nonces: any change to the layout, the chunking or the stored /
-deflated choice shows up as a byte difference. The writer's own policy helpers (the
-UTF-8 run split, the incompressibility trial) are reused, not re-derived.
+deflated choice shows up as a byte difference. The writer's own policy helpers (where a
+large event is cut, the UTF-8 run split, the incompressibility trial) are reused, not
+re-derived.
 """
 
 from __future__ import annotations
@@ -89,23 +90,6 @@ def _dump(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": ")).encode()
 
 
-def _pieces(event: Event, limit: int) -> list[Event]:
-    data = event.data
-    if event.code not in (OUTPUT, STDERR, INPUT) or len(data) <= limit:
-        return [event]
-    pieces, start = [], 0
-    while start < len(data):
-        end = min(start + limit, len(data))
-        if end < len(data):
-            back = end
-            while back > end - 3 and back > start + 1 and data[back] & 0xC0 == 0x80:
-                back -= 1
-            end = back if data[back] & 0xC0 != 0x80 else end
-        pieces.append(Event(event.time, event.code, bytes(data[start:end])))
-        start = end
-    return pieces
-
-
 def _record(event: Event) -> tuple[bytes, int]:
     time = round(event.time, 6)
     if event.code in (OUTPUT, STDERR, INPUT):
@@ -168,7 +152,7 @@ class _Reference:
     def append(self, events: list[Event]) -> None:
         current, raw = b"", 0
         for event in events:
-            for piece in _pieces(event, self.chunk_bytes // 2):
+            for piece in writer_module._split_large(event, self.chunk_bytes // 2):
                 record, record_raw = _record(piece)
                 if current and len(current) + len(record) > self.chunk_bytes:
                     self._chunk(current, raw)
