@@ -41,6 +41,14 @@ def timed(function: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def _stat(process: Path) -> tuple[str, list[str]]:
+    """``/proc/PID/stat``: the command's name, and the fields after it (state [0], parent
+    [1], minor faults [7], user [11] and system [12] time, children's [13] and [14]). The
+    name may hold spaces and parentheses: it ends at the last ')'."""
+    head, _, tail = (process / "stat").read_text().rpartition(")")
+    return head.partition("(")[2], tail.split()
+
+
 def process_tree(pid: int) -> list[int]:
     """``pid`` and its live descendants: a node is a supervisor, its proxy workers, their
     recorder processes and a console process."""
@@ -49,7 +57,7 @@ def process_tree(pid: int) -> list[int]:
         if not entry.name.isdigit():
             continue
         try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            parent = int(_stat(entry)[1][1])
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(parent, []).append(int(entry.name))
@@ -90,7 +98,7 @@ def cpu_seconds(pid: int) -> float:
     total = 0
     for member in process_tree(pid):
         try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            _, fields = _stat(Path(f"/proc/{member}"))
         except OSError:
             continue
         total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
@@ -107,7 +115,7 @@ def spent_by_process(pid: int) -> dict[int, tuple[str, float, float, int]]:
     found = {}
     for member in process_tree(pid):
         try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            _, fields = _stat(Path(f"/proc/{member}"))
             argv = Path(f"/proc/{member}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
@@ -138,13 +146,12 @@ def machine_busy(seconds: float = 2.0) -> tuple[float, list[str]]:
             if not entry.name.isdigit():
                 continue
             try:
-                head, _, tail = (entry / "stat").read_text().rpartition(")")
+                command, fields = _stat(entry)
                 argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            stat = tail.split()
-            name = argv.strip()[:100] or f"[{head.partition('(')[2]}]"  # a kernel thread
-            found[int(entry.name)] = (int(stat[11]) + int(stat[12]), name)
+            name = argv.strip()[:100] or f"[{command}]"  # a kernel thread has no command line
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12]), name)
         return found
 
     cores = os.cpu_count() or 1
