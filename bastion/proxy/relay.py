@@ -16,10 +16,14 @@ from bastion.recording import RecordingError
 from .typed_commands import TypedCommands
 
 READ_SIZE = 65536
-# Pieces read from the target whose storage is still pending: bounds the memory held per
-# channel (and so the back-pressure on the target) to about 8 x 64 KiB. While they are
-# all pending, the relay reads nothing more: recorded before forwarded, and no more.
-MAX_PIECES_IN_FLIGHT = 8
+# Bytes read from the target whose storage is still pending, per stream: bound the memory
+# held per stream (and so the back-pressure on the target). While that many are pending,
+# the relay reads nothing more: recorded before forwarded, and no more. Counted in bytes,
+# not pieces: a read returns what has arrived, usually one 32 KiB SSH packet, and a bound
+# of 8 pieces was 256 KiB, about what one group commit takes. The recorder then waited
+# for the relay to forward that commit before it got the next, and the relay for the
+# recorder: a fifth of both cores idle all through a 300 MB exec cat (docs/benchmarks.md).
+MAX_BYTES_IN_FLIGHT = 512 * 1024
 # What the target may send ahead of the relay's reads, per channel (asyncssh's default is
 # 2 MiB, held in the node's memory for every flooding session).
 TARGET_WINDOW = 512 * 1024
@@ -104,8 +108,8 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
     """Read from the target while earlier bytes are still being stored, and forward each
     piece only once its own storage is confirmed, in order. The recorder then batches what
     accumulates during a write (group commit) instead of writing one piece at a time."""
-    in_flight: asyncio.Queue[tuple[asyncio.Future[None], bytes] | None] = asyncio.Queue(
-        maxsize=MAX_PIECES_IN_FLIGHT)
+    in_flight: asyncio.Queue[tuple[asyncio.Future[None], bytes] | None] = asyncio.Queue()
+    held = _Held()
 
     async def forward() -> None:
         while (item := await in_flight.get()) is not None:
@@ -114,6 +118,7 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
             if shown is not None:
                 shown(data)
             writer.write(data)
+            held.forwarded(len(data))
             volume.from_target += len(data)
             await writer.drain()
 
@@ -131,16 +136,14 @@ async def _target_to_client(reader: asyncssh.SSHReader[bytes], writer: asyncssh.
     forwarder.add_done_callback(stop_reading)
     try:
         while True:
+            # A forwarder that fails meanwhile cancels this wait (stop_reading).
+            await held.room()
             data = await reader.read(READ_SIZE)
             if not data:
                 break
-            stored = recorder.output_stored(data, stderr=stderr)
-            try:
-                await _put(in_flight, (stored, data), forwarder)
-            except BaseException:
-                _discard(stored)
-                raise
-        await _put(in_flight, None, forwarder)
+            in_flight.put_nowait((recorder.output_stored(data, stderr=stderr), data))
+            held.read(len(data))
+        in_flight.put_nowait(None)
         await forwarder
     except asyncio.CancelledError:
         if forwarder.done() and not forwarder.cancelled() and forwarder.exception() is not None:
@@ -165,19 +168,30 @@ def _discard(task: asyncio.Future[None]) -> None:
         task.cancel()
 
 
-async def _put(queue: asyncio.Queue, item: object, forwarder: asyncio.Task[None]) -> None:  # type: ignore[type-arg]
-    """Queue ``item`` unless the forwarder has already stopped (its error comes out here)."""
-    if not forwarder.done() and not queue.full():
-        # The common case (an echo, a piece of output with room behind it): no task and no
-        # wait to set up for every piece.
-        queue.put_nowait(item)
-        return
-    put = asyncio.ensure_future(queue.put(item))
-    done, _ = await asyncio.wait({put, forwarder}, return_when=asyncio.FIRST_COMPLETED)
-    if forwarder in done and put not in done:
-        put.cancel()
-        forwarder.result()
-        raise RuntimeError("the forwarder stopped")
+class _Held:
+    """The bytes a stream has read from the target and not yet forwarded; room to read
+    more while they are under :data:`MAX_BYTES_IN_FLIGHT`."""
+
+    __slots__ = ("bytes", "_room")
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self._room = asyncio.Event()
+        self._room.set()
+
+    def read(self, size: int) -> None:
+        self.bytes += size
+        if self.bytes >= MAX_BYTES_IN_FLIGHT:
+            self._room.clear()
+
+    def forwarded(self, size: int) -> None:
+        self.bytes -= size
+        if self.bytes < MAX_BYTES_IN_FLIGHT:
+            self._room.set()
+
+    async def room(self) -> None:
+        if not self._room.is_set():
+            await self._room.wait()
 
 
 async def relay(process: asyncssh.SSHServerProcess[bytes], upstream: asyncssh.SSHClientConnection,

@@ -25,7 +25,7 @@ import os
 from collections import deque
 from typing import NamedTuple
 
-# 2 MiB: four bulk streams at the relay's full depth (8 pieces of 64 KiB each); more at
+# 2 MiB: four bulk streams at the relay's full depth (512 KiB held each); more at
 # once overflow to the socket, which only costs CPU. Both processes map it, so a node's RSS
 # counts it twice per worker: 8 MiB rings added 28 MiB to the ten-floods benchmark's peak.
 RING_BYTES = 2 * 1024 * 1024

@@ -27,7 +27,7 @@ from .events import TerminalInfo
 
 LENGTH = struct.Struct(">I")
 # A frame is at most a group commit of a recording's pending events: bounded by the relay
-# (8 pieces of 64 KiB per stream) far below this; a larger length means a broken peer.
+# (512 KiB held per stream) far below this; a larger length means a broken peer.
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 
 
