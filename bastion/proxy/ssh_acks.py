@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import socket
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 # Reads acknowledged at once: the handshake, authentication and a session's first requests
 # take about a dozen on either leg; after them, ACKs ride on the replies as usual.
