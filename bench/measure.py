@@ -49,18 +49,29 @@ def _stat(process: Path) -> tuple[str, list[str]]:
     return head.partition("(")[2], tail.split()
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its live descendants: a node is a supervisor, its proxy workers, their
-    recorder processes and a console process."""
-    children: dict[int, list[int]] = {}
+def _processes() -> Iterator[tuple[int, str, list[str]]]:
+    """Every process now: its pid, command name and stat fields (see :func:`_stat`); one
+    that ends while being read is left out."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            parent = int(_stat(entry)[1][1])
-        except (OSError, IndexError, ValueError):
+            command, fields = _stat(entry)
+        except OSError:
             continue
-        children.setdefault(parent, []).append(int(entry.name))
+        yield int(entry.name), command, fields
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants: a node is a supervisor, its proxy workers, their
+    recorder processes and a console process."""
+    children: dict[int, list[int]] = {}
+    for member, _, fields in _processes():
+        try:
+            parent = int(fields[1])
+        except (IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(member)
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -142,16 +153,13 @@ def machine_busy(seconds: float = 2.0) -> tuple[float, list[str]]:
 
     def per_process() -> dict[int, tuple[int, str]]:
         found = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
+        for member, command, fields in _processes():
             try:
-                command, fields = _stat(entry)
-                argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                argv = Path(f"/proc/{member}/cmdline").read_bytes().replace(b"\0", b" ")
             except OSError:
                 continue
-            name = argv.strip()[:100] or f"[{command}]"  # a kernel thread has no command line
-            found[int(entry.name)] = (int(fields[11]) + int(fields[12]), name)
+            name = argv.decode(errors="replace").strip()[:100] or f"[{command}]"  # kernel threads have none
+            found[member] = (int(fields[11]) + int(fields[12]), name)
         return found
 
     cores = os.cpu_count() or 1
