@@ -33,13 +33,16 @@ def acknowledge_setup_at_once(conn: Any) -> None:
 
     def data_received_then_acknowledge(data: bytes, datatype: Any = None) -> None:
         nonlocal left
-        left -= 1
-        if left <= 0:
-            conn.data_received = received  # back to asyncssh's own, for the session's life
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
-        except OSError:
-            pass  # a closing socket: the read below sees the end
+        if left > 0:
+            left -= 1
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+            except OSError:
+                pass  # a closing socket: the read below sees the end
+            if not left and vars(conn).get("data_received") is data_received_then_acknowledge:
+                # Back to asyncssh's own for the session's life; wrapped meanwhile by
+                # someone else, this stays in their chain and only passes reads on.
+                conn.data_received = received
         received(data, datatype)
 
     conn.data_received = data_received_then_acknowledge

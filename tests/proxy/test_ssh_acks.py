@@ -88,6 +88,24 @@ def test_after_the_setup_reads_asyncssh_reads_alone(tcp_pair) -> None:
     assert conn.received == [b"%d" % n for n in range(SETUP_READS + 5)]
 
 
+def test_a_wrapper_put_on_top_during_the_set_up_stays(tcp_pair) -> None:
+    _, server = tcp_pair
+    conn = Connection(server)
+    acknowledge_setup_at_once(conn)
+    seen: list[bytes] = []
+    beneath = conn.data_received
+
+    def counting(data: bytes, datatype: Any = None) -> None:
+        seen.append(data)
+        beneath(data, datatype)
+
+    conn.data_received = counting
+    for n in range(SETUP_READS + 5):
+        conn.data_received(b"%d" % n)
+    assert conn.data_received is counting
+    assert seen == conn.received == [b"%d" % n for n in range(SETUP_READS + 5)]
+
+
 def test_a_unix_socket_is_left_alone() -> None:
     left, right = socket.socketpair()
     with left, right:
