@@ -19,9 +19,12 @@ class DecryptionError(Exception):
     pass
 
 
-def seal(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
+def seal(key: bytes | AESGCM, plaintext: bytes, associated_data: bytes) -> bytes:
+    """``key``: the key, or an ``AESGCM`` built from it once by a caller that seals many
+    values with one key (a recording's chunks: building it is a third of a small seal)."""
     nonce = os.urandom(NONCE_BYTES)
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, associated_data)
+    cipher = key if isinstance(key, AESGCM) else AESGCM(key)
+    return nonce + cipher.encrypt(nonce, plaintext, associated_data)
 
 
 def unseal(key: bytes, sealed: bytes, associated_data: bytes) -> bytes:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import secrets
 import struct
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from bastion.crypto import DecryptionError, seal, unseal
 
 from .errors import RecordingCorrupted, RecordingError
@@ -56,7 +58,8 @@ def _chunk_aad(previous_hash: bytes, index: int, flags: int) -> bytes:
     return _CHUNK_CONTEXT + previous_hash + struct.pack(">IB", index, flags)
 
 
-def encrypt_chunk(data_key: bytes, previous_hash: bytes, index: int, flags: int, plaintext: bytes) -> bytes:
+def encrypt_chunk(data_key: bytes | AESGCM, previous_hash: bytes, index: int, flags: int,
+                  plaintext: bytes) -> bytes:
     return seal(data_key, plaintext, _chunk_aad(previous_hash, index, flags))
 
 

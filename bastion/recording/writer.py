@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from .container import FLAG_FINAL, FLAG_STORED, FileHeader, chain_hash, encode_chunk, encode_file_header
 from .encryption import encrypt_chunk
 from .errors import RecordingClosed, RecordingFailed, StorageError
@@ -91,7 +93,7 @@ class RecordingWriter:
     ) -> None:
         self.storage = storage
         self.storage_key = storage_key
-        self._data_key = data_key
+        self._cipher = AESGCM(data_key)  # built once: a keystroke's chunk is a small seal
         self.chunk_bytes = chunk_bytes
         self._clock = clock
         # ``started``: the clock reading event times count from, when the events are
@@ -279,7 +281,7 @@ class RecordingWriter:
         else:
             flags = 0
             body = self._compressor.compress(plaintext) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
-        ciphertext = encrypt_chunk(self._data_key, previous, index, flags, body)
+        ciphertext = encrypt_chunk(self._cipher, previous, index, flags, body)
         return encode_chunk(index, flags, ciphertext), chain_hash(previous, index, flags, ciphertext)
 
     def _stored_run(self, plaintext: bytes, raw: int) -> bool:
