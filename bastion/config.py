@@ -61,6 +61,10 @@ class NodeSettings(_Section):
     # node is one process (proxy and console); with more, a supervisor runs the workers and
     # a console process.
     workers: int = Field(0, ge=0, le=64)
+    # Each proxy worker of a supervised node keeps to one core (slot N on the N-th): its
+    # threads take turns on one interpreter lock anyway, and a keystroke's hand-offs
+    # between them stay on one core's caches (bastion/runtime/cpu_affinity.py).
+    pin_workers: bool = True
 
 
 class DatabaseSettings(_Section):
@@ -528,13 +532,22 @@ class Settings(_Section):
     def proxy_workers(self) -> int:
         if self.node.workers:
             return self.node.workers
-        return 1 if self.database_url.startswith("sqlite") else (os.cpu_count() or 1)
+        return 1 if self.database_url.startswith("sqlite") else _usable_cores()
 
     @property
     def database_url(self) -> str:
         if self.database.url:
             return self.database.url
         return f"sqlite:///{self.var_dir / 'bastion.db'}"
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (a cpuset, systemd's CPUAffinity=, docker's
+    --cpuset-cpus), not every core of the host: one worker per core is one per these."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _coerce_env(raw: str) -> Any:

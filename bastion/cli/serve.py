@@ -50,7 +50,7 @@ def serve(state: CliState, verbose: bool, role: str, listen_fd: int | None,
 
     configure_logging(verbose, state.settings.logging.format)
     if role != "node":
-        _serve_child(state, role, listen_fd, node_name)
+        _serve_child(state, role, listen_fd, node_name, slot)
         return
     with state.bastion() as core:
         # Before anything seals or opens a value: a crash mid-rotation may have left the
@@ -71,19 +71,24 @@ def serve(state: CliState, verbose: bool, role: str, listen_fd: int | None,
             fail(str(exc))
 
 
-def _serve_child(state: CliState, role: str, listen_fd: int | None, node_name: str | None) -> None:
+def _serve_child(state: CliState, role: str, listen_fd: int | None, node_name: str | None,
+                 slot: int) -> None:
     from bastion.context import Bastion
     from bastion.runtime.console_process import run_console_process
+    from bastion.runtime.cpu_affinity import keep_to_one_core
     from bastion.runtime.proxy_worker import run_proxy_worker
     from web import create_app
 
     if listen_fd is None or node_name is None:
         fail("--role is for the supervisor's children: run 'bastion serve'")
+    # First, before any thread starts: threads and the recorder process inherit it.
+    cores = (keep_to_one_core(slot) if role == "proxy" and state.settings.node.pin_workers
+             else None)
     listener = socket.socket(fileno=listen_fd)
     core = Bastion.from_settings(state.settings, node=node_name)
     try:
         if role == "proxy":
-            asyncio.run(run_proxy_worker(core, listener, _announce))
+            asyncio.run(run_proxy_worker(core, listener, _announce, recorder_cores=cores))
         else:
             asyncio.run(run_console_process(core, create_app, listener, _announce))
     finally:

@@ -107,9 +107,13 @@ class _Protocol(asyncio.Protocol):
 class RecorderLink:
     """One recorder process at a time for this process; replaced when it dies."""
 
-    def __init__(self, settings: Any, *, ring_bytes: int = RING_BYTES) -> None:
+    def __init__(self, settings: Any, *, ring_bytes: int = RING_BYTES,
+                 started: Callable[[int], None] | None = None) -> None:
         self._settings = settings  # bastion.config.Settings: the storage to write to
         self._ring_bytes = ring_bytes  # 0: everything through the socket (recorder_ring.py)
+        # Called with each recorder process's pid once it runs (a pinned worker gives it
+        # back every core: bastion/runtime/cpu_affinity.py).
+        self._started = started
         self._ids = itertools.count(1)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._current: _Protocol | None = None
@@ -171,6 +175,8 @@ class RecorderLink:
             raise
         finally:
             theirs.close()
+        if self._started is not None:
+            self._started(process.pid)
         loop = asyncio.get_running_loop()
         protocol = _Protocol(self, process, ring)
         await loop.create_unix_connection(lambda: protocol, sock=ours)

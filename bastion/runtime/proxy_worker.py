@@ -17,6 +17,7 @@ import logging
 import signal
 import socket
 from collections.abc import Callable
+from functools import partial
 
 from bastion.context import Bastion
 from bastion.free_memory import bound_retained_memory, release_free_memory
@@ -24,16 +25,22 @@ from bastion.gc_tuning import tune_for_many_sessions
 from bastion.proxy.service import ProxyService
 from bastion.recording.recorder_link import RecorderLink
 
+from .cpu_affinity import release
+
 log = logging.getLogger("bastion.runtime.proxy_worker")
 
 MEMORY_RELEASE_SECONDS = 30
 
 
 async def run_proxy_worker(core: Bastion, listener: socket.socket,
-                           announce: Callable[[int], None]) -> None:
+                           announce: Callable[[int], None], *,
+                           recorder_cores: frozenset[int] | None = None) -> None:
+    """``recorder_cores``: the cores this worker was allowed before it was pinned to one
+    (cpu_affinity.py); its recorder process gets them back."""
     tune_for_many_sessions()
     bound_retained_memory()
-    link = RecorderLink(core.settings) if core.settings.recording.recorder_process else None
+    link = (RecorderLink(core.settings, started=partial(release, cores=recorder_cores))
+            if core.settings.recording.recorder_process else None)
     if link is not None:
         await link.start()
     proxy = ProxyService(core, recorder_link=link)

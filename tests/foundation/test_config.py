@@ -1,4 +1,7 @@
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -79,3 +82,19 @@ def test_the_readme_configuration_example_is_one_valid_file() -> None:
     example = re.search(r"```toml\n(.*?)```", readme, re.S)
     assert example is not None, "the README has no configuration example"
     Settings.model_validate(tomllib.loads(example.group(1)))
+
+
+def test_one_worker_per_core_counts_the_cores_the_node_may_use(tmp_path: Path) -> None:
+    # A cpuset (docker --cpuset-cpus, systemd CPUAffinity=) of one core: one worker, not one
+    # per core of the host. The affinity is set in a child, which it binds alone.
+    probe = ("from bastion.config import load_settings; "
+             "print(load_settings(env={'BASTION_DATABASE__URL': 'postgresql://db/b'}).proxy_workers, "
+             "load_settings(env={}).proxy_workers)")
+    core = min(os.sched_getaffinity(0))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, preexec_fn=lambda: os.sched_setaffinity(0, {core}))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]
+    settings = load_settings(env={"BASTION_DATABASE__URL": "postgresql://db/b"})
+    assert settings.proxy_workers == len(os.sched_getaffinity(0))
+    assert settings.node.pin_workers is True  # each worker on its own core, by default

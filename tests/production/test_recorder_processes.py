@@ -217,3 +217,38 @@ def test_a_terminal_is_recorded_by_its_worker_and_a_command_by_the_recorder_proc
         assert recording.status == "sealed"
         report = RecordingService(supervised.core).verify(recording.id)
         assert report.ok and report.sealed, report.describe()
+
+
+def _recorder_of(worker_pid: int) -> list[int]:
+    """The worker's recorder process, once it has one (a test above kills one; the worker
+    starts its replacement a second or so later)."""
+    deadline = time.monotonic() + 30
+    while not (found := _recorders_of(worker_pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
+def _affinity(pid: int) -> set[int] | None:
+    try:
+        return os.sched_getaffinity(pid)
+    except ProcessLookupError:  # a short-lived thread that ended meanwhile
+        return None
+
+
+def test_each_worker_keeps_to_its_own_core_and_its_recorder_has_them_all(
+        supervised: Supervised) -> None:
+    # The node was started with this process's cores ([node] pin_workers, on by default).
+    cores = sorted(os.sched_getaffinity(0))
+    workers = _worker_processes(supervised)
+    pinned = set()
+    for name, pid in workers.items():
+        slot = int(name.split("/w")[1].split(".")[0])
+        mine = {cores[(slot - 1) % len(cores)]} if len(cores) > 1 else set(cores)
+        threads = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+        assert len(threads) > 1  # the loop and at least the database's or recording's threads
+        assert {frozenset(a) for tid in threads if (a := _affinity(tid)) is not None} == {
+            frozenset(mine)}, f"worker {name}"
+        (recorder,) = _recorder_of(pid)  # the one started after the worker was pinned
+        assert os.sched_getaffinity(recorder) == set(cores)
+        pinned |= mine
+    assert len(pinned) == min(2, len(cores))  # two workers, two different cores
