@@ -53,7 +53,7 @@ def sizes(quick: bool) -> dict[str, dict[str, Any]]:
                 "console": {"sessions": 2000, "commands": 100_000, "repeat": 5},
                 "floods": {"size_mb": 50, "ten_size_mb": 10}}
     return {"throughput": {"size_mb": 300, "runs": 4}, "setup": {"count": 20},
-            "keystrokes": {"count": 1000}, "typed": {"count": 300},
+            "keystrokes": {"count": 1000}, "typed": {"count": 1000},
             "concurrency": {"count": 1000, "seconds": 30},
             "recording": {"size_mb": 20, "keys": 200}, "revocation": {"count": 10},
             "console": {"sessions": 10_000, "commands": 1_000_000, "repeat": 20},

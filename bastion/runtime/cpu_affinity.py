@@ -4,10 +4,11 @@ A keystroke crosses its worker's event loop and one of its recording threads twi
 key, then its echo: recorded before forwarded). Left to the scheduler, the thread that
 writes is woken on whichever core it last ran on, usually the other, idle one: on a
 virtual machine that is waking a halted virtual CPU, tens of microseconds each way, and
-every hop runs on cold caches. The worker's threads gain nothing from two cores (they
+every hop runs on cold caches. The worker's threads gain little from two cores (they
 take turns on one interpreter lock), so one core for all of them keeps each hand-off a
-local wake-up. Measured on the 2-core benchmark machine (docs/benchmarks.md): the key
-echo's added latency through the node fell by about a third at p50 and p99.
+local wake-up. Measured on the 2-core benchmark machine (docs/benchmarks.md, alternated
+runs): the key echo's added latency fell from +1.13 to +0.89-0.94 ms at p50 and from
++2.07-2.43 to +1.70-1.76 ms at p99.
 
 The recorder process a worker starts does its own work in parallel with the worker's
 (bulk output's compression, encryption and file writes): it is given back every core the
