@@ -60,7 +60,7 @@ def test_a_worker_keeps_to_its_slots_core_and_its_child_gets_every_core_back(slo
 
 
 def test_a_worker_allowed_one_core_pins_nothing() -> None:
-    core = _cores()[-1]
+    core = max(os.sched_getaffinity(0))  # runs on any machine, one core or many
     got = _run(2, {core})
     assert got["returned"] is None
     assert got["process"] == got["thread"] == got["child_released"] == [core]

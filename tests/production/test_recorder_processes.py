@@ -219,8 +219,8 @@ def test_a_terminal_is_recorded_by_its_worker_and_a_command_by_the_recorder_proc
         assert report.ok and report.sealed, report.describe()
 
 
-def _recorder_of(worker_pid: int) -> list[int]:
-    """The worker's recorder process, once it has one (a test above kills one; the worker
+def _recorders_once_started(worker_pid: int) -> list[int]:
+    """The worker's recorder processes, once it has one (a test above kills one; the worker
     starts its replacement a second or so later)."""
     deadline = time.monotonic() + 30
     while not (found := _recorders_of(worker_pid)) and time.monotonic() < deadline:
@@ -248,7 +248,7 @@ def test_each_worker_keeps_to_its_own_core_and_its_recorder_has_them_all(
         assert len(threads) > 1  # the loop and at least the database's or recording's threads
         assert {frozenset(a) for tid in threads if (a := _affinity(tid)) is not None} == {
             frozenset(mine)}, f"worker {name}"
-        (recorder,) = _recorder_of(pid)  # the one started after the worker was pinned
+        (recorder,) = _recorders_once_started(pid)  # the one started after the worker was pinned
         assert os.sched_getaffinity(recorder) == set(cores)
         pinned |= mine
     assert len(pinned) == min(2, len(cores))  # two workers, two different cores
